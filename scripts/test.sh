@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make test`: formatting, lints, every Rust test (unit, PostGIS integration), the web build,
+# and the browser tests against a real server on a fresh database with the demo hierarchy.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_database
+ensure_chromium
+
+say "cargo fmt --check"
+cargo fmt --all -- --check || die "run cargo fmt"
+say "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo test (DATABASE_URL: each PostGIS test makes its own database)"
+cargo test --workspace --locked
+
+say "web: typecheck and build"
+ensure_node
+npm_install "$ROOT/web"
+(cd web && npm run --silent typecheck && npm run --silent build) || die "web build failed"
+
+say "end-to-end: real server, fresh database, demo hierarchy, Chromium"
+cargo build --locked -p gridwall-server
+E2E_URL="$(admin_url "$DATABASE_URL")"
+E2E_URL="${E2E_URL%/*}/gridwall_e2e"
+psql "$(admin_url "$DATABASE_URL")" -qc 'DROP DATABASE IF EXISTS gridwall_e2e WITH (FORCE)' >/dev/null
+psql "$(admin_url "$DATABASE_URL")" -qc 'CREATE DATABASE gridwall_e2e' >/dev/null
+BIN="$ROOT/target/debug/gridwall"
+DATABASE_URL="$E2E_URL" "$BIN" import data/nantong.geojson.gz
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+LOG="$ROOT/target/e2e-server.log"
+DATABASE_URL="$E2E_URL" GRIDWALL_LISTEN="127.0.0.1:$PORT" GRIDWALL_WEB_DIR="$ROOT/web/dist" \
+    "$BIN" serve >"$LOG" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do
+    curl -fsS "http://127.0.0.1:$PORT/api/health" >/dev/null 2>&1 && break
+    kill -0 $SERVER 2>/dev/null || { cat "$LOG" >&2; die "the server exited"; }
+    sleep 0.5
+done
+curl -fsS "http://127.0.0.1:$PORT/api/health" >/dev/null || { cat "$LOG" >&2; die "the server is not healthy"; }
+npm_install "$ROOT/tests/e2e"
+(cd tests/e2e && GRIDWALL_URL="http://127.0.0.1:$PORT" npm test) || { tail -n 50 "$LOG" >&2; die "browser tests failed"; }
+say "all tests passed"

@@ -1,0 +1,295 @@
+//! The `gridwall` command line. Every flag has a `GRIDWALL_*` environment variable and a
+//! default that works on a developer machine; the database comes from `DATABASE_URL`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use gridwall_spatial::Resolution;
+use sqlx::PgPool;
+
+use crate::http::admin::parse_resolution;
+use crate::http::tiles::TileCache;
+use crate::import::{self, ImportError};
+use crate::metrics::Metrics;
+use crate::state::{AppState, HierarchyHandle};
+use crate::{db, hierarchy, http};
+
+/// The H3 resolution of grid covers when none is given (see BENCHMARKS.md for why).
+#[must_use]
+pub fn default_resolution() -> Resolution {
+    gridwall_spatial::DEFAULT_RESOLUTION
+}
+
+/// Gridwall: the geospatial command-center server (一张图).
+#[derive(Debug, Parser)]
+#[command(name = "gridwall", version, about)]
+pub struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `gridwall_server=debug`.
+    #[arg(
+        long,
+        env = "GRIDWALL_LOG",
+        default_value = "info,sqlx=warn",
+        global = true
+    )]
+    pub log: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (API, tiles, web page).
+    Serve(ServeArgs),
+    /// Import a hierarchy (GeoJSON FeatureCollection, optionally .gz), all or nothing.
+    Import(ImportArgs),
+    /// Apply the database migrations and exit.
+    Migrate(DbArgs),
+}
+
+/// Where the database is.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// PostgreSQL URL (PostGIS is created by the first migration).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/gridwall"
+    )]
+    pub database_url: String,
+    /// Pool size.
+    #[arg(long, env = "GRIDWALL_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+/// `gridwall serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "GRIDWALL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The built web page (`web/dist`); not served when the folder does not exist.
+    #[arg(long, env = "GRIDWALL_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: PathBuf,
+    /// Memory for rendered vector tiles, MiB.
+    #[arg(long, env = "GRIDWALL_TILE_CACHE_MB", default_value_t = 256)]
+    pub tile_cache_mb: u64,
+    /// Bearer token that enables `POST /api/admin/hierarchy`; the route is off without it.
+    #[arg(long, env = "GRIDWALL_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+/// `gridwall import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The file: GeoJSON FeatureCollection with properties code, name, level, parent.
+    pub file: PathBuf,
+    /// H3 resolution of the grid cover (7–13).
+    #[arg(long, env = "GRIDWALL_H3_RESOLUTION", value_parser = clap::value_parser!(u32).range(7..=13))]
+    pub resolution: Option<u32>,
+    /// Do nothing when a hierarchy has already been imported (for idempotent set-up scripts).
+    #[arg(long)]
+    pub if_empty: bool,
+}
+
+/// Parses the command line and runs it.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Import(args) => return import_cmd(args).await,
+        Command::Migrate(args) => migrate(&args).await.map(|_| ()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(args: &DbArgs) -> anyhow::Result<PgPool> {
+    let pool = db::connect(&args.database_url, args.db_max_connections)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to the database at {} ({e}); set DATABASE_URL or start PostgreSQL",
+                redact(&args.database_url)
+            )
+        })?;
+    db::migrate(&pool).await.map_err(|e| {
+        anyhow::anyhow!(
+            "migrations failed: {e} (is the PostGIS extension installed? \
+             Debian: apt-get install postgresql-<major>-postgis-3)"
+        )
+    })?;
+    Ok(pool)
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Builds the state: pool (migrated), metrics, tile cache, and the hierarchy if one exists.
+pub async fn state(pool: PgPool, tile_cache_mb: u64, admin_token: Option<String>) -> AppState {
+    let state = AppState {
+        pool,
+        hierarchy: Arc::new(HierarchyHandle::default()),
+        tiles: TileCache::new(tile_cache_mb.saturating_mul(1 << 20)),
+        metrics: Arc::new(Metrics::new()),
+        admin_token: admin_token.filter(|t| !t.is_empty()).map(Arc::from),
+    };
+    match hierarchy::load(&state.pool).await {
+        Ok(Some(loaded)) => hierarchy::install(&state.hierarchy, &state.metrics, loaded),
+        Ok(None) => tracing::warn!("no hierarchy imported yet: run `gridwall import FILE`"),
+        Err(e) => tracing::error!(error = ?e, "loading the hierarchy failed"),
+    }
+    state
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let pool = migrate(&args.db).await?;
+    let state = state(pool, args.tile_cache_mb, args.admin_token).await;
+    tokio::spawn(hierarchy::watch(
+        state.pool.clone(),
+        Arc::clone(&state.hierarchy),
+        Arc::clone(&state.metrics),
+    ));
+    let web_dir = args.web_dir.is_dir().then_some(args.web_dir.clone());
+    if web_dir.is_none() {
+        tracing::warn!(dir = %args.web_dir.display(), "web page not built; serving the API only");
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    tracing::info!("Gridwall listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, http::app(state, web_dir))
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[allow(clippy::print_stdout, reason = "the CLI reports to its user on stdout")]
+async fn import_cmd(args: ImportArgs) -> ExitCode {
+    let pool = match migrate(&args.db).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.if_empty {
+        match db::units::current_version(&pool).await {
+            Ok(Some(v)) => {
+                println!(
+                    "a hierarchy is already imported (version {}); nothing to do",
+                    v.version
+                );
+                return ExitCode::SUCCESS;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("cannot read the hierarchy version: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let resolution = args
+        .resolution
+        .and_then(parse_resolution)
+        .unwrap_or_else(default_resolution);
+    let bytes = match tokio::fs::read(&args.file).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!("cannot read {}: {e}", args.file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let source = args.file.display().to_string();
+    match import::import(&pool, &bytes, &source, resolution).await {
+        Ok((report, _)) => {
+            println!(
+                "imported {source} as version {}: {} counties, {} townships, {} villages, {} grids \
+                 (city: {}); {} H3 cells at resolution {}; {} removed; {} warning(s); {} ms",
+                report.version,
+                report.counts[1],
+                report.counts[2],
+                report.counts[3],
+                report.counts[4],
+                report.counts[0],
+                report.cover_cells,
+                report.resolution,
+                report.removed,
+                report.warnings.len(),
+                report.elapsed_ms
+            );
+            for w in &report.warnings {
+                println!("warning: {}", w.message);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(ImportError::Invalid(problems)) => {
+            println!(
+                "refused: {} problem(s); the stored hierarchy is unchanged",
+                problems.len()
+            );
+            for p in &problems {
+                println!(
+                    "  feature {} ({}): {}",
+                    p.index.map_or_else(|| "-".into(), |i| i.to_string()),
+                    p.code.as_deref().unwrap_or("no code"),
+                    p.reason
+                );
+            }
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            tracing::error!("import failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

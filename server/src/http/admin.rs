@@ -1,0 +1,119 @@
+//! `POST /api/admin/hierarchy`: import a hierarchy file over HTTP (same rules as the CLI).
+//!
+//! Until accounts exist (the auth issue), the route needs `Authorization: Bearer <token>` with
+//! the token from `--admin-token` / `GRIDWALL_ADMIN_TOKEN`, and is off when none is set.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use gridwall_spatial::Resolution;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ApiResult, Query};
+use super::params;
+use crate::hierarchy;
+use crate::import::{self, ImportError, ImportReport};
+use crate::state::AppState;
+
+/// Import options.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportParams {
+    /// H3 resolution of the grid cover (7–13); the server's default when absent.
+    resolution: Option<String>,
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = state.admin_token.as_deref() else {
+        return Err(ApiError::Forbidden(
+            "hierarchy import over HTTP is disabled: start the server with GRIDWALL_ADMIN_TOKEN \
+             set, or use `gridwall import FILE`"
+                .into(),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::Unauthorized("an admin bearer token is required".into()))?;
+    if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("the admin token is wrong".into()))
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::Parse(p) => Self::BadRequest {
+                code: "invalid_hierarchy_file",
+                message: p.to_string(),
+                details: serde_json::json!({}),
+            },
+            ImportError::Invalid(problems) => Self::Unprocessable {
+                code: "invalid_hierarchy",
+                message: format!(
+                    "the hierarchy was refused ({} problem(s)); nothing was changed",
+                    problems.len()
+                ),
+                details: serde_json::json!({ "problems": problems }),
+            },
+            ImportError::Db(db) => Self::from_db(db),
+            ImportError::Other(other) => Self::Internal(other),
+        }
+    }
+}
+
+/// Replaces the hierarchy with the posted GeoJSON FeatureCollection (optionally gzip), all or
+/// nothing. The answer lists warnings (gaps); the new version is served as soon as it returns.
+#[utoipa::path(post, path = "/api/admin/hierarchy", tag = "hierarchy", params(ImportParams),
+    request_body(content = String, description = "GeoJSON FeatureCollection (or its gzip)",
+                 content_type = "application/geo+json"),
+    responses(
+        (status = 200, body = ImportReport),
+        (status = 400, body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody),
+        (status = 422, description = "refused; `details.problems` lists every problem",
+         body = super::error::ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn import_hierarchy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<ImportParams>,
+    body: Bytes,
+) -> ApiResult<Json<ImportReport>> {
+    authorize(&state, &headers)?;
+    let resolution = match p.resolution.as_deref().filter(|s| !s.is_empty()) {
+        None => crate::cli::default_resolution(),
+        Some(raw) => {
+            let r = params::u32_at_most("resolution", raw, 15)?;
+            parse_resolution(r).ok_or_else(|| {
+                ApiError::invalid_param("resolution", raw, "resolution must be between 7 and 13")
+            })?
+        }
+    };
+    let (report, loaded) = import::import(&state.pool, &body, "http", resolution).await?;
+    hierarchy::install(&state.hierarchy, &state.metrics, loaded);
+    tracing::info!(version = report.version, "hierarchy imported over HTTP");
+    Ok(Json(report))
+}
+
+/// A cover resolution we support: fine enough for ~1 km² grids, coarse enough for memory.
+#[must_use]
+pub fn parse_resolution(r: u32) -> Option<Resolution> {
+    if (7..=13).contains(&r) {
+        u8::try_from(r)
+            .ok()
+            .and_then(|r| Resolution::try_from(r).ok())
+    } else {
+        None
+    }
+}

@@ -1,0 +1,20 @@
+//! Gridwall server: axum HTTP, PostGIS storage, the hierarchy import and the CLI.
+//!
+//! Code map:
+//! - `cli`: the `gridwall` command line (serve, import, migrate), config from flags and env.
+//! - `state`: [`AppState`], shared by every handler; the hot-swappable in-memory hierarchy.
+//! - `db/`: the pool, migrations and the queries, one module per table group.
+//! - `import/`: GeoJSON parsing and validation of a hierarchy, then the write in one transaction.
+//! - `http/`: the router ([`http::app`]), one module per resource, the typed [`http::ApiError`].
+//! - `metrics`: Prometheus counters and histograms, kept in the state (no globals).
+
+pub mod cli;
+pub mod db;
+pub mod geojson;
+pub mod hierarchy;
+pub mod http;
+pub mod import;
+pub mod metrics;
+pub mod state;
+
+pub use state::{AppState, HierarchyHandle, LoadedHierarchy};

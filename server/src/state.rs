@@ -1,0 +1,64 @@
+//! Shared state of the running server, and the in-memory hierarchy that is swapped atomically.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwapOption;
+use gridwall_spatial::Hierarchy;
+use sqlx::PgPool;
+
+use crate::http::tiles::TileCache;
+use crate::metrics::Metrics;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The PostGIS pool (system of record).
+    pub pool: PgPool,
+    /// The hierarchy in memory (locate, paths).
+    pub hierarchy: Arc<HierarchyHandle>,
+    /// Rendered vector tiles, keyed by hierarchy version.
+    pub tiles: TileCache,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Bearer token that allows `POST /api/admin/hierarchy`; `None` disables the route.
+    pub admin_token: Option<Arc<str>>,
+}
+
+/// One imported hierarchy version, built for fast lookups.
+#[derive(Debug)]
+pub struct LoadedHierarchy {
+    /// The `hierarchy_versions.version` it was loaded from.
+    pub version: i64,
+    /// Units and their H3 index.
+    pub hierarchy: Hierarchy,
+    /// The database id of each unit, indexed by `UnitId`.
+    pub db_ids: Vec<i64>,
+    /// When this process loaded it.
+    pub loaded_at: Instant,
+}
+
+/// Holds the current hierarchy; readers never wait, a new import is swapped in whole.
+#[derive(Debug, Default)]
+pub struct HierarchyHandle {
+    current: ArcSwapOption<LoadedHierarchy>,
+}
+
+impl HierarchyHandle {
+    /// The current hierarchy, `None` before the first import.
+    #[must_use]
+    pub fn get(&self) -> Option<Arc<LoadedHierarchy>> {
+        self.current.load_full()
+    }
+
+    /// The version currently served, if any.
+    #[must_use]
+    pub fn version(&self) -> Option<i64> {
+        self.current.load().as_ref().map(|h| h.version)
+    }
+
+    /// Replaces the current hierarchy; requests in flight keep the one they started with.
+    pub fn store(&self, loaded: LoadedHierarchy) {
+        self.current.store(Some(Arc::new(loaded)));
+    }
+}

@@ -1,0 +1,345 @@
+//! Hierarchy import against real PostGIS: every rejection names the feature and the reason and
+//! leaves the stored hierarchy untouched; gaps are warnings; re-imports keep ids by code.
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{collection, error_parts, feature, features, post_hierarchy, rect};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+async fn stored_version(pool: &PgPool) -> Option<i64> {
+    sqlx::query_scalar("SELECT max(version) FROM hierarchy_versions")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn unit_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM units")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn imports_the_synthetic_hierarchy(pool: PgPool) {
+    let (app, state) = common::app(pool.clone()).await;
+    let (status, report) =
+        post_hierarchy(&app, collection(features()).to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["counts"], json!([0, 1, 2, 4, 12]));
+    assert_eq!(report["warnings"], json!([]));
+    assert!(report["cover_cells"].as_u64().unwrap() > 100);
+    assert_eq!(stored_version(&pool).await, report["version"].as_i64());
+    assert_eq!(state.hierarchy.version(), report["version"].as_i64());
+
+    // Stored as MultiPolygons with area and a label inside.
+    let (kinds, area, inside): (Vec<String>, f64, bool) = sqlx::query_as(
+        "SELECT array_agg(DISTINCT GeometryType(geom)), sum(area_m2) FILTER (WHERE level = 4),
+                bool_and(ST_Covers(geom, label))
+         FROM units",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kinds, vec!["MULTIPOLYGON".to_owned()]);
+    // 0.2° × 0.2° at 32° N is about 22.26 km × 18.9 km.
+    assert!((area / 1e6 - 420.0).abs() < 10.0, "area {area}");
+    assert!(inside);
+
+    // Every grid cell of the cover lies on its grid (centre inside, or boundary).
+    let bad: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM unit_cells c JOIN units u ON u.id = c.unit_id WHERE u.level <> 4",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(bad, 0);
+}
+
+/// Posts `features`, expects 422 with a problem about `code` whose reason contains `reason`.
+async fn assert_refused(pool: &PgPool, features: Vec<Value>, code: &str, reason: &str) {
+    let (app, _) = common::app(pool.clone()).await;
+    let (ok, _) = post_hierarchy(
+        &app,
+        collection(common::features()).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(ok, StatusCode::OK);
+    let before = (stored_version(pool).await, unit_count(pool).await);
+
+    let (status, body) = post_hierarchy(&app, collection(features).to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (err, _, details) = error_parts(&body);
+    assert_eq!(err, "invalid_hierarchy");
+    let problems = details["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["code"] == code
+            && p["index"].is_u64()
+            && p["reason"].as_str().unwrap().contains(reason)),
+        "expected a problem for {code} containing {reason:?}, got {problems:?}"
+    );
+    assert_eq!(
+        (stored_version(pool).await, unit_count(pool).await),
+        before,
+        "a refused import must change nothing"
+    );
+}
+
+fn replace(mut fs: Vec<Value>, code: &str, f: impl FnOnce(&mut Value)) -> Vec<Value> {
+    let target = fs
+        .iter_mut()
+        .find(|v| v["properties"]["code"] == code)
+        .unwrap();
+    f(target);
+    fs
+}
+
+const GRID: &str = "320999001001001";
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn refuses_wrong_geometry_type(pool: PgPool) {
+    let fs = replace(features(), GRID, |f| {
+        f["geometry"] =
+            json!({"type": "LineString", "coordinates": [[120.0, 32.0], [120.1, 32.1]]});
+    });
+    assert_refused(&pool, fs, GRID, "LineString is not allowed").await;
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn refuses_invalid_geometry_with_postgis_reason(pool: PgPool) {
+    // A bow tie.
+    let fs = replace(features(), GRID, |f| {
+        f["geometry"]["coordinates"] = json!([[
+            [120.0, 32.0],
+            [120.03, 32.1],
+            [120.03, 32.0],
+            [120.0, 32.1],
+            [120.0, 32.0]
+        ]]);
+    });
+    assert_refused(&pool, fs, GRID, "Self-intersection").await;
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn refuses_coordinates_out_of_range(pool: PgPool) {
+    let fs = replace(features(), GRID, |f| {
+        f["geometry"]["coordinates"][0][2] = json!([120.03, 95.0]);
+    });
+    assert_refused(&pool, fs, GRID, "latitude 95 is outside").await;
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn refuses_non_numeric_coordinates(pool: PgPool) {
+    let fs = replace(features(), GRID, |f| {
+        f["geometry"]["coordinates"][0][1] = json!(["120.03", 32.0]);
+    });
+    assert_refused(&pool, fs, GRID, "longitude is not a number").await;
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn refuses_duplicate_codes(pool: PgPool) {
+    let mut fs = features();
+    let copy = fs
+        .iter()
+        .find(|v| v["properties"]["code"] == GRID)
+        .unwrap()
+        .clone();
+    fs.push(copy);
+    assert_refused(&pool, fs, GRID, "duplicate code").await;
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn refuses_unknown_parent(pool: PgPool) {
+    let fs = replace(features(), GRID, |f| {
+        f["properties"]["parent"] = json!("320999009009");
+    });
+    assert_refused(&pool, fs, GRID, "unknown parent 320999009009").await;
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn refuses_level_not_one_below_parent(pool: PgPool) {
+    // A grid hung directly under a township.
+    let fs = replace(features(), GRID, |f| {
+        f["properties"]["parent"] = json!("320999001");
+    });
+    assert_refused(&pool, fs, GRID, "not one below its parent").await;
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn refuses_child_outside_parent(pool: PgPool) {
+    // The first grid pokes 0.01° (30 % of its width) west out of its village.
+    let fs = replace(features(), GRID, |f| {
+        f["geometry"]["coordinates"] = rect(119.99, 32.0, 120.0 + 0.1 / 3.0, 32.1);
+    });
+    assert_refused(&pool, fs, GRID, "lies outside its parent 320999001001").await;
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn refuses_overlapping_siblings(pool: PgPool) {
+    // The first grid reaches half-way into the second.
+    let fs = replace(features(), GRID, |f| {
+        f["geometry"]["coordinates"] = rect(120.0, 32.0, 120.05, 32.1);
+    });
+    assert_refused(&pool, fs, GRID, "overlaps its sibling 320999001001002").await;
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn refuses_a_bad_code_for_the_level(pool: PgPool) {
+    let fs = replace(features(), GRID, |f| {
+        f["properties"]["code"] = json!("3209990010010");
+    });
+    assert_refused(
+        &pool,
+        fs,
+        "3209990010010",
+        "must have 6, 9, 12 or 15 digits",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn refuses_malformed_json_and_non_collections(pool: PgPool) {
+    let (app, _) = common::app(pool.clone()).await;
+    for (body, expected) in [
+        (
+            b"{\"type\": \"FeatureCollection\", \"features\": [".to_vec(),
+            "malformed JSON",
+        ),
+        (br#"{"type": "Feature"}"#.to_vec(), "FeatureCollection"),
+        (
+            br#"{"type": "FeatureCollection", "features": []}"#.to_vec(),
+            "no features",
+        ),
+        (vec![0x1f, 0x8b, 0, 1, 2], "gzip"),
+    ] {
+        let (status, v) = post_hierarchy(&app, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        let (code, message, _) = error_parts(&v);
+        assert_eq!(code, "invalid_hierarchy_file");
+        assert!(
+            message.contains(expected),
+            "{message} should mention {expected}"
+        );
+    }
+    assert_eq!(stored_version(&pool).await, None);
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn reports_gaps_as_warnings(pool: PgPool) {
+    // Drop the last grid of the first village: its strip becomes a gap in the village.
+    let fs: Vec<Value> = features()
+        .into_iter()
+        .filter(|f| f["properties"]["code"] != "320999001001003")
+        .collect();
+    let (app, _) = common::app(pool.clone()).await;
+    let (status, report) = post_hierarchy(&app, collection(fs).to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let warnings = report["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert_eq!(w["kind"], "gap");
+    assert_eq!(w["code"], "320999001001");
+    // The strip is 0.1/3° × 0.1°: about 3.15 km × 11.1 km = 35 km².
+    let area_km2 = w["area_m2"].as_f64().unwrap() / 1e6;
+    assert!((area_km2 - 35.0).abs() < 2.0, "gap area {area_km2} km²");
+    let [lng, lat] = [
+        w["location"][0].as_f64().unwrap(),
+        w["location"][1].as_f64().unwrap(),
+    ];
+    assert!((120.0 + 0.2 / 3.0..=120.1).contains(&lng) && (32.0..=32.1).contains(&lat));
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn reimport_replaces_by_code_and_keeps_ids(pool: PgPool) {
+    let (app, state) = common::app(pool.clone()).await;
+    let (status, first) =
+        post_hierarchy(&app, collection(features()).to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    let id_before: i64 = sqlx::query_scalar("SELECT id FROM units WHERE code = '320999002002003'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    // Second version: the two last grids of village 320999001001 become one, renamed; a city root.
+    let mut fs: Vec<Value> = features()
+        .into_iter()
+        .filter(|f| f["properties"]["code"] != "320999001001003")
+        .map(|mut f| {
+            if f["properties"]["code"] == "320999001001002" {
+                f["properties"]["name"] = json!("合并网格");
+                f["geometry"]["coordinates"] = rect(120.0 + 0.1 / 3.0, 32.0, 120.1, 32.1);
+            }
+            if f["properties"]["code"] == "320999" {
+                f["properties"]["parent"] = json!("320900");
+            }
+            f
+        })
+        .collect();
+    fs.insert(
+        0,
+        feature(
+            "320900",
+            "测试市",
+            "city",
+            None,
+            rect(120.0, 32.0, 120.2, 32.2),
+        ),
+    );
+    let (status, second) = post_hierarchy(&app, collection(fs).to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(
+        second["version"].as_i64(),
+        first["version"].as_i64().map(|v| v + 1)
+    );
+    assert_eq!(second["counts"], json!([1, 1, 2, 4, 11]));
+    assert_eq!(second["removed"], 1);
+    assert_eq!(state.hierarchy.version(), second["version"].as_i64());
+
+    let id_after: i64 = sqlx::query_scalar("SELECT id FROM units WHERE code = '320999002002003'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(id_before, id_after, "units that stay keep their id");
+    let (name, parent): (String, Option<String>) = sqlx::query_as(
+        "SELECT u.name, p.code FROM units u LEFT JOIN units p ON p.id = u.parent_id
+         WHERE u.code = '320999001001002'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (name.as_str(), parent.as_deref()),
+        ("合并网格", Some("320999001001"))
+    );
+    let county_parent: Option<String> = sqlx::query_scalar(
+        "SELECT p.code FROM units u JOIN units p ON p.id = u.parent_id WHERE u.code = '320999'",
+    )
+    .fetch_optional(&pool)
+    .await
+    .unwrap();
+    assert_eq!(county_parent.as_deref(), Some("320900"));
+
+    // The cover follows: no cell of the removed grid, and the merged grid owns its strip.
+    let (app2, _) = common::app(pool.clone()).await;
+    let (status, located) = common::get_json(&app2, "/api/locate?lng=120.09&lat=32.05").await;
+    assert_eq!(status, StatusCode::OK, "{located}");
+    assert_eq!(located["grid"]["code"], "320999001001002");
+    assert_eq!(located["grid"]["name"], "合并网格");
+    assert_eq!(located["city"]["code"], "320900");
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn import_over_http_needs_the_admin_token(pool: PgPool) {
+    let (app, _) = common::app(pool.clone()).await;
+    let req = axum::http::Request::post("/api/admin/hierarchy")
+        .body(axum::body::Body::from(collection(features()).to_string()))
+        .unwrap();
+    let (status, _, body) = common::send(&app, req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error_parts(&v).0, "unauthorized");
+    assert_eq!(stored_version(&pool).await, None);
+}

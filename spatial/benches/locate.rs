@@ -1,0 +1,97 @@
+//! `Hierarchy::locate` on a demo-sized county, with bare `h3o` `to_cell` at resolutions 9–12
+//! as the anchor (the cost a cell-based locate could not go below).
+//!
+//! `cargo bench -p gridwall-spatial --bench locate`; set `GRIDWALL_DEMO_GEOJSON` to a
+//! `.geojson.gz` to use real units instead of the synthetic county. Build time, heap and the
+//! cover figures per resolution: `cargo run --release -p gridwall-spatial --example cover_stats`.
+#![allow(clippy::unwrap_used, reason = "benchmark")]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use gridwall_spatial::{DEFAULT_RESOLUTION, Hierarchy, LatLng, Level, Resolution, UnitInput};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn units() -> Vec<UnitInput> {
+    match std::env::var_os("GRIDWALL_DEMO_GEOJSON") {
+        Some(path) => support::load_geojson_gz(std::path::Path::new(&path)),
+        None => support::Synthetic::demo_scale().units(),
+    }
+}
+
+/// Random points in the bounding box of the grids.
+fn points(units: &[UnitInput], n: usize) -> Vec<LatLng> {
+    use geo::BoundingRect as _;
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for u in units.iter().filter(|u| u.level == Level::Grid) {
+        if let Some(r) = u.polygon.bounding_rect() {
+            x0 = x0.min(r.min().x);
+            y0 = y0.min(r.min().y);
+            x1 = x1.max(r.max().x);
+            y1 = y1.max(r.max().y);
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(42);
+    (0..n)
+        .map(|_| LatLng::new(rng.random_range(y0..y1), rng.random_range(x0..x1)).unwrap())
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let units = units();
+    let grids = units.iter().filter(|u| u.level == Level::Grid).count();
+    let pts = points(&units, 1 << 20);
+    let h3_pts: Vec<h3o::LatLng> = pts
+        .iter()
+        .map(|p| h3o::LatLng::new(p.lat(), p.lng()).unwrap())
+        .collect();
+    let started = Instant::now();
+    let h = Hierarchy::build(units, DEFAULT_RESOLUTION).unwrap();
+    eprintln!(
+        "build {:.2} s, heap {:.1} MB = {} B/grid, {:?}",
+        started.elapsed().as_secs_f64(),
+        h.heap_size_bytes() as f64 / 1e6,
+        h.heap_size_bytes() / grids.max(1),
+        h.index_stats()
+    );
+
+    let mut group = c.benchmark_group("locate");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    group.bench_function("locate", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) & (pts.len() - 1);
+            black_box(h.locate(pts[i]))
+        });
+    });
+    for res in [
+        Resolution::Nine,
+        Resolution::Ten,
+        Resolution::Eleven,
+        Resolution::Twelve,
+    ] {
+        group.bench_with_input(
+            BenchmarkId::new("h3o_to_cell", u8::from(res)),
+            &res,
+            |b, &res| {
+                let mut i = 0;
+                b.iter(|| {
+                    i = (i + 1) & (h3_pts.len() - 1);
+                    black_box(h3_pts[i].to_cell(res))
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

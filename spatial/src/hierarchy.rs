@@ -1,0 +1,483 @@
+//! The 王 hierarchy: units with parent/child links, and the H3 cover of the grids.
+//!
+//! Invariants: ids are dense indexes into `units`, which are sorted by code (so id order is code
+//! order); a unit's level is its parent's plus one; roots are cities or counties; `paths[i]` is
+//! the path of the grid `grids[i]` (grid ordinal `i`, the number the cover stores).
+
+use geo::MultiPolygon;
+use h3o::{CellIndex, Resolution};
+
+use crate::cover::grid_cells;
+use crate::error::HierarchyError;
+use crate::tiles::{IndexStats, Shapes, TileIndex};
+use crate::types::{LatLng, Level, UnitCode};
+
+/// One unit as it comes from the store or an import file.
+#[derive(Debug, Clone)]
+pub struct UnitInput {
+    /// Unique code.
+    pub code: UnitCode,
+    /// Name (Chinese).
+    pub name: String,
+    /// Level in the hierarchy.
+    pub level: Level,
+    /// Parent code; `None` only for the root level present (city or county).
+    pub parent: Option<UnitCode>,
+    /// Boundary, x = lng, y = lat, degrees (WGS84, planar like PostGIS geometry 4326).
+    pub polygon: MultiPolygon<f64>,
+}
+
+/// Dense index of a unit inside one [`Hierarchy`]; not stable across builds (use codes for that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitId(pub u32);
+
+/// A unit of a built hierarchy.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// Unique code.
+    pub code: UnitCode,
+    /// Name (Chinese).
+    pub name: String,
+    /// Level.
+    pub level: Level,
+    /// Parent, `None` for the root(s).
+    pub parent: Option<UnitId>,
+    /// Children, in code order.
+    pub children: Vec<UnitId>,
+}
+
+/// A located grid with its ancestors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitPath {
+    /// 网格.
+    pub grid: UnitId,
+    /// 村（社区）.
+    pub village: UnitId,
+    /// 乡镇（街道）.
+    pub township: UnitId,
+    /// 县（市、区）.
+    pub county: UnitId,
+    /// 市, when the hierarchy has a city root.
+    pub city: Option<UnitId>,
+}
+
+/// The hierarchy and its H3 index; immutable once built, shared behind an `Arc`.
+#[derive(Debug)]
+pub struct Hierarchy {
+    units: Vec<Unit>,
+    resolution: Resolution,
+    /// Grid ordinal → unit id, ascending.
+    grids: Vec<UnitId>,
+    /// Grid ordinal → its path, so that `locate` does not walk the tree.
+    paths: Vec<UnitPath>,
+    /// The locate index; it also owns the grid polygons that `grid_cover` covers.
+    index: TileIndex,
+    counts: [usize; 5],
+}
+
+impl Hierarchy {
+    /// Builds the tree and the H3 cover of every grid at `resolution`.
+    ///
+    /// Units may come in any order; ids follow code order, so equal inputs give equal ids.
+    /// Checks, reported for the first offending unit in code order: unique codes, known
+    /// parents, level = parent's level + 1, only cities and counties without a parent, grid
+    /// polygons non-empty with closed rings of at least three vertices inside WGS84 bounds.
+    /// Polygons of units above the grid level are not kept. Resolutions 9–12 are the ones
+    /// measured (see `BENCHMARKS.md`); [`crate::DEFAULT_RESOLUTION`] is the recommended one.
+    ///
+    /// # Errors
+    ///
+    /// [`HierarchyError`] naming the unit and what is wrong with it.
+    pub fn build(units: Vec<UnitInput>, resolution: Resolution) -> Result<Self, HierarchyError> {
+        let mut units = units;
+        units.sort_by(|a, b| a.code.cmp(&b.code));
+        if let Some(w) = units.windows(2).find(|w| w[0].code == w[1].code) {
+            return Err(HierarchyError::DuplicateCode(w[0].code.to_string()));
+        }
+        if u32::try_from(units.len()).is_err() {
+            return Err(HierarchyError::TooLarge(format!("{} units", units.len())));
+        }
+        let id_of = |code: &UnitCode| {
+            units
+                .binary_search_by(|u| u.code.cmp(code))
+                .ok()
+                .and_then(|i| u32::try_from(i).ok())
+                .map(UnitId)
+        };
+
+        // Parents and levels.
+        let mut parents = Vec::with_capacity(units.len());
+        for unit in &units {
+            let parent = match &unit.parent {
+                None if matches!(unit.level, Level::City | Level::County) => None,
+                None => {
+                    return Err(HierarchyError::MissingParent {
+                        code: unit.code.to_string(),
+                        level: unit.level,
+                    });
+                }
+                Some(code) => {
+                    let id = id_of(code).ok_or_else(|| HierarchyError::UnknownParent {
+                        code: unit.code.to_string(),
+                        parent: code.to_string(),
+                    })?;
+                    let parent_level = units[id.0 as usize].level;
+                    if parent_level.child() != Some(unit.level) {
+                        return Err(HierarchyError::LevelMismatch {
+                            code: unit.code.to_string(),
+                            level: unit.level,
+                            parent: code.to_string(),
+                            parent_level,
+                        });
+                    }
+                    Some(id)
+                }
+            };
+            parents.push(parent);
+        }
+        for unit in units.iter().filter(|u| u.level == Level::Grid) {
+            check_polygon(unit)?;
+        }
+
+        // The locate index, from the grids in code order.
+        let grid_units = || units.iter().filter(|u| u.level == Level::Grid);
+        let shapes = Shapes::new(grid_units().map(|u| &u.polygon))?;
+        let codes: Vec<&UnitCode> = grid_units().map(|u| &u.code).collect();
+        let index = TileIndex::build(shapes, &codes)?;
+        drop(codes);
+
+        // The tree; children are pushed in id order, hence code order.
+        let mut counts = [0; 5];
+        let mut grids = Vec::new();
+        let mut built: Vec<Unit> = Vec::with_capacity(units.len());
+        for ((i, unit), parent) in (0u32..).zip(units).zip(&parents) {
+            counts[usize::from(unit.level.number())] += 1;
+            if unit.level == Level::Grid {
+                grids.push(UnitId(i));
+            }
+            built.push(Unit {
+                code: unit.code,
+                name: unit.name,
+                level: unit.level,
+                parent: *parent,
+                children: Vec::new(),
+            });
+        }
+        for (i, parent) in (0u32..).zip(&parents) {
+            if let Some(p) = parent {
+                built[p.0 as usize].children.push(UnitId(i));
+            }
+        }
+        for unit in &mut built {
+            unit.children.shrink_to_fit();
+        }
+
+        // Paths: levels are checked above, so each step up exists and has the right level.
+        let up = |id: UnitId| parents[id.0 as usize];
+        let mut paths = Vec::with_capacity(grids.len());
+        for &grid in &grids {
+            let missing = || HierarchyError::MissingParent {
+                code: built[grid.0 as usize].code.to_string(),
+                level: Level::Grid,
+            };
+            let village = up(grid).ok_or_else(missing)?;
+            let township = up(village).ok_or_else(missing)?;
+            let county = up(township).ok_or_else(missing)?;
+            paths.push(UnitPath {
+                grid,
+                village,
+                township,
+                county,
+                city: up(county),
+            });
+        }
+
+        Ok(Self {
+            units: built,
+            resolution,
+            grids,
+            paths,
+            index,
+            counts,
+        })
+    }
+
+    /// The resolution of the grid cover.
+    #[must_use]
+    pub fn resolution(&self) -> Resolution {
+        self.resolution
+    }
+
+    /// Exact location: the grid whose polygon covers `p` (boundary included), with its path.
+    ///
+    /// Agrees with PostGIS `ST_Covers(grid.geom, p)` for every point, edges and vertices
+    /// included (exact predicates; polygons taken as planar lng/lat degrees). Where several
+    /// grids cover `p` (on a shared edge, or where imported grids overlap), the grid with the
+    /// lowest code is returned. `None` outside every grid.
+    ///
+    /// Cost: a lookup in a raster of lng/lat tiles (about 16 per grid, busy ones split 4×4 up
+    /// to three times), and for points in a tile crossed by edges, orientation tests against
+    /// the few edges near the tile. No H3 involved: it does not depend on [`Self::resolution`].
+    #[must_use]
+    pub fn locate(&self, p: LatLng) -> Option<UnitPath> {
+        let grid = self.index.locate(p.lat(), p.lng())?;
+        self.paths.get(grid as usize).copied()
+    }
+
+    /// The unit behind an id.
+    #[must_use]
+    pub fn unit(&self, id: UnitId) -> &Unit {
+        &self.units[id.0 as usize]
+    }
+
+    /// Looks a unit up by code.
+    #[must_use]
+    pub fn by_code(&self, code: &str) -> Option<UnitId> {
+        let i = self
+            .units
+            .binary_search_by(|u| u.code.as_str().cmp(code))
+            .ok()?;
+        u32::try_from(i).ok().map(UnitId)
+    }
+
+    /// The path from a grid up to the root; `None` when `grid` is not a grid of this hierarchy.
+    #[must_use]
+    pub fn path(&self, grid: UnitId) -> Option<UnitPath> {
+        let i = self.grids.binary_search(&grid).ok()?;
+        self.paths.get(i).copied()
+    }
+
+    /// Number of units.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.units.len()
+    }
+
+    /// True when there are no units.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+
+    /// Number of units per level, indexed by [`Level::number`].
+    #[must_use]
+    pub fn counts_by_level(&self) -> [usize; 5] {
+        self.counts
+    }
+
+    /// The uncompacted cover at [`Self::resolution`]: every cell that meets a grid, with the
+    /// grid and whether the cell crosses that grid's boundary. A boundary cell appears once per
+    /// candidate grid.
+    ///
+    /// Computed lazily, grid by grid in code order (cells in index order within a grid): a full
+    /// pass costs seconds for a city at resolution 11 (see `BENCHMARKS.md`), so collect it once.
+    /// "Meets" and "crosses" are judged on the cell's straight-line hexagon with a margin of
+    /// about 1e-7° (1 cm), so a grid whose edge passes just outside a cell may list it as a
+    /// boundary cell; a cell is never missed.
+    pub fn grid_cover(&self) -> impl Iterator<Item = (CellIndex, UnitId, bool)> + '_ {
+        self.grids.iter().enumerate().flat_map(move |(g, &id)| {
+            grid_cells(&self.index.shapes, g, self.resolution)
+                .into_iter()
+                .map(move |(cell, boundary)| (cell, id, boundary))
+        })
+    }
+
+    /// Figures about the locate index (tiles, records, …), for reports.
+    #[must_use]
+    pub fn index_stats(&self) -> IndexStats {
+        self.index.stats
+    }
+
+    /// Heap memory held by the hierarchy and its index, in bytes (approximate, for reports).
+    #[must_use]
+    pub fn heap_size_bytes(&self) -> usize {
+        let units: usize = self
+            .units
+            .iter()
+            .map(|u| {
+                u.name.capacity()
+                    + u.code.as_str().len()
+                    + u.children.capacity() * size_of::<UnitId>()
+            })
+            .sum();
+        self.units.capacity() * size_of::<Unit>()
+            + units
+            + self.grids.capacity() * size_of::<UnitId>()
+            + self.paths.capacity() * size_of::<UnitPath>()
+            + self.index.heap_size_bytes()
+    }
+}
+
+/// Checks that a grid polygon can be covered: non-empty, closed rings of ≥ 3 vertices, finite
+/// WGS84 coordinates.
+fn check_polygon(unit: &UnitInput) -> Result<(), HierarchyError> {
+    let invalid = |reason: String| HierarchyError::InvalidPolygon {
+        code: unit.code.to_string(),
+        reason,
+    };
+    if unit.polygon.0.is_empty() {
+        return Err(invalid("empty".into()));
+    }
+    for polygon in &unit.polygon.0 {
+        for ring in std::iter::once(polygon.exterior()).chain(polygon.interiors()) {
+            let distinct =
+                ring.0.len() - usize::from(ring.0.len() > 1 && ring.0.first() == ring.0.last());
+            if distinct < 3 {
+                return Err(invalid(format!(
+                    "a ring has {distinct} vertices, fewer than 3"
+                )));
+            }
+            for c in &ring.0 {
+                if !(c.x.is_finite()
+                    && c.y.is_finite()
+                    && (-180.0..=180.0).contains(&c.x)
+                    && (-90.0..=90.0).contains(&c.y))
+                {
+                    return Err(invalid(format!(
+                        "vertex ({}, {}) is not a WGS84 (lng, lat) position",
+                        c.x, c.y
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use geo::{LineString, Polygon};
+
+    use super::*;
+
+    fn square(x0: f64, y0: f64) -> MultiPolygon<f64> {
+        let d = 0.001;
+        MultiPolygon::new(vec![Polygon::new(
+            LineString::from(vec![(x0, y0), (x0 + d, y0), (x0 + d, y0 + d), (x0, y0 + d)]),
+            vec![],
+        )])
+    }
+
+    fn unit(code: &str, level: Level, parent: Option<&str>) -> UnitInput {
+        UnitInput {
+            code: UnitCode::new(code).unwrap(),
+            name: String::new(),
+            level,
+            parent: parent.map(|p| UnitCode::new(p).unwrap()),
+            polygon: if level == Level::Grid {
+                square(120.9, 32.0)
+            } else {
+                MultiPolygon::new(vec![])
+            },
+        }
+    }
+
+    fn chain() -> Vec<UnitInput> {
+        vec![
+            unit("320612", Level::County, None),
+            unit("320612001", Level::Township, Some("320612")),
+            unit("320612001001", Level::Village, Some("320612001")),
+            unit("320612001001001", Level::Grid, Some("320612001001")),
+        ]
+    }
+
+    fn build(units: Vec<UnitInput>) -> Result<Hierarchy, HierarchyError> {
+        Hierarchy::build(units, Resolution::Eleven)
+    }
+
+    #[test]
+    fn a_valid_chain_builds() {
+        let h = build(chain()).unwrap();
+        assert_eq!(h.len(), 4);
+        assert_eq!(h.counts_by_level(), [0, 1, 1, 1, 1]);
+        let grid = h.by_code("320612001001001").unwrap();
+        assert_eq!(h.unit(grid).parent, h.by_code("320612001001"));
+        assert_eq!(
+            h.unit(h.by_code("320612").unwrap()).children,
+            vec![h.by_code("320612001").unwrap()]
+        );
+        assert!(h.locate(LatLng::new(32.0005, 120.9005).unwrap()).is_some());
+    }
+
+    #[test]
+    fn duplicate_codes_are_refused() {
+        let mut units = chain();
+        units.push(unit("320612001", Level::Township, Some("320612")));
+        assert_eq!(
+            build(units).unwrap_err(),
+            HierarchyError::DuplicateCode("320612001".into())
+        );
+    }
+
+    #[test]
+    fn unknown_parents_are_refused() {
+        let mut units = chain();
+        units.push(unit("320612001002", Level::Village, Some("320612009")));
+        assert!(
+            matches!(build(units), Err(HierarchyError::UnknownParent { parent, .. }) if parent == "320612009")
+        );
+    }
+
+    #[test]
+    fn levels_must_step_by_one() {
+        let mut units = chain();
+        units.push(unit("320612001001002", Level::Grid, Some("320612001")));
+        assert!(matches!(
+            build(units),
+            Err(HierarchyError::LevelMismatch {
+                level: Level::Grid,
+                parent_level: Level::Township,
+                ..
+            })
+        ));
+        let mut units = chain();
+        units.push(unit("320600", Level::City, Some("320612")));
+        assert!(matches!(
+            build(units),
+            Err(HierarchyError::LevelMismatch {
+                level: Level::City,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn only_cities_and_counties_are_roots() {
+        let mut units = chain();
+        units.push(unit("320612002", Level::Township, None));
+        assert!(matches!(
+            build(units),
+            Err(HierarchyError::MissingParent {
+                level: Level::Township,
+                ..
+            })
+        ));
+        let mut units = chain();
+        units.push(unit("320600", Level::City, None));
+        assert!(
+            build(units).is_ok(),
+            "a second root of another level is fine"
+        );
+    }
+
+    #[test]
+    fn bad_grid_polygons_are_refused() {
+        let with = |polygon: MultiPolygon<f64>| {
+            let mut units = chain();
+            units[3].polygon = polygon;
+            build(units)
+        };
+        let invalid = |r: Result<Hierarchy, HierarchyError>| matches!(r, Err(HierarchyError::InvalidPolygon { code, .. }) if code == "320612001001001");
+        assert!(invalid(with(MultiPolygon::new(vec![]))));
+        assert!(invalid(with(square(f64::NAN, 32.0))));
+        assert!(invalid(with(square(180.0, 32.0))));
+        assert!(invalid(with(square(120.0, 90.0))));
+        let line = Polygon::new(LineString::from(vec![(120.0, 32.0), (120.1, 32.0)]), vec![]);
+        assert!(invalid(with(MultiPolygon::new(vec![line]))));
+        // Polygons above the grid level are not checked (nor kept).
+        let mut units = chain();
+        units[0].polygon = square(f64::NAN, 0.0);
+        assert!(build(units).is_ok());
+    }
+}
