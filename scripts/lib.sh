@@ -79,7 +79,7 @@ ensure_database() {
             start_private_cluster
         fi
     fi
-    say "database: ${DATABASE_URL//:*@/:***@}"
+    say "database: $(printf '%s' "$DATABASE_URL" | sed -E 's#://([^:/@]*):[^@]*@#://\1:***@#')"
     local db="${DATABASE_URL##*/}"
     db="${db%%\?*}"
     local admin

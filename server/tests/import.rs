@@ -343,3 +343,40 @@ async fn import_over_http_needs_the_admin_token(pool: PgPool) {
     assert_eq!(error_parts(&v).0, "unauthorized");
     assert_eq!(stored_version(&pool).await, None);
 }
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_running_server_swaps_in_an_import_made_elsewhere(pool: PgPool) {
+    // The "server": its own state and the watcher, as `gridwall serve` runs them.
+    let (app, state) = common::app(pool.clone()).await;
+    assert_eq!(state.hierarchy.version(), None);
+    tokio::spawn(gridwall_server::hierarchy::watch(
+        pool.clone(),
+        std::sync::Arc::clone(&state.hierarchy),
+        std::sync::Arc::clone(&state.metrics),
+    ));
+    // Let the watcher start listening (it also catches up if it misses the notification).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // The "CLI": an import through the library on the same database.
+    let bytes = collection(features()).to_string().into_bytes();
+    let (report, _) = gridwall_server::import::import(
+        &pool,
+        &bytes,
+        "elsewhere",
+        gridwall_spatial::DEFAULT_RESOLUTION,
+    )
+    .await
+    .unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while state.hierarchy.version() != Some(report.version) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new version was never swapped in"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, v) = common::get_json(&app, "/api/locate?lng=120.15&lat=32.15").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["hierarchy_version"].as_i64(), Some(report.version));
+}

@@ -1,4 +1,5 @@
-//! The H3 cover of one grid at resolution R, for [`crate::Hierarchy::grid_cover`].
+//! The H3 cover of one grid at resolution R, from which the locate index and
+//! [`crate::Hierarchy::grid_cover`] are built.
 //!
 //! *Boundary* cells are those whose straight-line hexagon comes within [`margin_deg`] of one of
 //! the grid's edges; they are found by sampling every edge densely and taking the 1-ring of
@@ -8,43 +9,21 @@
 //! flood is exact and needs no point-in-polygon test past its seeds.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use h3o::{CellIndex, Resolution};
 
 use crate::geom::{Position, Pt, segment_near_convex};
-use crate::tiles::Shapes;
+use crate::locate_index::CellHash;
+use crate::shapes::Shapes;
 
-/// A fast hasher for H3 indexes (already well spread in their low bits only).
-#[derive(Debug, Default, Clone, Copy)]
-struct CellHasher(u64);
-
-impl Hasher for CellHasher {
-    fn finish(&self) -> u64 {
-        // splitmix64 finaliser: good high and low bits for the hash table.
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = self.0.rotate_left(29) ^ n;
-    }
-}
-
-type CellSet = HashSet<CellIndex, BuildHasherDefault<CellHasher>>;
+type CellSet = HashSet<CellIndex, CellHash>;
 
 /// How far (degrees) an edge may pass outside a cell's straight-line hexagon and still count
 /// as meeting the cell. It dwarfs the gap between H3's true (great-circle) cell edges and the
 /// straight lines through its vertices in lng/lat (about L²·tan(lat)/8 for an edge of L
-/// radians: < 4e-9° at res 9, 32°N) and all rounding.
+/// radians: 3e-9° at res 9, 6e-10° at res 10, 32°N; the second term covers it up to
+/// |lat| ≈ 86°) and all rounding, so every point that `to_cell` puts in a cell lies within the
+/// margin of its hexagon: the locate index relies on it (`locate_index.rs`).
 #[must_use]
 pub(crate) fn margin_deg(resolution: Resolution) -> f64 {
     let edge = resolution.edge_length_rads();
@@ -53,7 +32,7 @@ pub(crate) fn margin_deg(resolution: Resolution) -> f64 {
 
 /// The straight-line hexagon (or pentagon, or distorted polygon) of a cell, `[lng, lat]`,
 /// unwrapped around the first vertex so that it never straddles the antimeridian.
-fn cell_hull(cell: CellIndex) -> Vec<Pt> {
+pub(crate) fn cell_hull(cell: CellIndex) -> Vec<Pt> {
     let boundary = cell.boundary();
     let mut hull: Vec<Pt> = boundary.iter().map(|ll| [ll.lng(), ll.lat()]).collect();
     if let Some(&[x0, _]) = hull.first() {
@@ -69,7 +48,7 @@ fn cell_hull(cell: CellIndex) -> Vec<Pt> {
 }
 
 /// The centre of a cell, `[lng, lat]`.
-fn cell_centre(cell: CellIndex) -> Pt {
+pub(crate) fn cell_centre(cell: CellIndex) -> Pt {
     let ll = h3o::LatLng::from(cell);
     [ll.lng(), ll.lat()]
 }
@@ -100,10 +79,15 @@ fn to_cell(p: Pt, resolution: Resolution) -> Option<CellIndex> {
 
 /// The cells at `resolution` that meet grid `g` of `shapes`, with `true` for boundary cells,
 /// sorted by index. Empty if the grid's coordinates are not WGS84 (checked at build).
+///
+/// With `near_edges`, also pushes `(cell, k)` for every boundary cell and every edge `k` of the
+/// grid that comes within the margin of the cell's hexagon (what makes it a boundary cell):
+/// the only edges of `g` that can separate two points of the cell.
 pub(crate) fn grid_cells(
     shapes: &Shapes,
     g: usize,
     resolution: Resolution,
+    mut near_edges: Option<&mut Vec<(CellIndex, u32)>>,
 ) -> Vec<(CellIndex, bool)> {
     let margin = margin_deg(resolution);
     // Samples at most 0.35 mean edge lengths apart: a point within the margin of a cell is
@@ -137,10 +121,17 @@ pub(crate) fn grid_cells(
     let mut band: Vec<CellIndex> = Vec::new();
     for group in pairs.chunk_by(|x, y| x.0 == y.0) {
         let hull = cell_hull(group[0].0);
-        if group.iter().any(|&(_, k)| {
+        let near = |k: u32| {
             let (a, b) = shapes.edge(k);
             segment_near_convex(a, b, &hull, margin)
-        }) {
+        };
+        if let Some(out) = near_edges.as_deref_mut() {
+            let before = out.len();
+            out.extend(group.iter().filter(|&&(_, k)| near(k)).copied());
+            if out.len() > before {
+                band.push(group[0].0);
+            }
+        } else if group.iter().any(|&(_, k)| near(k)) {
             band.push(group[0].0);
         }
     }
@@ -202,7 +193,7 @@ mod tests {
         )]);
         let shapes = Shapes::new([&square]).unwrap();
         let res = Resolution::Ten;
-        let cells = grid_cells(&shapes, 0, res);
+        let cells = grid_cells(&shapes, 0, res, None);
         let listed: std::collections::HashMap<CellIndex, bool> = cells.iter().copied().collect();
         // Every cell around the square: listed iff its hexagon meets the square (up to the
         // margin), boundary iff an edge crosses it.

@@ -1,15 +1,17 @@
-//! The 王 hierarchy: units with parent/child links, and the H3 cover of the grids.
+//! The 王 hierarchy: units with parent/child links, the locate index and the H3 cover of the grids.
 //!
 //! Invariants: ids are dense indexes into `units`, which are sorted by code (so id order is code
 //! order); a unit's level is its parent's plus one; roots are cities or counties; `paths[i]` is
-//! the path of the grid `grids[i]` (grid ordinal `i`, the number the cover stores).
+//! the path of the grid `grids[i]` (grid ordinal `i`, the number the locate index stores), whose
+//! polygon is grid `i` of `shapes`.
 
 use geo::MultiPolygon;
 use h3o::{CellIndex, Resolution};
 
 use crate::cover::grid_cells;
 use crate::error::HierarchyError;
-use crate::tiles::{IndexStats, Shapes, TileIndex};
+use crate::locate_index::{IndexStats, LocateIndex};
+use crate::shapes::Shapes;
 use crate::types::{LatLng, Level, UnitCode};
 
 /// One unit as it comes from the store or an import file.
@@ -70,20 +72,26 @@ pub struct Hierarchy {
     grids: Vec<UnitId>,
     /// Grid ordinal → its path, so that `locate` does not walk the tree.
     paths: Vec<UnitPath>,
-    /// The locate index; it also owns the grid polygons that `grid_cover` covers.
-    index: TileIndex,
+    /// Grid polygons by ordinal: what the cover covers and `locate` tests exactly.
+    shapes: Shapes,
+    /// The H3 cells of every grid at `resolution`, for `locate` and `grid_cover`.
+    index: LocateIndex,
     counts: [usize; 5],
 }
 
 impl Hierarchy {
-    /// Builds the tree and the H3 cover of every grid at `resolution`.
+    /// Builds the tree, the H3 cover of every grid at `resolution` and the locate index on it.
     ///
     /// Units may come in any order; ids follow code order, so equal inputs give equal ids.
     /// Checks, reported for the first offending unit in code order: unique codes, known
     /// parents, level = parent's level + 1, only cities and counties without a parent, grid
     /// polygons non-empty with closed rings of at least three vertices inside WGS84 bounds.
-    /// Polygons of units above the grid level are not kept. Resolutions 9–12 are the ones
-    /// measured (see `BENCHMARKS.md`); [`crate::DEFAULT_RESOLUTION`] is the recommended one.
+    /// Polygons of units above the grid level are not kept.
+    ///
+    /// `resolution` is that of the cover, which [`Self::locate`] looks points up in
+    /// ([`crate::DEFAULT_RESOLUTION`] is the recommended one). Building is CPU-bound and runs
+    /// the covers on two threads: 1.5–2 s for 12,000 grids at resolution 10, 5–6 s at 11 (see
+    /// `BENCHMARKS.md`), so call it from `spawn_blocking` or a thread, not on an async runtime.
     ///
     /// # Errors
     ///
@@ -140,11 +148,13 @@ impl Hierarchy {
         }
 
         // The locate index, from the grids in code order.
-        let grid_units = || units.iter().filter(|u| u.level == Level::Grid);
-        let shapes = Shapes::new(grid_units().map(|u| &u.polygon))?;
-        let codes: Vec<&UnitCode> = grid_units().map(|u| &u.code).collect();
-        let index = TileIndex::build(shapes, &codes)?;
-        drop(codes);
+        let shapes = Shapes::new(
+            units
+                .iter()
+                .filter(|u| u.level == Level::Grid)
+                .map(|u| &u.polygon),
+        )?;
+        let index = LocateIndex::build(&shapes, resolution)?;
 
         // The tree; children are pushed in id order, hence code order.
         let mut counts = [0; 5];
@@ -197,15 +207,31 @@ impl Hierarchy {
             resolution,
             grids,
             paths,
+            shapes,
             index,
             counts,
         })
     }
 
-    /// The resolution of the grid cover.
+    /// The H3 resolution of the cover and of the locate index.
     #[must_use]
     pub fn resolution(&self) -> Resolution {
         self.resolution
+    }
+
+    /// The H3 cell of `p` at [`Self::resolution`], the one [`Self::locate_cell`] takes.
+    ///
+    /// ```
+    /// # use gridwall_spatial::{Hierarchy, LatLng, Resolution};
+    /// let h = Hierarchy::build(Vec::new(), Resolution::Ten).unwrap();
+    /// let p = LatLng::new(32.0, 120.9).unwrap();
+    /// assert_eq!(h.cell_of(p).resolution(), Resolution::Ten);
+    /// assert_eq!(h.locate_cell(h.cell_of(p), p), h.locate(p));
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn cell_of(&self, p: LatLng) -> CellIndex {
+        h3_latlng(p).to_cell(self.resolution)
     }
 
     /// Exact location: the grid whose polygon covers `p` (boundary included), with its path.
@@ -215,12 +241,32 @@ impl Hierarchy {
     /// grids cover `p` (on a shared edge, or where imported grids overlap), the grid with the
     /// lowest code is returned. `None` outside every grid.
     ///
-    /// Cost: a lookup in a raster of lng/lat tiles (about 16 per grid, busy ones split 4×4 up
-    /// to three times), and for points in a tile crossed by edges, orientation tests against
-    /// the few edges near the tile. No H3 involved: it does not depend on [`Self::resolution`].
+    /// Cost: one `h3o` `to_cell` at [`Self::resolution`] (≈0.5 µs, most of the cost) and one
+    /// hash lookup of the cell (≈0.15 µs, a cache miss); a cell inside one grid answers at
+    /// once, a cell near an edge by exact crossing tests against the one or two edges of each
+    /// candidate grid that come near it (≈0.35 µs more). About 0.76–0.8 µs in all at
+    /// resolution 10, 1.3 M locates/s on one core. Callers that need the cell anyway use
+    /// [`Self::cell_of`] and [`Self::locate_cell`] to compute it once.
     #[must_use]
+    #[inline]
     pub fn locate(&self, p: LatLng) -> Option<UnitPath> {
-        let grid = self.index.locate(p.lat(), p.lng())?;
+        self.locate_cell(self.cell_of(p), p)
+    }
+
+    /// [`Self::locate`] for a caller that already has `cell`, which must be `p`'s H3 cell at
+    /// [`Self::resolution`] (as [`Self::cell_of`] gives it). Another cell of that resolution
+    /// gives an unspecified (though memory-safe) answer: the cell decides which grids are tried,
+    /// and an interior cell answers without looking at `p`. A cell of another resolution is
+    /// ignored and `p` located from scratch.
+    #[must_use]
+    #[inline]
+    pub fn locate_cell(&self, cell: CellIndex, p: LatLng) -> Option<UnitPath> {
+        let cell = if cell.resolution() == self.resolution {
+            cell
+        } else {
+            self.cell_of(p)
+        };
+        let grid = self.index.locate(&self.shapes, cell, [p.lng(), p.lat()])?;
         self.paths.get(grid as usize).copied()
     }
 
@@ -267,25 +313,41 @@ impl Hierarchy {
 
     /// The uncompacted cover at [`Self::resolution`]: every cell that meets a grid, with the
     /// grid and whether the cell crosses that grid's boundary. A boundary cell appears once per
-    /// candidate grid.
+    /// candidate grid. Grids in code order, cells in index order within a grid.
     ///
-    /// Computed lazily, grid by grid in code order (cells in index order within a grid): a full
-    /// pass costs seconds for a city at resolution 11 (see `BENCHMARKS.md`), so collect it once.
+    /// These are exactly the rows the locate index was built from and holds (it is lossless),
+    /// so a `unit_cells` table filled from here agrees with [`Self::locate`] cell for cell.
+    /// Collecting and sorting them costs ≈0.07 s and 16 bytes a row (1.1 M rows for 12,000
+    /// grids at resolution 10) up front.
     /// "Meets" and "crosses" are judged on the cell's straight-line hexagon with a margin of
     /// about 1e-7° (1 cm), so a grid whose edge passes just outside a cell may list it as a
     /// boundary cell; a cell is never missed.
     pub fn grid_cover(&self) -> impl Iterator<Item = (CellIndex, UnitId, bool)> + '_ {
-        self.grids.iter().enumerate().flat_map(move |(g, &id)| {
-            grid_cells(&self.index.shapes, g, self.resolution)
-                .into_iter()
-                .map(move |(cell, boundary)| (cell, id, boundary))
-        })
+        self.index
+            .rows()
+            .into_iter()
+            .filter_map(move |(cell, g, boundary)| {
+                Some((cell, *self.grids.get(g as usize)?, boundary))
+            })
     }
 
-    /// Figures about the locate index (tiles, records, …), for reports.
+    /// The cover of one grid at [`Self::resolution`]: its cells in index order, `true` for
+    /// boundary cells; empty when `grid` is not a grid. Equal to that grid's rows of
+    /// [`Self::grid_cover`]: it recomputes them with the function the index was built with
+    /// (CPU-bound, ≈0.2 ms for a 0.8 km² grid at resolution 10; keep it off an async runtime).
+    #[must_use]
+    pub fn cover_of(&self, grid: UnitId) -> Vec<(CellIndex, bool)> {
+        self.grids.binary_search(&grid).map_or_else(
+            |_| Vec::new(),
+            |g| grid_cells(&self.shapes, g, self.resolution, None),
+        )
+    }
+
+    /// Figures about the locate index (cells, interior and boundary cells, candidates, heap),
+    /// for reports.
     #[must_use]
     pub fn index_stats(&self) -> IndexStats {
-        self.index.stats
+        self.index.stats()
     }
 
     /// Heap memory held by the hierarchy and its index, in bytes (approximate, for reports).
@@ -304,8 +366,16 @@ impl Hierarchy {
             + units
             + self.grids.capacity() * size_of::<UnitId>()
             + self.paths.capacity() * size_of::<UnitPath>()
+            + self.shapes.heap_size_bytes()
             + self.index.heap_size_bytes()
     }
+}
+
+/// The `h3o` form of a position.
+#[inline]
+fn h3_latlng(p: LatLng) -> h3o::LatLng {
+    h3o::LatLng::new(p.lat(), p.lng())
+        .unwrap_or_else(|_| unreachable!("h3o refuses only non-finite numbers, a LatLng has none"))
 }
 
 /// Checks that a grid polygon can be covered: non-empty, closed rings of ≥ 3 vertices, finite

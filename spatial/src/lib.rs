@@ -4,13 +4,14 @@
 //! - [`types`](LatLng): validated positions, [`Level`]s and [`UnitCode`]s.
 //! - `hierarchy.rs`: [`Hierarchy`], the 王 tree of units (county → township → village → grid)
 //!   with parent/child links, built from [`UnitInput`]s.
-//! - `tiles.rs`: the locate index, a raster of lng/lat tiles over the grids; a tile is empty,
-//!   inside one grid, split 4×4, or a record: candidate grids with the polygon edges near the
-//!   tile and a reference point of known status.
-//! - `locate.rs`: exact point → grid location: tile lookup, then for records a crossing count
-//!   from the reference point against the near edges (robust predicates).
+//! - `shapes.rs`: the grid polygons as rings in one vertex array, by grid ordinal.
 //! - `cover.rs`: the H3 cover of one grid at the hierarchy's resolution (boundary cells by
-//!   dense edge sampling, interior cells by a flood fill), for [`Hierarchy::grid_cover`].
+//!   dense edge sampling, interior cells by a flood fill).
+//! - `locate_index.rs`: the locate index, one hash map from every cell of every grid's cover
+//!   to "interior of grid g" or a list of candidate grids; lossless, so it is also where
+//!   [`Hierarchy::grid_cover`] comes from.
+//! - `locate.rs`: exact point → grid location: one lookup of the point's cell, then for
+//!   boundary cells exact point-in-polygon tests against the candidates.
 //! - `geom.rs`: exact planar predicates (Shewchuk's `orient2d`) and point-in-polygon.
 //!
 //! Coordinates: [`LatLng`] has named fields; `geo` geometries are (x = lng, y = lat) in degrees,
@@ -22,17 +23,23 @@ mod error;
 mod geom;
 mod hierarchy;
 mod locate;
-mod tiles;
+mod locate_index;
+mod shapes;
 mod types;
 
 pub use error::{HierarchyError, InvalidCode, InvalidLatLng, InvalidLevel};
 pub use h3o::{CellIndex, Resolution};
 pub use hierarchy::{Hierarchy, Unit, UnitId, UnitInput, UnitPath};
-pub use tiles::IndexStats;
+pub use locate_index::IndexStats;
 pub use types::{LatLng, Level, UnitCode};
 
-/// The H3 resolution of the grid cover the server builds unless told otherwise.
+/// The H3 resolution of the grid cover and of the locate index unless told otherwise.
 ///
-/// Chosen from `benches/locate.rs` on a demo-sized hierarchy (≈12,000 grids of ≈0.8 km²);
-/// the figures and the reasoning are in `BENCHMARKS.md`.
-pub const DEFAULT_RESOLUTION: Resolution = Resolution::Eleven;
+/// [`Hierarchy::locate`] costs one `to_cell` at this resolution, one hash lookup and, in cells
+/// near an edge, a few exact edge tests: ≈1.5–1.75× a bare `to_cell` at 10 or 11 alike. The
+/// resolution sizes the index: for ≈12,000 grids of ≈0.8 km², resolution 10 (cells of
+/// ≈0.015 km², ≈76 m edges) gives ≈0.9 M cells, ≈1.1 M (cell, grid) cover rows (≈100 per
+/// grid), 23–31 MB of heap and a 1.5–2 s build; 11 gives 6 M cells, ≈100 MB and 5–6 s for no
+/// faster locate; at 9 more than half the cells are boundary cells, and on grids with many
+/// vertices locate slows down (2× `to_cell`). Figures and the commands: `BENCHMARKS.md`.
+pub const DEFAULT_RESOLUTION: Resolution = Resolution::Ten;

@@ -1,5 +1,6 @@
 //! `Hierarchy::locate` against an independent brute force (geo's exact point-in-polygon) on
-//! synthetic counties: random points, points on edges and vertices, points a hair off them.
+//! synthetic counties and the Nantong demo data: random points, points on edges and vertices,
+//! points a hair off them and next to the H3 cells' own edges; and the cover against the index.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod support;
@@ -13,11 +14,12 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use support::{BruteForce, Synthetic, unit};
 
-/// Distance (degrees) from `p` to the nearest grid edge.
+/// Distance (degrees) from `p` to the nearest edge of a grid whose bounding box holds `p`
+/// (an edge of any other grid is at least as far as that box, which `p` is outside of).
 fn edge_distance(brute: &BruteForce, p: Coord) -> f64 {
     let point = Point::from(p);
     brute
-        .grids()
+        .near(p.x, p.y)
         .flat_map(|(_, mp)| mp.0.iter())
         .flat_map(|poly| std::iter::once(poly.exterior()).chain(poly.interiors()))
         .map(|ring| Euclidean.distance(&point, ring))
@@ -32,8 +34,18 @@ fn test_points(
     n: usize,
     seed: u64,
 ) -> Vec<Coord> {
+    points_in(s.bbox(), s.straight_x(), units, n, seed)
+}
+
+/// Like [`test_points`] in any box, `straight_x` standing for a line to sample exactly.
+fn points_in(
+    bbox: geo::Rect<f64>,
+    straight_x: f64,
+    units: &[gridwall_spatial::UnitInput],
+    n: usize,
+    seed: u64,
+) -> Vec<Coord> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let bbox = s.bbox();
     let (w, h) = (bbox.width(), bbox.height());
     let segments: Vec<(Coord, Coord)> = units
         .iter()
@@ -78,7 +90,7 @@ fn test_points(
                 }
             }
             8 => Coord {
-                x: s.straight_x(),
+                x: straight_x,
                 y: bbox.min().y + rng.random::<f64>() * h,
             },
             _ => match rng.random_range(0..4) {
@@ -109,9 +121,14 @@ fn test_points(
 fn compare(h: &Hierarchy, brute: &BruteForce, points: &[Coord]) -> (usize, usize) {
     let (mut near, mut far) = (0, 0);
     for &p in points {
-        let got = h
-            .locate(LatLng::new(p.y, p.x).unwrap())
-            .map(|path| h.unit(path.grid).code.as_str());
+        let ll = LatLng::new(p.y, p.x).unwrap();
+        let found = h.locate(ll);
+        assert_eq!(
+            h.locate_cell(h.cell_of(ll), ll),
+            found,
+            "locate_cell at {p:?}"
+        );
+        let got = found.map(|path| h.unit(path.grid).code.as_str());
         let want = brute.locate(p.x, p.y);
         if got != want {
             let d = edge_distance(brute, p);
@@ -250,7 +267,7 @@ fn agrees_on_dense_and_degenerate_geometry() {
     ];
     let brute = BruteForce::new(&units);
     let h = Hierarchy::build(units, Resolution::Eleven).unwrap();
-    assert!(h.index_stats().records > 0);
+    assert!(h.index_stats().boundary_cells > 0);
     let mut rng = StdRng::seed_from_u64(99);
     let mut points = Vec::new();
     for _ in 0..40_000 {
@@ -273,6 +290,30 @@ fn agrees_on_dense_and_degenerate_geometry() {
             y: y0 + rng.random::<f64>() * 0.0105,
         });
     }
+    assert_eq!(compare(&h, &brute, &points), (0, 0));
+}
+
+/// The committed Nantong demo data: 100,000 points of every kind.
+#[test]
+fn agrees_with_brute_force_on_the_demo_data() {
+    let units = support::load_geojson_gz(&support::demo_path());
+    let brute = BruteForce::new(&units);
+    let h = Hierarchy::build(units.clone(), gridwall_spatial::DEFAULT_RESOLUTION).unwrap();
+    assert!(h.counts_by_level()[usize::from(Level::Grid.number())] > 10_000);
+    let bbox = geo::BoundingRect::bounding_rect(&geo::GeometryCollection::from(
+        units
+            .iter()
+            .filter(|u| u.level == Level::Grid)
+            .map(|u| geo::Geometry::from(u.polygon.clone()))
+            .collect::<Vec<_>>(),
+    ))
+    .unwrap();
+    let points = points_in(bbox, 120.9, &units, 100_000, 2026);
+    let located = points
+        .iter()
+        .filter(|p| brute.locate(p.x, p.y).is_some())
+        .count();
+    assert!(located > 40_000, "only {located} points in a grid");
     assert_eq!(compare(&h, &brute, &points), (0, 0));
 }
 
@@ -353,6 +394,14 @@ fn grid_cover_at(res: Resolution) {
         by_cell.entry(cell).or_default().push((grid, boundary));
     }
     assert!(cover.iter().any(|c| c.2));
+    let first = cover[0].1;
+    let of_first: Vec<(CellIndex, bool)> = cover
+        .iter()
+        .filter(|c| c.1 == first)
+        .map(|c| (c.0, c.2))
+        .collect();
+    assert_eq!(h.cover_of(first), of_first);
+    assert!(h.cover_of(h.unit(first).parent.unwrap()).is_empty());
     // Grids here are ≈300 m across: res-9 cells (≈350 m) are never wholly inside one.
     assert_eq!(cover.iter().any(|c| !c.2), res >= Resolution::Ten);
     // Interior cells: the grid covers the cell's centre and vertices.
@@ -470,4 +519,87 @@ fn city_root_and_single_square_grid() {
         h.locate(LatLng::new(32.005, 120.91 + 1e-13).unwrap())
             .is_none()
     );
+}
+
+/// Points on, next to and a hair off the edges and vertices of the H3 cells themselves: the
+/// cells with a bare interior entry must hold only points of their grid however close to the
+/// cell's edge `to_cell` puts them.
+#[test]
+fn agrees_next_to_cell_edges() {
+    for res in [Resolution::Nine, Resolution::Ten, Resolution::Eleven] {
+        let s = Synthetic::small(16, 12, 21);
+        let units = s.units();
+        let brute = BruteForce::new(&units);
+        let h = Hierarchy::build(units, res).unwrap();
+        let mut rng = StdRng::seed_from_u64(u64::from(u8::from(res)));
+        let cells: Vec<CellIndex> = {
+            let mut c: Vec<CellIndex> = h.grid_cover().map(|r| r.0).collect();
+            c.sort_unstable();
+            c.dedup();
+            c
+        };
+        let per_edge = 30_000usize.div_ceil(6 * cells.len());
+        let mut points = Vec::new();
+        for &cell in &cells {
+            let boundary: Vec<h3o::LatLng> = cell.boundary().iter().copied().collect();
+            for (i, a) in boundary.iter().enumerate() {
+                let b = boundary[(i + 1) % boundary.len()];
+                for _ in 0..per_edge {
+                    let t: f64 = rng.random();
+                    let e = [0.0, 1e-14, 1e-12, 1e-10, 1e-9, 3e-8][rng.random_range(0..6)];
+                    points.push(Coord {
+                        x: a.lng() + t * (b.lng() - a.lng()) + e * rng.random_range(-1.0..1.0),
+                        y: a.lat() + t * (b.lat() - a.lat()) + e * rng.random_range(-1.0..1.0),
+                    });
+                }
+            }
+        }
+        assert!(points.len() >= 30_000, "{res}: {} points", points.len());
+        assert_eq!(compare(&h, &brute, &points), (0, 0), "res {res}");
+        let stats = h.index_stats();
+        assert!(stats.interior_cells > 0 || res == Resolution::Nine);
+        assert_eq!(stats.cells, cells.len());
+        assert_eq!(stats.cells, stats.interior_cells + stats.boundary_cells);
+    }
+}
+
+/// `grid_cover` (read back from the locate index) equals the per-grid covers recomputed by
+/// `cover_of`, row for row: what the server stores in `unit_cells` is what `locate` uses.
+#[test]
+fn grid_cover_is_the_index() {
+    let s = Synthetic::small(12, 10, 13);
+    let h = Hierarchy::build(s.units(), Resolution::Eleven).unwrap();
+    let cover: Vec<(CellIndex, UnitId, bool)> = h.grid_cover().collect();
+    let grids: Vec<UnitId> = (0..u32::try_from(h.len()).unwrap())
+        .map(UnitId)
+        .filter(|&id| h.unit(id).level == Level::Grid)
+        .collect();
+    let recomputed: Vec<(CellIndex, UnitId, bool)> = grids
+        .iter()
+        .flat_map(|&g| h.cover_of(g).into_iter().map(move |(c, b)| (c, g, b)))
+        .collect();
+    assert_eq!(cover, recomputed);
+    let stats = h.index_stats();
+    assert_eq!(stats.cover_rows, cover.len());
+    assert_eq!(
+        stats.boundary_candidates + stats.interior_cells,
+        cover.len(),
+        "every row is one candidate of a boundary cell or one bare interior cell"
+    );
+    // Every cell of the cover locates its own centre the way the cover says: a bare interior
+    // cell to its grid, a boundary cell to one of its listed grids or nothing.
+    let mut by_cell: HashMap<CellIndex, Vec<(UnitId, bool)>> = HashMap::new();
+    for &(cell, grid, boundary) in &cover {
+        by_cell.entry(cell).or_default().push((grid, boundary));
+    }
+    for (cell, grids) in by_cell {
+        let c = h3o::LatLng::from(cell);
+        let p = LatLng::new(c.lat(), c.lng()).unwrap();
+        let found = h.locate_cell(cell, p);
+        if let [(grid, false)] = grids[..] {
+            assert_eq!(found.map(|f| f.grid), Some(grid), "{cell}");
+        } else if let Some(f) = found {
+            assert!(grids.iter().any(|&(g, _)| g == f.grid), "{cell}");
+        }
+    }
 }

@@ -17,6 +17,9 @@ pub use parse::{FeatureInput, ParseError, features, read_json};
 
 use crate::state::LoadedHierarchy;
 
+/// One row of `unit_cells`: a cell, the grid it meets, and whether it crosses the grid's edge.
+type CoverRow = (gridwall_spatial::CellIndex, gridwall_spatial::UnitId, bool);
+
 /// One reason a feature (or the file) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Problem {
@@ -137,18 +140,25 @@ pub async fn import(
         })
         .collect();
     drop(features);
-    let hierarchy = tokio::task::spawn_blocking(move || Hierarchy::build(inputs, resolution))
-        .await
-        .map_err(|e| anyhow::anyhow!("cover task failed: {e}"))?
-        .map_err(|e| {
-            ImportError::Invalid(vec![Problem {
-                index: None,
-                code: None,
-                reason: e.to_string(),
-            }])
-        })?;
+    // The H3 cover rows are computed here too, so the async write only streams them.
+    let (hierarchy, cover) = tokio::task::spawn_blocking(move || {
+        Hierarchy::build(inputs, resolution).map(|h| {
+            let cover: Vec<CoverRow> = h.grid_cover().collect();
+            (h, cover)
+        })
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("cover task failed: {e}"))?
+    .map_err(|e| {
+        ImportError::Invalid(vec![Problem {
+            index: None,
+            code: None,
+            reason: e.to_string(),
+        }])
+    })?;
 
-    let written = postgis::write(&mut tx, &hierarchy, source, &warnings).await?;
+    let written = postgis::write(&mut tx, &hierarchy, &cover, source, &warnings).await?;
+    drop(cover);
     tx.commit().await?;
 
     let report = ImportReport {

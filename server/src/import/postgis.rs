@@ -217,6 +217,7 @@ pub(super) struct Written {
 pub(super) async fn write(
     tx: &mut Transaction<'_, Postgres>,
     hierarchy: &Hierarchy,
+    cover: &[super::CoverRow],
     source: &str,
     warnings: &[Warning],
 ) -> Result<Written, sqlx::Error> {
@@ -264,7 +265,8 @@ pub(super) async fn write(
                 .unwrap_or(-1)
         })
         .collect();
-    let cover_cells = copy_cover(tx, hierarchy, &db_ids).await?;
+    copy_cover(tx, cover, &db_ids).await?;
+    let cover_cells = cover.len();
 
     let counts = hierarchy.counts_by_level();
     let counts_json: serde_json::Map<String, serde_json::Value> = Level::ALL
@@ -298,36 +300,34 @@ pub(super) async fn write(
     })
 }
 
+/// Replaces `unit_cells` by COPY, formatting a chunk at a time and yielding in between, so a
+/// million rows never hold an async worker for long.
 async fn copy_cover(
     conn: &mut PgConnection,
-    hierarchy: &Hierarchy,
+    cover: &[super::CoverRow],
     db_ids: &[i64],
-) -> Result<usize, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
     sqlx::query("TRUNCATE unit_cells")
         .execute(&mut *conn)
         .await?;
     let mut copy = conn
         .copy_in_raw("COPY unit_cells (cell, unit_id, boundary) FROM STDIN")
         .await?;
-    let mut buf = String::with_capacity(1 << 20);
-    let mut rows = 0;
-    for (cell, unit, boundary) in hierarchy.grid_cover() {
-        let id = db_ids.get(unit.0 as usize).copied().unwrap_or(-1);
-        let _ = writeln!(
-            buf,
-            "{}\t{id}\t{}",
-            u64::from(cell),
-            if boundary { 't' } else { 'f' }
-        );
-        rows += 1;
-        if buf.len() > (1 << 20) - 64 {
-            copy.send(buf.as_bytes()).await?;
-            buf.clear();
+    let mut buf = String::with_capacity(1 << 21);
+    for chunk in cover.chunks(32_768) {
+        buf.clear();
+        for (cell, unit, boundary) in chunk {
+            let id = db_ids.get(unit.0 as usize).copied().unwrap_or(-1);
+            let _ = writeln!(
+                buf,
+                "{}\t{id}\t{}",
+                u64::from(*cell),
+                if *boundary { 't' } else { 'f' }
+            );
         }
-    }
-    if !buf.is_empty() {
         copy.send(buf.as_bytes()).await?;
+        tokio::task::yield_now().await;
     }
     copy.finish().await?;
-    Ok(rows)
+    Ok(())
 }

@@ -7,7 +7,7 @@
 #![allow(dead_code, reason = "each includer uses a different part")]
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test support")]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use geo::{BoundingRect, Coord, Intersects, LineString, MultiPolygon, Polygon, Rect};
 use gridwall_spatial::{Level, UnitCode, UnitInput};
@@ -274,6 +274,11 @@ pub fn unit(
     }
 }
 
+/// The committed demo dataset (Nantong: 1 city, 7 counties, ≈11,800 grids).
+pub fn demo_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/nantong.geojson.gz")
+}
+
 /// Loads a gzip GeoJSON FeatureCollection whose features carry `code`, `name`, `level` (name
 /// or number) and `parent` properties.
 pub fn load_geojson_gz(path: &Path) -> Vec<UnitInput> {
@@ -330,9 +335,15 @@ pub fn load_geojson_gz(path: &Path) -> Vec<UnitInput> {
 }
 
 /// Independent answer: the lowest-coded grid whose polygon intersects the point (geo's exact
-/// boundary-inclusive test), by linear scan over bounding boxes.
+/// boundary-inclusive test), over grids whose bounding box holds the point (found through a
+/// coarse bucket grid of bounding boxes).
 pub struct BruteForce {
     grids: Vec<(String, Rect<f64>, MultiPolygon<f64>)>,
+    origin: Coord,
+    bucket: f64,
+    cols: usize,
+    rows: usize,
+    buckets: Vec<Vec<usize>>,
 }
 
 impl BruteForce {
@@ -349,14 +360,65 @@ impl BruteForce {
             })
             .collect();
         grids.sort_by(|a, b| a.0.cmp(&b.0));
-        Self { grids }
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for (_, r, _) in &grids {
+            x0 = x0.min(r.min().x);
+            y0 = y0.min(r.min().y);
+            x1 = x1.max(r.max().x);
+            y1 = y1.max(r.max().y);
+        }
+        let bucket = 0.01;
+        let cols = ((x1 - x0) / bucket) as usize + 1;
+        let rows = ((y1 - y0) / bucket) as usize + 1;
+        let mut buckets = vec![Vec::new(); cols * rows];
+        for (i, (_, r, _)) in grids.iter().enumerate() {
+            let (c0, c1) = (
+                ((r.min().x - x0) / bucket) as usize,
+                ((r.max().x - x0) / bucket) as usize,
+            );
+            let (r0, r1) = (
+                ((r.min().y - y0) / bucket) as usize,
+                ((r.max().y - y0) / bucket) as usize,
+            );
+            for row in r0..=r1.min(rows - 1) {
+                for col in c0..=c1.min(cols - 1) {
+                    buckets[row * cols + col].push(i);
+                }
+            }
+        }
+        Self {
+            grids,
+            origin: Coord { x: x0, y: y0 },
+            bucket,
+            cols,
+            rows,
+            buckets,
+        }
     }
 
     /// Code of the lowest-coded grid covering (lng, lat).
     pub fn locate(&self, lng: f64, lat: f64) -> Option<&str> {
         let c = Coord { x: lng, y: lat };
-        self.grids
-            .iter()
+        let (fx, fy) = (
+            (lng - self.origin.x) / self.bucket,
+            (lat - self.origin.y) / self.bucket,
+        );
+        if !(fx >= 0.0 && fy >= 0.0) {
+            return self.scan(c, 0..self.grids.len());
+        }
+        let (col, row) = (fx as usize, fy as usize);
+        if col >= self.cols || row >= self.rows {
+            return self.scan(c, 0..self.grids.len());
+        }
+        // Buckets list grids in code order; bounding boxes are closed, so a point on a bucket
+        // border is in the grids of both buckets.
+        self.scan(c, self.buckets[row * self.cols + col].iter().copied())
+    }
+
+    fn scan(&self, c: Coord, candidates: impl IntoIterator<Item = usize>) -> Option<&str> {
+        candidates
+            .into_iter()
+            .map(|i| &self.grids[i])
             .find(|(_, bbox, mp)| bbox.intersects(&c) && mp.intersects(&c))
             .map(|(code, _, _)| code.as_str())
     }
@@ -364,5 +426,14 @@ impl BruteForce {
     /// All grids, in code order.
     pub fn grids(&self) -> impl Iterator<Item = (&str, &MultiPolygon<f64>)> {
         self.grids.iter().map(|(c, _, mp)| (c.as_str(), mp))
+    }
+
+    /// Grids whose bounding box holds (lng, lat), in code order.
+    pub fn near(&self, lng: f64, lat: f64) -> impl Iterator<Item = (&str, &MultiPolygon<f64>)> {
+        let c = Coord { x: lng, y: lat };
+        self.grids
+            .iter()
+            .filter(move |(_, b, _)| b.intersects(&c))
+            .map(|(code, _, mp)| (code.as_str(), mp))
     }
 }

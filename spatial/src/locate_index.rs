@@ -1,0 +1,561 @@
+//! The locate index: one hash table from every H3 cell at the hierarchy's resolution that
+//! meets a grid to a compact `u32` entry, built from the grids' covers ([`crate::cover`]).
+//!
+//! An entry is either `ordinal` (the cell is an interior cell of that grid and listed by no
+//! other grid) or `LIST | offset` of a *record* in `records`: a reference point of the cell
+//! (`RECORD_HEADER` words: x and y as f64 bits), then every grid that lists the cell, in code
+//! order, as `[head, n, edge…]`. The head is the ordinal with `WHOLE` (the cell is one of the
+//! grid's interior cells: no test, it covers), `INSIDE` (the reference point is inside the
+//! grid) and `LAST` flags; the `n` edges (indexes into the shapes' vertices) are those of the
+//! grid that come within the cover's margin of the cell, or `n = FULL` for a whole-polygon
+//! test when no reference point could be placed. The index is the whole cover, lossless:
+//! [`LocateIndex::rows`] gives back exactly the `(cell, grid, boundary)` rows it was built from,
+//! which is what the server's `unit_cells` stores.
+//!
+//! Why this is exact. Every point that `to_cell` puts in cell C lies within the cover's margin
+//! of C's straight-line hexagon H: H3 cell edges are great-circle arcs between the vertices
+//! `boundary()` gives, and such an arc of L radians strays from the straight lng/lat chord by
+//! about L²·tan(lat)/8 (6e-10° at resolution 10, 3e-9° at 9, at 32°N), far below the margin
+//! of [`crate::cover::margin_deg`] (≥ 1e-7°, valid to |lat| ≈ 86°), and `to_cell`'s rounding
+//! is ~1e-15°. So:
+//! - a bare interior entry `g` means no edge of `g` comes within the margin of H and H is
+//!   inside `g`, and no other grid lists C, so no edge of any grid comes near H and no other
+//!   grid overlaps it (the cover never misses a cell a grid meets): every point of C is
+//!   strictly inside `g` and in no other grid;
+//! - in a record, the segment from the reference point (in H) to the point (within the margin
+//!   of H) stays in H grown by the margin, which is convex; an edge that crosses it comes
+//!   within the margin of H and is in the record. Counting crossings of that segment with the
+//!   record's edges from the reference's exact status gives the point's exact status.
+
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use h3o::{CellIndex, Resolution};
+
+use crate::cover::{cell_centre, cell_hull, grid_cells};
+use crate::error::HierarchyError;
+use crate::geom::{Position, Pt, orient};
+use crate::shapes::Shapes;
+
+/// Entry flag: the low bits are an offset into `records`, not a grid ordinal.
+pub(crate) const LIST: u32 = 1 << 31;
+/// Candidate head flag: the last candidate of its record.
+pub(crate) const LAST: u32 = 1 << 31;
+/// Candidate head flag: the cell is an interior cell of this grid (no test needed).
+pub(crate) const WHOLE: u32 = 1 << 30;
+/// Candidate head flag: the record's reference point is inside this grid.
+pub(crate) const INSIDE: u32 = 1 << 29;
+/// Mask of the grid ordinal in an entry or head (and the largest ordinal + 1).
+pub(crate) const ORDINAL: u32 = INSIDE - 1;
+/// Edge count of a candidate tested against its whole polygon (no usable reference point).
+pub(crate) const FULL: u32 = u32::MAX;
+/// Words of a record before its first candidate: the reference point's x and y as f64 bits.
+pub(crate) const RECORD_HEADER: usize = 4;
+/// Grids whose covers one build thread takes at a time.
+const CHUNK: usize = 64;
+/// Threads that compute the covers: the server rebuilds next to live traffic, so take at most
+/// two cores (the machine it was tuned on has two).
+const BUILD_THREADS: usize = 2;
+
+/// Splits the H3 indexes of one resolution R into a 32-bit key and a prefix, so that a map
+/// slot is a `(u32, u32)` of 8 bytes (with `(u64, u32)` it would be 16: the table's size is
+/// what a lookup pays for in cache and TLB misses). The low (15 − R)·3 bits of such an index
+/// are all ones and dropped; of the rest, the low 32 bits (the last digits) are the key and
+/// the high ones (mode, resolution, base cell, first digits) the prefix, of which an area the
+/// size of a city has one or two.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Split {
+    shift: u32,
+}
+
+impl Split {
+    pub(crate) fn new(resolution: Resolution) -> Self {
+        Self {
+            shift: 3 * (15 - u32::from(u8::from(resolution))),
+        }
+    }
+
+    /// (prefix, key) of a cell.
+    #[inline]
+    #[allow(clippy::cast_possible_truncation, reason = "the low 32 bits")]
+    pub(crate) fn split(self, cell: u64) -> (u32, u32) {
+        let x = cell >> self.shift;
+        ((x >> 32) as u32, x as u32)
+    }
+
+    /// The cell of a (prefix, key).
+    fn join(self, prefix: u32, key: u32) -> u64 {
+        let low = (1u64 << self.shift) - 1;
+        ((u64::from(prefix) << 32 | u64::from(key)) << self.shift) | low
+    }
+}
+
+/// Hasher for H3 indexes and their [`Split`] keys. A whole index at resolution R has its low
+/// (15 − R)·3 bits all ones and its top 12 bits constant, so identity or plain multiplicative
+/// hashing would put every cell in a few buckets; a folded multiply (the 128-bit product's
+/// halves XORed, as foldhash and ahash do) spreads the varying bits over all 64.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CellHasher(u64);
+
+impl Hasher for CellHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let full = u128::from(self.0) * u128::from(K);
+        #[allow(clippy::cast_possible_truncation, reason = "the two halves")]
+        let (lo, hi) = (full as u64, (full >> 64) as u64);
+        lo ^ hi
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = self.0.rotate_left(29) ^ n;
+    }
+
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+}
+
+/// Builds [`CellHasher`]s.
+pub(crate) type CellHash = BuildHasherDefault<CellHasher>;
+
+/// The folded multiply of [`CellHasher`], for [`CellTable`].
+#[inline]
+fn fold(key: u32) -> u64 {
+    let mut h = CellHasher::default();
+    h.write_u32(key);
+    h.finish()
+}
+
+/// An open-addressing hash table from [`Split`] keys to entries: Robin Hood linear probing in
+/// one array of `(key, entry)` slots at most 7/8 full. Measured against `std`'s `HashMap`
+/// (hashbrown) with the same hash: hashbrown reads a control byte array and then the slot
+/// array, two cache (and, at ≈10 MB, TLB) misses per hit; here the key sits next to its
+/// entry, and Robin Hood order ends a search for an absent key as early as one for a present
+/// key, so a lookup touches one cache line, rarely two.
+#[derive(Debug)]
+pub(crate) struct CellTable {
+    slots: Vec<(u32, u32)>,
+    /// 64 − log2(slots), to take a slot from the hash's high bits.
+    shift: u32,
+}
+
+/// The entry of an empty slot (never a real entry: ordinals stay below [`WHOLE`] and list
+/// offsets below `LIST - 1`).
+const EMPTY: u32 = u32::MAX;
+
+impl CellTable {
+    fn with_capacity(n: usize) -> Self {
+        let slots = (n * 8).div_ceil(7).next_power_of_two().max(2);
+        Self {
+            slots: vec![(0, EMPTY); slots],
+            shift: 64 - slots.trailing_zeros(),
+        }
+    }
+
+    #[inline]
+    fn home(&self, key: u32) -> usize {
+        #[allow(clippy::cast_possible_truncation, reason = "below the slot count")]
+        let home = (fold(key) >> self.shift) as usize;
+        home
+    }
+
+    /// Inserts a key that is not in the table yet.
+    fn insert(&mut self, key: u32, entry: u32) {
+        let mask = self.slots.len() - 1;
+        let (mut slot, mut distance) = ((key, entry), 0usize);
+        let mut i = self.home(key);
+        loop {
+            let here = self.slots[i];
+            if here.1 == EMPTY {
+                self.slots[i] = slot;
+                return;
+            }
+            let theirs = i.wrapping_sub(self.home(here.0)) & mask;
+            if theirs < distance {
+                self.slots[i] = slot;
+                (slot, distance) = (here, theirs);
+            }
+            i = (i + 1) & mask;
+            distance += 1;
+        }
+    }
+
+    /// The entry of `key`.
+    #[inline]
+    pub(crate) fn get(&self, key: u32) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(key);
+        let mut distance = 0usize;
+        loop {
+            let (k, entry) = *self.slots.get(i)?;
+            if entry == EMPTY {
+                return None;
+            }
+            if k == key {
+                return Some(entry);
+            }
+            // Robin Hood order: past a slot closer to its home than we are to ours, `key`
+            // would have been placed already.
+            if i.wrapping_sub(self.home(k)) & mask < distance {
+                return None;
+            }
+            i = (i + 1) & mask;
+            distance += 1;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.1 != EMPTY).count()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.slots.iter().copied().filter(|s| s.1 != EMPTY)
+    }
+
+    fn heap_size_bytes(&self) -> usize {
+        self.slots.capacity() * size_of::<(u32, u32)>()
+    }
+}
+
+/// Figures about the locate index, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IndexStats {
+    /// Cells in the map (cells that meet at least one grid).
+    pub cells: usize,
+    /// Cells that answer directly: interior to one grid, listed by no other.
+    pub interior_cells: usize,
+    /// Cells that need an exact test (near an edge, or listed by more than one grid): they
+    /// have a record.
+    pub boundary_cells: usize,
+    /// (cell, grid) pairs over the boundary cells: the candidates a locate may test.
+    pub boundary_candidates: usize,
+    /// Edge references kept in the boundary cells' records: the edges of each candidate grid
+    /// that come near the cell, the only ones a locate in that cell tests.
+    pub boundary_edges: usize,
+    /// Rows of the cover, (cell, grid) pairs: what [`crate::Hierarchy::grid_cover`] yields.
+    pub cover_rows: usize,
+    /// Heap bytes of the hash table and the records (the polygons not included).
+    pub heap_bytes: usize,
+}
+
+/// The hash table and the boundary cells' records.
+#[derive(Debug)]
+pub(crate) struct LocateIndex {
+    pub(crate) split: Split,
+    /// Per prefix (ascending), the map of its cells' keys to entries.
+    pub(crate) parts: Vec<(u32, CellTable)>,
+    /// Boundary cells' records, see the module docs.
+    pub(crate) records: Vec<u32>,
+    stats: IndexStats,
+}
+
+impl LocateIndex {
+    /// Covers every grid of `shapes` at `resolution` (on up to [`BUILD_THREADS`] threads) and
+    /// indexes the cells.
+    pub(crate) fn build(shapes: &Shapes, resolution: Resolution) -> Result<Self, HierarchyError> {
+        let grids = shapes.len();
+        if u32::try_from(grids).map_or(true, |n| n > ORDINAL) {
+            return Err(HierarchyError::TooLarge(format!("{grids} grids")));
+        }
+        // Rows (cell, ordinal << 1 | boundary) and near edges (cell, ordinal, edge); sorting
+        // them groups the cells with their grids in code order, whatever thread computed them.
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut rows: Vec<(u64, u32)> = Vec::new();
+            let mut edges: Vec<(u64, u32, u32)> = Vec::new();
+            let mut near = Vec::new();
+            loop {
+                let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                if start >= grids {
+                    return (rows, edges);
+                }
+                for g in start..(start + CHUNK).min(grids) {
+                    #[allow(clippy::cast_possible_truncation, reason = "checked above")]
+                    let ordinal = g as u32;
+                    near.clear();
+                    let cells = grid_cells(shapes, g, resolution, Some(&mut near));
+                    rows.extend(cells.into_iter().map(|(cell, boundary)| {
+                        (u64::from(cell), ordinal << 1 | u32::from(boundary))
+                    }));
+                    edges.extend(near.iter().map(|&(cell, k)| (u64::from(cell), ordinal, k)));
+                }
+            }
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, BUILD_THREADS)
+            .min(grids.div_ceil(CHUNK).max(1));
+        let (mut rows, mut edges) = if threads > 1 {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+                let (mut rows, mut edges) = work();
+                for h in handles {
+                    // A worker only panics if `work` does, which the calling thread would too.
+                    let (r, e) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                    rows.extend(r);
+                    edges.extend(e);
+                }
+                (rows, edges)
+            })
+        } else {
+            work()
+        };
+        rows.sort_unstable();
+        edges.sort_unstable();
+        Self::from_rows(shapes, &rows, &edges, resolution)
+    }
+
+    /// Indexes sorted, distinct rows `(cell, ordinal << 1 | boundary)`, with the sorted near
+    /// edges `(cell, ordinal, edge)` of the boundary rows.
+    fn from_rows(
+        shapes: &Shapes,
+        rows: &[(u64, u32)],
+        edges: &[(u64, u32, u32)],
+        resolution: Resolution,
+    ) -> Result<Self, HierarchyError> {
+        let split = Split::new(resolution);
+        // Rows are sorted by cell, hence by prefix: one part after the other.
+        let mut parts: Vec<(u32, CellTable)> = Vec::new();
+        for part in rows.chunk_by(|a, b| split.split(a.0).0 == split.split(b.0).0) {
+            let cells = part.chunk_by(|a, b| a.0 == b.0).count();
+            parts.push((split.split(part[0].0).0, CellTable::with_capacity(cells)));
+        }
+        let mut records: Vec<u32> = Vec::new();
+        let mut stats = IndexStats {
+            cover_rows: rows.len(),
+            ..IndexStats::default()
+        };
+        let mut edges = edges;
+        for group in rows.chunk_by(|a, b| a.0 == b.0) {
+            let cell = group[0].0;
+            // Edges of cells before this one (none in practice: every near edge is a boundary
+            // row's) are skipped, this cell's taken.
+            let skip = edges.iter().take_while(|e| e.0 < cell).count();
+            let n = edges[skip..].iter().take_while(|e| e.0 == cell).count();
+            let near = &edges[skip..skip + n];
+            edges = &edges[skip + n..];
+            let entry = if let [(_, row)] = group
+                && row & 1 == 0
+            {
+                stats.interior_cells += 1;
+                row >> 1
+            } else {
+                let offset = u32::try_from(records.len())
+                    .ok()
+                    .filter(|&o| o < LIST - 1)
+                    .ok_or_else(|| {
+                        HierarchyError::TooLarge("more than 2^31 record words".into())
+                    })?;
+                let Ok(cell) = CellIndex::try_from(cell) else {
+                    continue;
+                };
+                push_record(&mut records, shapes, cell, group, near, &mut stats);
+                LIST | offset
+            };
+            let (prefix, key) = split.split(group[0].0);
+            if let Ok(i) = parts.binary_search_by_key(&prefix, |p| p.0) {
+                parts[i].1.insert(key, entry);
+            }
+        }
+        records.shrink_to_fit();
+        stats.cells = parts.iter().map(|p| p.1.len()).sum();
+        let mut index = Self {
+            split,
+            parts,
+            records,
+            stats,
+        };
+        index.stats.heap_bytes = index.heap_size_bytes();
+        Ok(index)
+    }
+
+    /// The cover rows `(cell, ordinal, boundary)` the index was built from, sorted by ordinal
+    /// then cell.
+    pub(crate) fn rows(&self) -> Vec<(CellIndex, u32, bool)> {
+        let mut rows = Vec::with_capacity(self.stats.cover_rows);
+        let cells = self.parts.iter().flat_map(|(prefix, map)| {
+            map.iter()
+                .map(move |(key, entry)| (self.split.join(*prefix, key), entry))
+        });
+        for (cell, entry) in cells {
+            let Ok(cell) = CellIndex::try_from(cell) else {
+                continue;
+            };
+            if entry & LIST == 0 {
+                rows.push((cell, entry, false));
+                continue;
+            }
+            let mut k = (entry & !LIST) as usize + RECORD_HEADER;
+            while let (Some(&head), Some(&n)) = (self.records.get(k), self.records.get(k + 1)) {
+                rows.push((cell, head & ORDINAL, head & WHOLE == 0));
+                if head & LAST != 0 {
+                    break;
+                }
+                k += 2 + if n == FULL { 0 } else { n as usize };
+            }
+        }
+        rows.sort_unstable_by_key(|&(cell, g, _)| (g, cell));
+        rows
+    }
+
+    /// Figures.
+    pub(crate) fn stats(&self) -> IndexStats {
+        self.stats
+    }
+
+    /// Heap bytes of the tables and the records.
+    pub(crate) fn heap_size_bytes(&self) -> usize {
+        self.parts.capacity() * size_of::<(u32, CellTable)>()
+            + self
+                .parts
+                .iter()
+                .map(|p| p.1.heap_size_bytes())
+                .sum::<usize>()
+            + self.records.capacity() * size_of::<u32>()
+    }
+}
+
+/// Appends the record of a boundary cell: a reference point of the cell off the line of every
+/// near edge, then per listed grid (code order) its head and near edges.
+fn push_record(
+    records: &mut Vec<u32>,
+    shapes: &Shapes,
+    cell: CellIndex,
+    group: &[(u64, u32)],
+    near: &[(u64, u32, u32)],
+    stats: &mut IndexStats,
+) {
+    stats.boundary_cells += 1;
+    stats.boundary_candidates += group.len();
+    let reference = reference_point(shapes, cell, near);
+    let [x, y] = reference.unwrap_or_default();
+    for v in [x.to_bits(), y.to_bits()] {
+        #[allow(clippy::cast_possible_truncation, reason = "the two halves")]
+        records.extend([v as u32, (v >> 32) as u32]);
+    }
+    for (i, &(_, row)) in group.iter().enumerate() {
+        let g = row >> 1;
+        let mut head = g;
+        if i + 1 == group.len() {
+            head |= LAST;
+        }
+        if row & 1 == 0 {
+            records.extend([head | WHOLE, 0]);
+            continue;
+        }
+        let edges: Vec<u32> = near.iter().filter(|e| e.1 == g).map(|e| e.2).collect();
+        // The status of the reference, exact: it is off every near edge's line, and the other
+        // edges do not come near the cell, so it is strictly inside or outside.
+        let status = reference.map(|r| shapes.position(g as usize, r));
+        match (status, u32::try_from(edges.len())) {
+            (Some(pos @ (Position::Inside | Position::Outside)), Ok(n)) if n < FULL => {
+                if pos == Position::Inside {
+                    head |= INSIDE;
+                }
+                stats.boundary_edges += edges.len();
+                records.extend([head, n]);
+                records.extend_from_slice(&edges);
+            }
+            _ => records.extend([head, FULL]),
+        }
+    }
+}
+
+/// A point of the cell's straight-line hexagon on the line of none of the `near` edges: the
+/// centre, or else a point between it and a vertex. `None` if none of those qualifies (then
+/// the record falls back to whole-polygon tests).
+fn reference_point(shapes: &Shapes, cell: CellIndex, near: &[(u64, u32, u32)]) -> Option<Pt> {
+    let off_lines = |p: Pt| {
+        near.iter().all(|e| {
+            let (a, b) = shapes.edge(e.2);
+            orient(a, b, p) != 0.0
+        })
+    };
+    let centre = cell_centre(cell);
+    if off_lines(centre) {
+        return Some(centre);
+    }
+    let hull = cell_hull(cell);
+    for t in [0.5, 0.25, 0.75, 0.125, 0.375, 0.625] {
+        for v in &hull {
+            let p = [
+                centre[0] + t * (v[0] - centre[0]),
+                centre[1] + t * (v[1] - centre[1]),
+            ];
+            if off_lines(p) {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    #[test]
+    fn the_table_finds_what_it_holds_and_nothing_else() {
+        let keys: Vec<u32> = (0..5000u32)
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect();
+        let mut t = CellTable::with_capacity(keys.len());
+        for (i, &k) in (0u32..).zip(&keys) {
+            t.insert(k, i);
+        }
+        assert_eq!(t.len(), keys.len());
+        for (i, &k) in (0u32..).zip(&keys) {
+            assert_eq!(t.get(k), Some(i));
+            assert_eq!(t.get(k ^ 0x8000_0000), None);
+        }
+        assert_eq!(CellTable::with_capacity(0).get(7), None);
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        for res in [Resolution::Nine, Resolution::Ten, Resolution::Twelve] {
+            let split = Split::new(res);
+            let cell = h3o::LatLng::new(32.0, 120.9).unwrap().to_cell(res);
+            for c in cell.grid_disk::<Vec<_>>(3) {
+                let (prefix, key) = split.split(u64::from(c));
+                assert_eq!(split.join(prefix, key), u64::from(c));
+            }
+        }
+    }
+
+    #[test]
+    fn the_hash_spreads_neighbouring_cells() {
+        // 1,000-odd cells of one area: the low 10 bits of their hashes (the bucket of a table
+        // of 1,024) should take most of the 1,024 values, not a handful.
+        let centre = h3o::LatLng::new(32.0, 120.9)
+            .unwrap()
+            .to_cell(Resolution::Ten);
+        let cells = centre.grid_disk::<Vec<_>>(18);
+        let split = Split::new(Resolution::Ten);
+        let keys: Vec<u32> = cells.iter().map(|&c| split.split(u64::from(c)).1).collect();
+        let buckets: std::collections::HashSet<u64> = keys
+            .iter()
+            .map(|&k| CellHash::default().hash_one(k) & 1023)
+            .collect();
+        assert!(cells.len() > 1000);
+        assert!(buckets.len() > 550, "{} buckets", buckets.len());
+        // And the top 7 bits (hashbrown's tag) vary too.
+        let tags: std::collections::HashSet<u64> = keys
+            .iter()
+            .map(|&k| CellHash::default().hash_one(k) >> 57)
+            .collect();
+        assert!(tags.len() > 100, "{} tags", tags.len());
+    }
+}
