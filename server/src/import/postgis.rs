@@ -288,6 +288,10 @@ pub(super) async fn write(
     .bind(serde_json::to_value(warnings).unwrap_or_default())
     .fetch_one(&mut **tx)
     .await?;
+    // Fresh statistics, or the planner picks the level index over the GiST index for
+    // point-in-grid queries until autovacuum comes round (measured: 0.3 ms vs 2 ms).
+    sqlx::query("ANALYZE units").execute(&mut **tx).await?;
+    sqlx::query("ANALYZE unit_cells").execute(&mut **tx).await?;
     sqlx::query("SELECT pg_notify('gridwall_hierarchy', $1)")
         .bind(version.to_string())
         .execute(&mut **tx)
