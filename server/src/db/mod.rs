@@ -4,18 +4,23 @@ pub mod units;
 
 use std::time::Duration;
 
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions as _, PgPool};
 
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// Opens a pool; fails fast (5 s) when the database cannot be reached.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    // Import checks are heavy by nature (seconds on a city); warn only when a statement is
+    // really slow.
+    let options: PgConnectOptions = url
+        .parse::<PgConnectOptions>()?
+        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(30));
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect_with(options)
         .await
 }
 

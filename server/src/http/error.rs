@@ -192,34 +192,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> Self {
-        Self::BadRequest {
-            code: "invalid_query",
-            message: r.body_text(),
-            details: Value::Object(serde_json::Map::new()),
+/// axum's extractor rejections answer 400 in our shape, with axum's message.
+macro_rules! rejection_to_bad_request {
+    ($($rejection:ty => $code:literal),* $(,)?) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(r: $rejection) -> Self {
+                Self::BadRequest {
+                    code: $code,
+                    message: r.body_text(),
+                    details: Value::Object(serde_json::Map::new()),
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl From<PathRejection> for ApiError {
-    fn from(r: PathRejection) -> Self {
-        Self::BadRequest {
-            code: "invalid_path",
-            message: r.body_text(),
-            details: Value::Object(serde_json::Map::new()),
-        }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        Self::BadRequest {
-            code: "invalid_json",
-            message: r.body_text(),
-            details: Value::Object(serde_json::Map::new()),
-        }
-    }
+rejection_to_bad_request! {
+    QueryRejection => "invalid_query",
+    PathRejection => "invalid_path",
+    JsonRejection => "invalid_json",
 }
 
 /// `Query<T>` whose failures answer in the API's error shape.
