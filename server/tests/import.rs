@@ -214,6 +214,15 @@ async fn refuses_malformed_json_and_non_collections(pool: PgPool) {
             "no features",
         ),
         (vec![0x1f, 0x8b, 0, 1, 2], "gzip"),
+        // Not finite: JSON has no NaN or infinity, and an overflowing number is refused.
+        (
+            br#"{"type": "FeatureCollection", "features": [{"type": "Feature",
+                "properties": {"code": "320999", "name": "x", "level": 1, "parent": null},
+                "geometry": {"type": "Polygon", "coordinates":
+                  [[[120, 32], [1e999, 32], [120.1, 32.1], [120, 32]]]}}]}"#
+                .to_vec(),
+            "number out of range",
+        ),
     ] {
         let (status, v) = post_hierarchy(&app, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");

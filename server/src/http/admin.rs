@@ -4,7 +4,7 @@
 //! the token from `--admin-token` / `GRIDWALL_ADMIN_TOKEN`, and is off when none is set.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use gridwall_spatial::Resolution;
@@ -16,6 +16,9 @@ use super::params;
 use crate::hierarchy;
 use crate::import::{self, ImportError, ImportReport};
 use crate::state::AppState;
+
+/// Largest hierarchy file accepted over HTTP (a province of grids is ~100 MB of GeoJSON).
+pub const MAX_IMPORT_BYTES: usize = 512 << 20;
 
 /// Import options.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -88,9 +91,15 @@ pub async fn import_hierarchy(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(p): Query<ImportParams>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<ImportReport>> {
     authorize(&state, &headers)?;
+    // Only this route takes a large body; every other keeps axum's 2 MB default.
+    let body = axum::body::to_bytes(body, MAX_IMPORT_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge {
+            limit_bytes: MAX_IMPORT_BYTES,
+        })?;
     let resolution = match p.resolution.as_deref().filter(|s| !s.is_empty()) {
         None => crate::cli::default_resolution(),
         Some(raw) => {

@@ -49,6 +49,12 @@ pub enum ApiError {
     /// Not allowed here (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The body is larger than the route accepts (413).
+    #[error("the request body is larger than {limit_bytes} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit_bytes: usize,
+    },
     /// A dependency is not ready (503), e.g. no hierarchy imported yet or the database is down.
     #[error("{message}")]
     Unavailable {
@@ -149,6 +155,12 @@ impl ApiError {
             ),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), empty()),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone(), empty()),
+            Self::PayloadTooLarge { limit_bytes } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                self.to_string(),
+                serde_json::json!({ "limit_bytes": limit_bytes }),
+            ),
             Self::Unavailable { code, message } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 code,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -33,9 +33,6 @@ pub use error::{ApiError, ApiResult, ErrorBody};
 
 use crate::metrics::{RequestLabels, RouteLabels};
 use crate::state::AppState;
-
-/// Largest hierarchy file accepted over HTTP.
-const MAX_IMPORT_BYTES: usize = 512 << 20;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -103,7 +100,6 @@ pub fn app(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(move |uri: Uri, req: Request| fallback(web.clone(), uri, req))
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
