@@ -138,7 +138,8 @@ ensure_chromium() {
             die "Chromium is needed for the browser tests (Debian: apt-get install chromium)"
         fi
     fi
-    if ! fc-list 2>/dev/null | grep -qiE 'wenquanyi|noto sans cjk|source han'; then
+    # grep without -q reads to the end, so fc-list never dies of SIGPIPE under pipefail.
+    if ! fc-list 2>/dev/null | grep -iE 'wenquanyi|noto sans cjk|source han' >/dev/null; then
         if is_root && is_debian; then apt_install fonts-wqy-zenhei fontconfig; else
             say "warning: no CJK font found; Chinese labels will not render in screenshots"
         fi

@@ -193,3 +193,32 @@ async fn tilejson_describes_the_layers(pool: PgPool) {
         .collect();
     assert_eq!(ids, ["county", "township", "village", "grid", "label"]);
 }
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_new_import_never_serves_stale_cached_tiles(pool: PgPool) {
+    let (app, _) = common::app(pool).await;
+    post_hierarchy(&app, collection(features()).to_string().into_bytes()).await;
+    let (x, y) = tile_of(120.0167, 32.05, 13);
+    let (_, _, before) = get_tile(&app, 13, x, y, false).await;
+    let name_of = |layers: &BTreeMap<String, Vec<(String, String, i64)>>| {
+        layers["grid"]
+            .iter()
+            .find(|r| r.0 == "320999001001001")
+            .map(|r| r.1.clone())
+    };
+    assert_eq!(name_of(&decode(before)).as_deref(), Some("测试1村第1网格"));
+
+    let renamed: Vec<serde_json::Value> = features()
+        .into_iter()
+        .map(|mut f| {
+            if f["properties"]["code"] == "320999001001001" {
+                f["properties"]["name"] = serde_json::json!("改名网格");
+            }
+            f
+        })
+        .collect();
+    let (status, _) = post_hierarchy(&app, collection(renamed).to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, after) = get_tile(&app, 13, x, y, false).await;
+    assert_eq!(name_of(&decode(after)).as_deref(), Some("改名网格"));
+}
