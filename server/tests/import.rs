@@ -75,6 +75,7 @@ async fn assert_refused(pool: &PgPool, features: Vec<Value>, code: &str, reason:
     let (err, _, details) = error_parts(&body);
     assert_eq!(err, "invalid_hierarchy");
     let problems = details["problems"].as_array().unwrap();
+    assert_eq!(details["total"].as_u64(), Some(problems.len() as u64));
     assert!(
         problems.iter().any(|p| p["code"] == code
             && p["index"].is_u64()

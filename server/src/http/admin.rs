@@ -20,6 +20,9 @@ use crate::state::AppState;
 /// Largest hierarchy file accepted over HTTP (a province of grids is ~100 MB of GeoJSON).
 pub const MAX_IMPORT_BYTES: usize = 512 << 20;
 
+/// How many problems a refused import lists in its answer (`details.total` counts all).
+const MAX_LISTED_PROBLEMS: usize = 500;
+
 /// Import options.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -66,7 +69,11 @@ impl From<ImportError> for ApiError {
                     "the hierarchy was refused ({} problem(s)); nothing was changed",
                     problems.len()
                 ),
-                details: serde_json::json!({ "problems": problems }),
+                // A broken file can have a problem per feature: list the first ones only.
+                details: serde_json::json!({
+                    "problems": &problems[..problems.len().min(MAX_LISTED_PROBLEMS)],
+                    "total": problems.len(),
+                }),
             },
             ImportError::Db(db) => Self::from_db(db),
             ImportError::Other(other) => Self::Internal(other),
