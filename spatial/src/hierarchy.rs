@@ -242,11 +242,12 @@ impl Hierarchy {
     /// lowest code is returned. `None` outside every grid.
     ///
     /// Cost: one `h3o` `to_cell` at [`Self::resolution`] (≈0.5 µs, most of the cost) and one
-    /// hash lookup of the cell (≈0.15 µs, a cache miss); a cell inside one grid answers at
-    /// once, a cell near an edge by exact crossing tests against the one or two edges of each
-    /// candidate grid that come near it (≈0.35 µs more). About 0.76–0.8 µs in all at
-    /// resolution 10, 1.3 M locates/s on one core. Callers that need the cell anyway use
-    /// [`Self::cell_of`] and [`Self::locate_cell`] to compute it once.
+    /// lookup of the cell in a two-level table (a cached ancestor table, then at most one
+    /// cache miss); a cell inside one grid answers at once, a cell near an edge by exact
+    /// crossing tests against the one or two edges of each candidate grid that come near it.
+    /// About 0.7–0.85 µs in all at resolution 10, 1.2–1.4 M locates/s on one core
+    /// (`BENCHMARKS.md`). Callers that need the cell anyway use [`Self::cell_of`] and
+    /// [`Self::locate_cell`] to compute it once.
     #[must_use]
     #[inline]
     pub fn locate(&self, p: LatLng) -> Option<UnitPath> {
