@@ -27,16 +27,7 @@ fn units() -> Vec<UnitInput> {
 
 /// Random points in the bounding box of the grids.
 fn points(units: &[UnitInput], n: usize) -> Vec<LatLng> {
-    use geo::BoundingRect as _;
-    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for u in units.iter().filter(|u| u.level == Level::Grid) {
-        if let Some(r) = u.polygon.bounding_rect() {
-            x0 = x0.min(r.min().x);
-            y0 = y0.min(r.min().y);
-            x1 = x1.max(r.max().x);
-            y1 = y1.max(r.max().y);
-        }
-    }
+    let (x0, y0, x1, y1) = support::grid_bbox(units);
     let mut rng = StdRng::seed_from_u64(42);
     (0..n)
         .map(|_| LatLng::new(rng.random_range(y0..y1), rng.random_range(x0..x1)).unwrap())

@@ -11,7 +11,6 @@ mod support;
 use std::hint::black_box;
 use std::time::Instant;
 
-use geo::BoundingRect as _;
 use gridwall_spatial::{DEFAULT_RESOLUTION, Hierarchy, LatLng, Level, Resolution, UnitInput};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -45,15 +44,7 @@ fn main() {
                 .sum::<usize>()
         })
         .sum();
-    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for u in units.iter().filter(|u| u.level == Level::Grid) {
-        if let Some(r) = u.polygon.bounding_rect() {
-            x0 = x0.min(r.min().x);
-            y0 = y0.min(r.min().y);
-            x1 = x1.max(r.max().x);
-            y1 = y1.max(r.max().y);
-        }
-    }
+    let (x0, y0, x1, y1) = support::grid_bbox(&units);
     println!(
         "{} units, {grids} grids, {:.1} exterior vertices/grid, bbox lng {x0:.3}–{x1:.3} lat {y0:.3}–{y1:.3}",
         units.len(),

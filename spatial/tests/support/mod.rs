@@ -437,3 +437,21 @@ impl BruteForce {
             .map(|(code, _, mp)| (code.as_str(), mp))
     }
 }
+
+/// The bounding box of the grids, `(west, south, east, north)` in degrees.
+pub fn grid_bbox(units: &[UnitInput]) -> (f64, f64, f64, f64) {
+    use geo::BoundingRect as _;
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for u in units
+        .iter()
+        .filter(|u| u.level == gridwall_spatial::Level::Grid)
+    {
+        if let Some(r) = u.polygon.bounding_rect() {
+            x0 = x0.min(r.min().x);
+            y0 = y0.min(r.min().y);
+            x1 = x1.max(r.max().x);
+            y1 = y1.max(r.max().y);
+        }
+    }
+    (x0, y0, x1, y1)
+}
