@@ -12,6 +12,8 @@
 //!   [`Hierarchy::grid_cover`] comes from.
 //! - `locate.rs`: exact point → grid location: one lookup of the point's cell, then for
 //!   boundary cells exact point-in-polygon tests against the candidates.
+//! - `scope.rs`: [`Scope`], the territory (属地) a user may see: everything or one unit's
+//!   subtree.
 //! - `geom.rs`: exact planar predicates (Shewchuk's `orient2d`) and point-in-polygon.
 //!
 //! Coordinates: [`LatLng`] has named fields; `geo` geometries are (x = lng, y = lat) in degrees,
@@ -24,6 +26,7 @@ mod geom;
 mod hierarchy;
 mod locate;
 mod locate_index;
+mod scope;
 mod shapes;
 mod types;
 
@@ -31,6 +34,7 @@ pub use error::{HierarchyError, InvalidCode, InvalidLatLng, InvalidLevel};
 pub use h3o::{CellIndex, Resolution};
 pub use hierarchy::{Hierarchy, Unit, UnitId, UnitInput, UnitPath};
 pub use locate_index::IndexStats;
+pub use scope::Scope;
 pub use types::{LatLng, Level, UnitCode};
 
 /// The H3 resolution of the grid cover and of the locate index unless told otherwise.
