@@ -1,6 +1,9 @@
 //! Gridwall server: axum HTTP, PostGIS storage, the hierarchy import and the CLI.
 //!
 //! Code map:
+//! - `auth/`: accounts, sessions, device tokens, roles and territorial scope; the extractors
+//!   every protected route takes.
+//! - `audit`: the append-only audit log.
 //! - `cli`: the `gridwall` command line (serve, import, migrate), config from flags and env.
 //! - `state`: [`AppState`], shared by every handler; the hot-swappable in-memory hierarchy.
 //! - `db/`: the pool, migrations and the queries, one module per table group.
@@ -8,6 +11,8 @@
 //! - `http/`: the router ([`http::app`]), one module per resource, the typed [`http::ApiError`].
 //! - `metrics`: Prometheus counters and histograms, kept in the state (no globals).
 
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod db;
 pub mod geojson;

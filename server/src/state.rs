@@ -7,6 +7,7 @@ use arc_swap::ArcSwapOption;
 use gridwall_spatial::Hierarchy;
 use sqlx::PgPool;
 
+use crate::auth::AuthState;
 use crate::http::tiles::TileCache;
 use crate::metrics::Metrics;
 
@@ -21,8 +22,8 @@ pub struct AppState {
     pub tiles: TileCache,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// Bearer token that allows `POST /api/admin/hierarchy`; `None` disables the route.
-    pub admin_token: Option<Arc<str>>,
+    /// Sessions, login throttling, revocations.
+    pub auth: Arc<AuthState>,
 }
 
 /// One imported hierarchy version, built for fast lookups.

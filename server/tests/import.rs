@@ -342,16 +342,46 @@ async fn reimport_replaces_by_code_and_keeps_ids(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
-async fn import_over_http_needs_the_admin_token(pool: PgPool) {
+async fn import_over_http_needs_an_admin(pool: PgPool) {
     let (app, _) = common::app(pool.clone()).await;
+    let body = || axum::body::Body::from(collection(features()).to_string());
     let req = axum::http::Request::post("/api/admin/hierarchy")
-        .body(axum::body::Body::from(collection(features()).to_string()))
+        .body(body())
         .unwrap();
-    let (status, _, body) = common::send(&app, req).await;
+    let (status, _, bytes) = common::send_anon(&app, req).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let v: Value = serde_json::from_slice(&body).unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(error_parts(&v).0, "unauthorized");
+
+    // A leader has a session but not the role.
+    let leader = common::user_with_session(&pool, "leader1", "leader", None).await;
+    let req = axum::http::Request::post("/api/admin/hierarchy")
+        .header("authorization", format!("Bearer {leader}"))
+        .body(body())
+        .unwrap();
+    let (status, _, bytes) = common::send_anon(&app, req).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
     assert_eq!(stored_version(&pool).await, None);
+
+    // The admin's import is in the audit log.
+    let (status, v) =
+        common::post_hierarchy(&app, collection(features()).to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (actor, action, outcome): (String, String, String) = sqlx::query_as(
+        "SELECT actor, action, outcome FROM audit_log WHERE action = 'hierarchy.import'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (actor.as_str(), action.as_str(), outcome.as_str()),
+        (common::ADMIN, "hierarchy.import", "ok")
+    );
 }
 
 #[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]

@@ -5,17 +5,21 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use gridwall_spatial::Resolution;
 use sqlx::PgPool;
 
+use crate::auth::{AuthConfig, AuthState};
 use crate::http::admin::parse_resolution;
 use crate::http::tiles::TileCache;
 use crate::import::{self, ImportError};
 use crate::metrics::Metrics;
 use crate::state::{AppState, HierarchyHandle};
 use crate::{db, hierarchy, http};
+
+mod users;
 
 /// The H3 resolution of grid covers when none is given (see BENCHMARKS.md for why).
 #[must_use]
@@ -49,6 +53,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Apply the database migrations and exit.
     Migrate(DbArgs),
+    /// Manage accounts: add, list, disable, enable, passwd.
+    User(users::UserArgs),
+    /// Create (or repair) the demo accounts and write their passwords to a file.
+    DemoAccounts(users::DemoAccountsArgs),
 }
 
 /// Where the database is.
@@ -81,9 +89,43 @@ pub struct ServeArgs {
     /// Memory for rendered vector tiles, MiB.
     #[arg(long, env = "GRIDWALL_TILE_CACHE_MB", default_value_t = 256)]
     pub tile_cache_mb: u64,
-    /// Bearer token that enables `POST /api/admin/hierarchy`; the route is off without it.
-    #[arg(long, env = "GRIDWALL_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    /// A session ends after this many minutes without a request.
+    #[arg(long, env = "GRIDWALL_SESSION_IDLE_MINUTES", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after login.
+    #[arg(long, env = "GRIDWALL_SESSION_MAX_HOURS", default_value_t = 12,
+          value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub session_max_hours: u64,
+    /// Mark the session cookie Secure and send HSTS (set when served over HTTPS).
+    #[arg(long, env = "GRIDWALL_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Take the client address from X-Forwarded-For (only behind a trusted reverse proxy).
+    #[arg(long, env = "GRIDWALL_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Origins allowed to call the API cross-site (CORS), comma-separated; none by default.
+    #[arg(long, env = "GRIDWALL_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+}
+
+impl ServeArgs {
+    /// The session and login policy these flags ask for.
+    #[must_use]
+    pub fn auth_config(&self) -> AuthConfig {
+        AuthConfig {
+            idle_timeout: Duration::from_secs(self.session_idle_minutes * 60),
+            max_age: Duration::from_secs(self.session_max_hours * 3600),
+            secure_cookies: self.secure_cookies,
+            trust_forwarded_for: self.trust_forwarded_for,
+            cors_origins: self
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            ..AuthConfig::default()
+        }
+    }
 }
 
 /// `gridwall import`.
@@ -112,6 +154,8 @@ pub async fn main() -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Import(args) => return import_cmd(args).await,
         Command::Migrate(args) => migrate(&args).await.map(|_| ()),
+        Command::User(args) => return users::run(args).await,
+        Command::DemoAccounts(args) => return users::demo_accounts(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,7 +166,7 @@ pub async fn main() -> ExitCode {
     }
 }
 
-async fn migrate(args: &DbArgs) -> anyhow::Result<PgPool> {
+pub(crate) async fn migrate(args: &DbArgs) -> anyhow::Result<PgPool> {
     let pool = db::connect(&args.database_url, args.db_max_connections)
         .await
         .map_err(|e| {
@@ -154,31 +198,45 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Builds the state: pool (migrated), metrics, tile cache, and the hierarchy if one exists.
-pub async fn state(pool: PgPool, tile_cache_mb: u64, admin_token: Option<String>) -> AppState {
+/// Builds the state: pool (migrated), metrics, tile cache, auth, and the hierarchy if one
+/// exists.
+///
+/// # Errors
+///
+/// When the auth state cannot be set up (no randomness for the password hasher).
+pub async fn state(pool: PgPool, tile_cache_mb: u64, auth: AuthConfig) -> anyhow::Result<AppState> {
+    let auth = AuthState::new(auth).map_err(|e| anyhow::anyhow!("auth set-up: {e}"))?;
     let state = AppState {
         pool,
         hierarchy: Arc::new(HierarchyHandle::default()),
         tiles: TileCache::new(tile_cache_mb.saturating_mul(1 << 20)),
         metrics: Arc::new(Metrics::new()),
-        admin_token: admin_token.filter(|t| !t.is_empty()).map(Arc::from),
+        auth: Arc::new(auth),
     };
     match hierarchy::load(&state.pool).await {
         Ok(Some(loaded)) => hierarchy::install(&state.hierarchy, &state.metrics, loaded),
         Ok(None) => tracing::warn!("no hierarchy imported yet: run `gridwall import FILE`"),
         Err(e) => tracing::error!(error = ?e, "loading the hierarchy failed"),
     }
-    state
+    Ok(state)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pool = migrate(&args.db).await?;
-    let state = state(pool, args.tile_cache_mb, args.admin_token).await;
+    let state = state(pool, args.tile_cache_mb, args.auth_config()).await?;
+    match db::users::list(&state.pool, None, &db::users::UserFilter::default()).await {
+        Ok(users) if !users.iter().any(|u| u.role == "admin") => tracing::warn!(
+            "no active admin account: create one with `gridwall user add NAME --role admin`"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot list accounts"),
+    }
     tokio::spawn(hierarchy::watch(
         state.pool.clone(),
         Arc::clone(&state.hierarchy),
         Arc::clone(&state.metrics),
     ));
+    tokio::spawn(purge_sessions(state.pool.clone()));
     let web_dir = args.web_dir.is_dir().then_some(args.web_dir.clone());
     if web_dir.is_none() {
         tracing::warn!(dir = %args.web_dir.display(), "web page not built; serving the API only");
@@ -187,10 +245,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!("Gridwall listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, http::app(state, web_dir))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(
+        listener,
+        http::app(state, web_dir).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(())
+}
+
+/// Once an hour, forgets sessions that ended more than 30 days ago.
+async fn purge_sessions(pool: PgPool) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match crate::auth::purge_old(&pool, 30).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "purged old sessions"),
+            Err(e) => tracing::warn!(error = %e, "purging old sessions failed"),
+        }
+    }
 }
 
 async fn shutdown() {

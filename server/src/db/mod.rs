@@ -1,6 +1,8 @@
 //! PostGIS access: the pool, the migrations and the queries, one module per table group.
 
+pub mod resources;
 pub mod units;
+pub mod users;
 
 use std::time::Duration;
 

@@ -73,11 +73,14 @@ pub async fn load_units(pool: &PgPool) -> anyhow::Result<(Vec<i64>, Vec<UnitInpu
     Ok((ids, units))
 }
 
-/// The bounding box of all units, (west, south, east, north) in degrees.
-pub async fn extent(pool: &PgPool) -> Result<Option<[f64; 4]>, sqlx::Error> {
+/// The bounding box of the units in a scope (root id, `None` = all), (west, south, east,
+/// north) in degrees.
+pub async fn extent(pool: &PgPool, scope_id: Option<i64>) -> Result<Option<[f64; 4]>, sqlx::Error> {
     let row = sqlx::query!(
         r#"SELECT ST_XMin(e) AS "w?", ST_YMin(e) AS "s?", ST_XMax(e) AS "e?", ST_YMax(e) AS "n?"
-           FROM (SELECT ST_Extent(geom)::geometry AS e FROM units WHERE level <= 1) x"#
+           FROM (SELECT ST_Extent(geom)::geometry AS e FROM units
+                 WHERE CASE WHEN $1::bigint IS NULL THEN level <= 1 ELSE id = $1 END) x"#,
+        scope_id
     )
     .fetch_one(pool)
     .await?;
@@ -91,6 +94,7 @@ pub async fn extent(pool: &PgPool) -> Result<Option<[f64; 4]>, sqlx::Error> {
 /// `simplify_deg` is the Douglas–Peucker tolerance (topology preserved), 0 for none.
 pub async fn feature_collection(
     pool: &PgPool,
+    scope_id: Option<i64>,
     level: Option<i16>,
     parent: Option<&str>,
     simplify_deg: f64,
@@ -119,17 +123,28 @@ pub async fn feature_collection(
              FROM units u LEFT JOIN units p ON p.id = u.parent_id
              WHERE ($1::int2 IS NULL OR u.level = $1)
                AND ($2::text IS NULL OR p.code = $2)
+               AND ($4::bigint IS NULL
+                    OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $4)
+                                     AND (SELECT tree_hi FROM units WHERE id = $4))
            ) q"#,
         level,
         parent,
         simplify_deg,
+        scope_id,
     )
     .fetch_one(pool)
     .await
 }
 
-/// One unit as a GeoJSON Feature with its path up to the root and its child count.
-pub async fn feature(pool: &PgPool, code: &str) -> Result<Option<String>, sqlx::Error> {
+/// One unit as a GeoJSON Feature with its path up to the root and its child count, when it
+/// lies in the scope (root id, `None` = all). The path names the unit's ancestors even above
+/// the scope (a township user sees which county they are in); `child_count` counts children,
+/// which are in scope whenever the unit is.
+pub async fn feature(
+    pool: &PgPool,
+    scope_id: Option<i64>,
+    code: &str,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar!(
         r#"WITH RECURSIVE up AS (
              SELECT id, code, name, level, parent_id FROM units WHERE code = $1
@@ -154,9 +169,72 @@ pub async fn feature(pool: &PgPool, code: &str) -> Result<Option<String>, sqlx::
                               ORDER BY up.level)
                             FROM up))
              )::text AS "feature!"
-           FROM units u WHERE u.code = $1"#,
-        code
+           FROM units u WHERE u.code = $1
+             AND ($2::bigint IS NULL
+                  OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
+                                   AND (SELECT tree_hi FROM units WHERE id = $2))"#,
+        code,
+        scope_id
     )
     .fetch_optional(pool)
     .await
+}
+
+/// A unit found by search.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct UnitHit {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Level 0–4.
+    pub level: i16,
+    /// Names from the county down to the parent, e.g. "崇川区 / 和平桥街道".
+    pub context: String,
+    /// A point inside the unit, [lng, lat].
+    pub label: [f64; 2],
+}
+
+/// Units in the scope whose name contains `q` or whose code starts with it, best first
+/// (exact, then prefix, then contains; higher levels first).
+pub async fn search(
+    pool: &PgPool,
+    scope_id: Option<i64>,
+    q: &str,
+    limit: i64,
+) -> Result<Vec<UnitHit>, sqlx::Error> {
+    let pattern = super::users::like_pattern(q);
+    let rows = sqlx::query!(
+        r#"SELECT u.code, u.name, u.level,
+                  concat_ws(' / ', c.name, t.name, v.name) AS "context!",
+                  ST_X(u.label) AS "x!", ST_Y(u.label) AS "y!"
+           FROM units u
+           LEFT JOIN units v ON v.id = u.parent_id AND v.level = 3
+           LEFT JOIN units t ON t.id = CASE WHEN u.level = 3 THEN u.parent_id ELSE v.parent_id END
+                               AND t.level = 2
+           LEFT JOIN units c ON c.id = CASE WHEN u.level = 2 THEN u.parent_id ELSE t.parent_id END
+                               AND c.level = 1
+           WHERE (u.name ILIKE $1 OR u.code LIKE $2 || '%')
+             AND ($3::bigint IS NULL
+                  OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $3)
+                                   AND (SELECT tree_hi FROM units WHERE id = $3))
+           ORDER BY (u.name = $2) DESC, (u.name LIKE $2 || '%') DESC, u.level, u.code
+           LIMIT $4"#,
+        pattern,
+        q,
+        scope_id,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| UnitHit {
+            code: r.code,
+            name: r.name,
+            level: r.level,
+            context: r.context,
+            label: [r.x, r.y],
+        })
+        .collect())
 }

@@ -1,18 +1,17 @@
-//! `POST /api/admin/hierarchy`: import a hierarchy file over HTTP (same rules as the CLI).
-//!
-//! Until accounts exist (the auth issue), the route needs `Authorization: Bearer <token>` with
-//! the token from `--admin-token` / `GRIDWALL_ADMIN_TOKEN`, and is off when none is set.
+//! `POST /api/admin/hierarchy`: import a hierarchy file over HTTP (same rules as the CLI),
+//! for admins.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
 use gridwall_spatial::Resolution;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiResult, Query};
 use super::params;
+use crate::audit::{self, Event, Outcome};
+use crate::auth::{Principal, Role};
 use crate::hierarchy;
 use crate::import::{self, ImportError, ImportReport};
 use crate::state::AppState;
@@ -29,30 +28,6 @@ const MAX_LISTED_PROBLEMS: usize = 500;
 pub struct ImportParams {
     /// H3 resolution of the grid cover (7–13); the server's default when absent.
     resolution: Option<String>,
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = state.admin_token.as_deref() else {
-        return Err(ApiError::Forbidden(
-            "hierarchy import over HTTP is disabled: start the server with GRIDWALL_ADMIN_TOKEN \
-             set, or use `gridwall import FILE`"
-                .into(),
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::Unauthorized("an admin bearer token is required".into()))?;
-    if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized("the admin token is wrong".into()))
-    }
 }
 
 impl From<ImportError> for ApiError {
@@ -90,17 +65,17 @@ impl From<ImportError> for ApiError {
         (status = 200, body = ImportReport),
         (status = 400, body = super::error::ErrorBody),
         (status = 401, body = super::error::ErrorBody),
-        (status = 403, body = super::error::ErrorBody),
+        (status = 403, description = "not an admin", body = super::error::ErrorBody),
         (status = 422, description = "refused; `details.problems` lists every problem",
          body = super::error::ErrorBody)),
-    security(("admin_token" = [])))]
+    security(("session" = [])))]
 pub async fn import_hierarchy(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    me: Principal,
     Query(p): Query<ImportParams>,
     body: Body,
 ) -> ApiResult<Json<ImportReport>> {
-    authorize(&state, &headers)?;
+    me.require(&[Role::Admin])?;
     // Only this route takes a large body; every other keeps axum's 2 MB default.
     let body = axum::body::to_bytes(body, MAX_IMPORT_BYTES)
         .await
@@ -116,7 +91,28 @@ pub async fn import_hierarchy(
             })?
         }
     };
-    let (report, loaded) = import::import(&state.pool, &body, "http", resolution).await?;
+    let source = format!("http:{}", me.username);
+    let result = import::import(&state.pool, &body, &source, resolution).await;
+    let event = match &result {
+        Ok((report, _)) => {
+            Event::ok("hierarchy.import", "hierarchy", report.version).details(serde_json::json!({
+                "counts": report.counts,
+                "removed": report.removed,
+                "warnings": report.warnings.len(),
+                "bytes": body.len(),
+            }))
+        }
+        Err(e) => Event {
+            action: "hierarchy.import",
+            outcome: Outcome::Failed,
+            unit_code: None,
+            entity_type: Some("hierarchy"),
+            entity_id: None,
+            details: serde_json::json!({ "error": e.to_string().chars().take(500).collect::<String>() }),
+        },
+    };
+    audit::record(&state.pool, &me.actor(), event).await?;
+    let (report, loaded) = result?;
     hierarchy::install(&state.hierarchy, &state.metrics, loaded);
     tracing::info!(version = report.version, "hierarchy imported over HTTP");
     Ok(Json(report))

@@ -2,9 +2,8 @@
 //!
 //! Internal causes are logged here and never sent to the client (no SQL, no stack traces).
 
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
@@ -43,9 +42,37 @@ pub enum ApiError {
         /// For programs: the list of problems.
         details: Value,
     },
-    /// Missing or wrong credentials (401).
+    /// Missing, wrong, expired or revoked credentials (401).
+    #[error("{message}")]
+    Unauthorized {
+        /// Stable code: `unauthorized`, `invalid_credentials`, `session_expired`, …
+        code: &'static str,
+        /// For people.
+        message: String,
+    },
+    /// Too many attempts (429, with `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        /// Stable code, e.g. `too_many_attempts`.
+        code: &'static str,
+        /// For people.
+        message: String,
+        /// When to try again, seconds.
+        retry_after_s: u64,
+    },
+    /// The request conflicts with what is stored (409), e.g. a taken username.
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// For people.
+        message: String,
+        /// For programs.
+        details: Value,
+    },
+    /// The body is not in a format the route reads (415).
     #[error("{0}")]
-    Unauthorized(String),
+    UnsupportedMediaType(String),
     /// Not allowed here (403).
     #[error("{0}")]
     Forbidden(String),
@@ -106,6 +133,32 @@ impl ApiError {
         }
     }
 
+    /// A 401 with a code and a message.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 422 with a code and a message, naming the field in `details`.
+    pub fn unprocessable(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            code,
+            message: message.into(),
+            details: serde_json::json!({ "field": field }),
+        }
+    }
+
+    /// A 409 with a code and a message.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+            details: Value::Object(serde_json::Map::new()),
+        }
+    }
+
     /// A database failure: 503 when the database cannot be reached, 500 otherwise.
     pub fn from_db(e: sqlx::Error) -> Self {
         match e {
@@ -153,7 +206,30 @@ impl ApiError {
                 message.clone(),
                 details.clone(),
             ),
-            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), empty()),
+            Self::Unauthorized { code, message } => {
+                (StatusCode::UNAUTHORIZED, code, message.clone(), empty())
+            }
+            Self::TooManyRequests {
+                code,
+                message,
+                retry_after_s,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                code,
+                message.clone(),
+                serde_json::json!({ "retry_after_s": retry_after_s }),
+            ),
+            Self::Conflict {
+                code,
+                message,
+                details,
+            } => (StatusCode::CONFLICT, code, message.clone(), details.clone()),
+            Self::UnsupportedMediaType(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m.clone(),
+                empty(),
+            ),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone(), empty()),
             Self::PayloadTooLarge { limit_bytes } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -177,6 +253,13 @@ impl ApiError {
     }
 }
 
+/// Database failures through `?`: see [`ApiError::from_db`].
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::from_db(e)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Internal(cause) = &self {
@@ -185,7 +268,7 @@ impl IntoResponse for ApiError {
         let (status, code, message, details) = self.parts();
         let mut resp = (
             status,
-            Json(ErrorBody {
+            axum::Json(ErrorBody {
                 error: ErrorDetail {
                     code: code.to_owned(),
                     message,
@@ -194,11 +277,21 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("5"),
-            );
+        let headers = resp.headers_mut();
+        match &self {
+            Self::Unavailable { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::TooManyRequests { retry_after_s, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+            }
+            Self::Unauthorized { .. } => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"gridwall\""),
+                );
+            }
+            _ => {}
         }
         resp
     }
@@ -222,8 +315,34 @@ macro_rules! rejection_to_bad_request {
 rejection_to_bad_request! {
     QueryRejection => "invalid_query",
     PathRejection => "invalid_path",
-    JsonRejection => "invalid_json",
 }
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType(
+                "the body must be JSON with Content-Type: application/json".into(),
+            ),
+            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::PayloadTooLarge {
+                    limit_bytes: crate::http::MAX_JSON_BODY_BYTES,
+                }
+            }
+            other => Self::BadRequest {
+                code: "invalid_json",
+                // serde's message names the field: "unknown field `x`, expected one of …".
+                message: other.body_text(),
+                details: Value::Object(serde_json::Map::new()),
+            },
+        }
+    }
+}
+
+/// `Json<T>` whose failures answer in the API's error shape. Request bodies deny unknown
+/// fields (`#[serde(deny_unknown_fields)]`), so a misspelt field is an error, not ignored.
+#[derive(Debug, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
 
 /// `Query<T>` whose failures answer in the API's error shape.
 #[derive(Debug, axum::extract::FromRequestParts)]

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, Query};
 use super::params;
+use crate::auth::Principal;
 use crate::state::AppState;
 
 /// A position.
@@ -58,14 +59,18 @@ fn unit_ref(h: &Hierarchy, id: UnitId) -> UnitRef {
     }
 }
 
-/// Locates a position exactly (a point on a shared edge belongs to one of the grids).
+/// Locates a position exactly (a point on a shared edge belongs to one of the grids), within
+/// the caller's territory.
 #[utoipa::path(get, path = "/api/locate", tag = "hierarchy", params(LocateParams),
     responses((status = 200, body = Located),
         (status = 400, body = super::error::ErrorBody),
-        (status = 404, description = "outside every grid", body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody),
+        (status = 404, description = "outside every grid of the caller's territory",
+         body = super::error::ErrorBody),
         (status = 503, description = "no hierarchy imported yet", body = super::error::ErrorBody)))]
 pub async fn locate(
     State(state): State<AppState>,
+    me: Principal,
     Query(p): Query<LocateParams>,
 ) -> ApiResult<Json<Located>> {
     let lng = params::required_f64("lng", p.lng.as_deref())?;
@@ -87,12 +92,17 @@ pub async fn locate(
         message: "no hierarchy has been imported yet (gridwall import FILE)".into(),
     })?;
     let h = &loaded.hierarchy;
-    let path = h.locate(pos).ok_or_else(|| {
-        ApiError::not_found(
-            "outside_hierarchy",
-            format!("({lng}, {lat}) lies in no grid of the hierarchy"),
-        )
-    })?;
+    // A position outside the caller's territory answers like one outside every grid.
+    let scope = me.scope(&loaded);
+    let path = h
+        .locate(pos)
+        .filter(|p| scope.is_some_and(|s| s.contains_path(p)))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "outside_hierarchy",
+                format!("({lng}, {lat}) lies in no grid of your territory"),
+            )
+        })?;
     Ok(Json(Located {
         grid: unit_ref(h, path.grid),
         village: unit_ref(h, path.village),

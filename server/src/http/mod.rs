@@ -2,12 +2,18 @@
 //! lives in the CLI so tests can drive the router in-process or on port 0.
 
 pub mod admin;
+pub mod audit;
+pub mod auth;
 pub mod error;
 pub mod health;
 pub mod locate;
 pub mod params;
+pub mod security;
 pub mod tiles;
 pub mod units;
+pub mod users;
+pub mod workers;
+pub mod ws;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -45,8 +51,12 @@ use crate::state::AppState;
     ),
     tags(
         (name = "system", description = "health and metrics"),
+        (name = "auth", description = "login, logout, sessions"),
+        (name = "accounts", description = "users and the audit log (admins)"),
         (name = "hierarchy", description = "the units of the 王 hierarchy"),
-        (name = "tiles", description = "vector tiles")
+        (name = "workers", description = "grid workers and their phones' device tokens"),
+        (name = "tiles", description = "vector tiles"),
+        (name = "live", description = "the live websocket")
     ),
     modifiers(&SecuritySchemes)
 )]
@@ -56,26 +66,93 @@ struct SecuritySchemes;
 
 impl utoipa::Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "admin_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("the token from POST /api/auth/login"))
+                    .build(),
+            ),
         );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+        components.add_security_scheme(
+            "device_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("a device token (gwd_…) issued for a worker's phone"))
+                    .build(),
+            ),
+        );
+        // Everything needs a session unless its path says otherwise.
+        openapi.security = Some(vec![
+            SecurityRequirement::new("session", Vec::<String>::new()),
+            SecurityRequirement::new("session_cookie", Vec::<String>::new()),
+        ]);
     }
 }
 
-/// The routes documented in the OpenAPI document, and the document itself.
+/// Largest JSON body a route takes unless it says otherwise.
+pub const MAX_JSON_BODY_BYTES: usize = 1 << 20;
+/// Time a request may take unless its route says otherwise.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a hierarchy import may take.
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The routes documented in the OpenAPI document, and the document itself. Every route of
+/// the API is here, so the document is also the route list the auth tests walk.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let timeout = |d| TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, d);
+    let import = OpenApiRouter::new()
+        .routes(routes!(admin::import_hierarchy))
+        .layer(timeout(IMPORT_TIMEOUT));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
+        .routes(routes!(openapi_json))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get_one, users::update))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(audit::list))
         .routes(routes!(units::list))
+        .routes(routes!(units::search))
         .routes(routes!(units::get_one))
         .routes(routes!(locate::locate))
-        .routes(routes!(admin::import_hierarchy))
+        .routes(routes!(workers::list, workers::create))
+        .routes(routes!(workers::get_one, workers::update))
+        .routes(routes!(workers::list_devices, workers::issue_device))
+        .routes(routes!(workers::revoke_device))
+        .routes(routes!(workers::whoami))
         .routes(routes!(tiles::tilejson))
         .routes(routes!(tiles::tile))
+        .routes(routes!(ws::upgrade))
+        .layer(timeout(REQUEST_TIMEOUT))
+        .merge(import)
         .split_for_parts()
+}
+
+/// This document (OpenAPI 3).
+#[utoipa::path(get, path = "/api/openapi.json", tag = "system",
+    responses((status = 200, description = "the OpenAPI document"),
+        (status = 401, body = ErrorBody)))]
+async fn openapi_json(
+    _me: crate::auth::Principal,
+    axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> axum::Json<Arc<utoipa::openapi::OpenApi>> {
+    axum::Json(doc)
 }
 
 /// The OpenAPI 3 document of every route.
@@ -89,25 +166,24 @@ pub fn app(state: AppState, web_dir: Option<PathBuf>) -> Router {
     let (api_routes, doc) = api();
     let doc = Arc::new(doc);
     let web = web_dir.map(Arc::new);
-    api_routes
-        .route(
-            "/api/openapi.json",
-            get(move || {
-                let doc = Arc::clone(&doc);
-                async move { axum::Json(doc) }
-            }),
-        )
+    let cors = security::cors(&state.auth.config.cors_origins);
+    let hsts = state.auth.config.secure_cookies;
+    let router = api_routes
         .route("/metrics", get(metrics))
         .fallback(move |uri: Uri, req: Request| fallback(web.clone(), uri, req))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::Extension(doc))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), track))
-        .layer(CompressionLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(300),
-        ))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(middleware::from_fn(move |req, next| {
+            security::headers(hsts, req, next)
+        }))
+        .layer(CompressionLayer::new());
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(state)
 }
 
 async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
@@ -146,10 +222,15 @@ async fn fallback(web: Option<Arc<PathBuf>>, uri: Uri, req: Request) -> Response
             let serve = ServeDir::new(dir.as_path()).fallback(ServeFile::new(index));
             match serve.oneshot(req).await {
                 Ok(mut resp) => {
-                    resp.headers_mut().insert(
-                        header::X_CONTENT_TYPE_OPTIONS,
-                        HeaderValue::from_static("nosniff"),
-                    );
+                    // Vite names assets by content hash: cache them for good; the page itself
+                    // must be revalidated so it always points at the current assets.
+                    let cache = if path.starts_with("/assets/") {
+                        "public, max-age=31536000, immutable"
+                    } else {
+                        "no-cache"
+                    };
+                    resp.headers_mut()
+                        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
                     resp.map(Body::new)
                 }
                 Err(never) => match never {},

@@ -77,3 +77,108 @@ pub fn u32_at_most(name: &str, raw: &str, max: u32) -> Result<u32, ApiError> {
     }
     Ok(value)
 }
+
+/// For PATCH bodies: a missing field is `None` (leave it), `null` is `Some(None)` (clear it),
+/// a value is `Some(Some(v))`. Use with `#[serde(default, deserialize_with = "…")]`.
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::Deserialize as _;
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A phone number as stored: digits with optional `+`, spaces and dashes (3–31 characters).
+pub fn phone(field: &str, raw: &str) -> Result<String, ApiError> {
+    let trimmed = raw.trim();
+    let ok = (3..=31).contains(&trimmed.len())
+        && trimmed.chars().enumerate().all(|(i, c)| {
+            c.is_ascii_digit() || (i == 0 && c == '+') || (i > 0 && (c == ' ' || c == '-'))
+        })
+        && trimmed
+            .chars()
+            .nth(usize::from(trimmed.starts_with('+')))
+            .is_some_and(|c| c.is_ascii_digit());
+    if ok {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_phone",
+            field,
+            format!("{field}: {raw:?} is not a phone number (digits, optional +, spaces, dashes)"),
+        ))
+    }
+}
+
+/// A name people see (1–100 characters, trimmed).
+pub fn display_name(field: &str, raw: &str) -> Result<String, ApiError> {
+    let trimmed = raw.trim();
+    let n = trimmed.chars().count();
+    if (1..=100).contains(&n) && !trimmed.chars().any(char::is_control) {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_name",
+            field,
+            format!("{field} must have 1 to 100 characters and no control characters"),
+        ))
+    }
+}
+
+/// An optional `true`/`false` (also `1`/`0`).
+pub fn optional_bool(name: &str, raw: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some("true" | "1") => Ok(Some(true)),
+        Some("false" | "0") => Ok(Some(false)),
+        Some(other) => Err(ApiError::invalid_param(
+            name,
+            other,
+            format!("{name} must be true or false"),
+        )),
+    }
+}
+
+/// An optional integer in `[min, max]`.
+pub fn optional_i64_in(
+    name: &str,
+    raw: Option<&str>,
+    min: i64,
+    max: i64,
+) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let x: i64 = raw.parse().map_err(|_| {
+        ApiError::invalid_param(name, raw, format!("{name} must be an integer, got {raw:?}"))
+    })?;
+    if (min..=max).contains(&x) {
+        Ok(Some(x))
+    } else {
+        Err(ApiError::invalid_param(
+            name,
+            raw,
+            format!("{name} must be between {min} and {max}"),
+        ))
+    }
+}
+
+/// An optional RFC 3339 timestamp.
+pub fn optional_time(
+    name: &str,
+    raw: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| Some(t.with_timezone(&chrono::Utc)))
+        .map_err(|e| {
+            ApiError::invalid_param(
+                name,
+                raw,
+                format!("{name} must be an RFC 3339 time such as 2026-11-26T08:00:00+08:00 ({e})"),
+            )
+        })
+}

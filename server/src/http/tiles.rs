@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, Path};
 use super::params;
+use crate::auth::Principal;
 use crate::db;
 use crate::state::AppState;
 
@@ -77,7 +78,8 @@ pub struct Tile {
 /// Rendered tiles keyed by (hierarchy version, z, x, y), bounded by bytes.
 #[derive(Clone, Debug)]
 pub struct TileCache {
-    cache: moka::future::Cache<(i64, u8, u32, u32), Arc<Tile>>,
+    /// Key: (hierarchy version, scope root id or 0 for everything, z, x, y).
+    cache: moka::future::Cache<(i64, i64, u8, u32, u32), Arc<Tile>>,
 }
 
 impl TileCache {
@@ -104,7 +106,13 @@ fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
     enc.finish()
 }
 
-async fn render(state: &AppState, z: u8, x: u32, y: u32) -> Result<Arc<Tile>, ApiError> {
+async fn render(
+    state: &AppState,
+    scope_id: Option<i64>,
+    z: u8,
+    x: u32,
+    y: u32,
+) -> Result<Arc<Tile>, ApiError> {
     let min = |level: usize| i32::from(LAYERS[level].minzoom);
     let label = |level: usize| i32::from(LAYERS[level].label_minzoom);
     let raw = sqlx::query_scalar!(
@@ -119,6 +127,9 @@ async fn render(state: &AppState, z: u8, x: u32, y: u32) -> Result<Arc<Tile>, Ap
              WHERE u.geom_3857 && b.big
                AND $1 >= CASE u.level WHEN 1 THEN $4 WHEN 2 THEN $5 WHEN 3 THEN $6
                                       WHEN 4 THEN $7 ELSE 99 END
+               AND ($12::bigint IS NULL
+                    OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $12)
+                                     AND (SELECT tree_hi FROM units WHERE id = $12))
            ),
            lab AS (
              SELECT u.level, u.code, u.name,
@@ -127,6 +138,9 @@ async fn render(state: &AppState, z: u8, x: u32, y: u32) -> Result<Arc<Tile>, Ap
              WHERE u.label_3857 && b.env
                AND $1 >= CASE u.level WHEN 1 THEN $8 WHEN 2 THEN $9 WHEN 3 THEN $10
                                       WHEN 4 THEN $11 ELSE 99 END
+               AND ($12::bigint IS NULL
+                    OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $12)
+                                     AND (SELECT tree_hi FROM units WHERE id = $12))
            )
            SELECT coalesce((SELECT ST_AsMVT(t, 'county', 4096, 'geom')
                             FROM (SELECT code, name, level, geom FROM poly
@@ -155,10 +169,10 @@ async fn render(state: &AppState, z: u8, x: u32, y: u32) -> Result<Arc<Tile>, Ap
         label(1),
         label(2),
         label(3),
+        scope_id,
     )
     .fetch_one(&state.pool)
-    .await
-    .map_err(ApiError::from_db)?;
+    .await?;
     let gz = if raw.is_empty() {
         Vec::new()
     } else {
@@ -196,6 +210,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         (status = 400, body = super::error::ErrorBody)))]
 pub async fn tile(
     State(state): State<AppState>,
+    me: Principal,
     Path((z, x, y)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -213,7 +228,8 @@ pub async fn tile(
     let y = params::u32_at_most("y", y_num, last)?;
 
     let version = state.hierarchy.version().unwrap_or(0);
-    let key = (version, z8, x, y);
+    let scope_id = me.scope_id();
+    let key = (version, scope_id.unwrap_or(0), z8, x, y);
     let metrics = state.metrics.clone();
     let tile = if let Some(t) = state.tiles.cache.get(&key).await {
         metrics.tile_cache_hits.inc();
@@ -223,7 +239,7 @@ pub async fn tile(
         state
             .tiles
             .cache
-            .try_get_with(key, render(&state, z8, x, y))
+            .try_get_with(key, render(&state, scope_id, z8, x, y))
             .await
             .map_err(|e: Arc<ApiError>| match &*e {
                 ApiError::Unavailable { code, message } => ApiError::Unavailable {
@@ -253,7 +269,8 @@ pub async fn tile(
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
+        // Per user territory: browsers may keep it, shared caches may not.
+        HeaderValue::from_static("private, max-age=300"),
     );
     Ok(resp)
 }
@@ -319,11 +336,11 @@ fn origin(headers: &HeaderMap) -> String {
     responses((status = 200, body = TileJson)))]
 pub async fn tilejson(
     State(state): State<AppState>,
+    me: Principal,
     headers: HeaderMap,
-) -> ApiResult<Json<TileJson>> {
-    let bounds = db::units::extent(&state.pool)
-        .await
-        .map_err(ApiError::from_db)?
+) -> ApiResult<Response> {
+    let bounds = db::units::extent(&state.pool, me.scope_id())
+        .await?
         .unwrap_or([73.5, 18.0, 135.1, 53.6]);
     let version = state.hierarchy.version().unwrap_or(0);
     let fields = serde_json::json!({
@@ -352,12 +369,15 @@ pub async fn tilejson(
                 .into(),
         ),
     });
-    Ok(Json(TileJson {
+    let body = Json(TileJson {
         tilejson: "3.0.0",
         name: "Gridwall units",
+        // The territory is part of the URL: tiles differ per scope, and a browser that
+        // switches accounts must not reuse another territory's cached tiles.
         tiles: vec![format!(
-            "{}/tiles/units/{{z}}/{{x}}/{{y}}.mvt?v={version}",
-            origin(&headers)
+            "{}/tiles/units/{{z}}/{{x}}/{{y}}.mvt?v={version}&scope={}",
+            origin(&headers),
+            me.scope_unit.as_ref().map_or("all", |u| u.code.as_str())
         )],
         minzoom: 0,
         maxzoom: MAX_DATA_ZOOM,
@@ -368,5 +388,13 @@ pub async fn tilejson(
             9.0,
         ],
         vector_layers,
-    }))
+    });
+    Ok((
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        )],
+        body,
+    )
+        .into_response())
 }

@@ -122,7 +122,8 @@ pub async fn import(
     let mut tx = pool.begin().await?;
     postgis::lock_imports(&mut tx).await?;
     postgis::stage(&mut tx, &features).await?;
-    let problems = postgis::geometry_problems(&mut tx).await?;
+    let mut problems = postgis::geometry_problems(&mut tx).await?;
+    problems.extend(postgis::removed_in_use(&mut tx).await?);
     if !problems.is_empty() {
         return Err(ImportError::Invalid(problems));
     }

@@ -176,6 +176,36 @@ pub(super) async fn geometry_problems(
     Ok(problems)
 }
 
+/// Units the file drops while accounts or resources still belong to them: refused, so that
+/// nobody silently loses their territory and no worker loses their home grid.
+pub(super) async fn removed_in_use(
+    tx: &mut Transaction<'_, Postgres>,
+) -> Result<Vec<Problem>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT u.code,
+                (SELECT count(*) FROM users s WHERE s.scope_unit_id = u.id),
+                (SELECT count(*) FROM resources r WHERE r.unit_id = u.id)
+         FROM units u
+         WHERE NOT EXISTS (SELECT 1 FROM import_units i WHERE i.code = u.code)
+           AND (EXISTS (SELECT 1 FROM users s WHERE s.scope_unit_id = u.id)
+                OR EXISTS (SELECT 1 FROM resources r WHERE r.unit_id = u.id))
+         ORDER BY u.code",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(code, users, resources)| Problem {
+            index: None,
+            reason: format!(
+                "unit {code} is missing from the file but is the territory of {users} account(s) \
+                 and the home of {resources} worker(s)/vehicle(s); move them first"
+            ),
+            code: Some(code),
+        })
+        .collect())
+}
+
 /// Parts of a parent that none of its children cover.
 pub(super) async fn gaps(tx: &mut Transaction<'_, Postgres>) -> Result<Vec<Warning>, sqlx::Error> {
     let rows: Vec<(String, f64, f64, f64)> = sqlx::query_as(
@@ -250,6 +280,11 @@ pub(super) async fn write(
     .execute(&mut **tx)
     .await?
     .rows_affected();
+
+    // Scope checks filter on the pre-order numbering; it must follow every change of shape.
+    sqlx::query("SELECT units_number_tree()")
+        .execute(&mut **tx)
+        .await?;
 
     let ids: HashMap<String, i64> =
         sqlx::query_as::<_, (String, i64)>("SELECT code, id FROM units")

@@ -1,0 +1,342 @@
+//! Accounts, sessions, devices and territorial scope (属地).
+//!
+//! Every route that is not public takes a [`Principal`] (a logged-in user) or a [`Device`]
+//! (a phone) as an extractor; that is the one place where credentials are read and checked.
+//! Scope is applied from the principal: [`Principal::scope_id`] for SQL (queries filter on the
+//! units' pre-order range, see `migrations/0002_accounts.sql`) and [`Principal::scope`] for the
+//! in-memory hierarchy.
+//!
+//! Credentials are random tokens (256 bits), prefixed by kind (`gws_` session, `gwd_` device)
+//! so a misused token gets a precise error; only their SHA-256 is stored. Passwords are
+//! argon2id.
+
+mod extract;
+mod mask;
+mod password;
+mod session;
+mod throttle;
+mod token;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gridwall_spatial::Scope;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, broadcast};
+use utoipa::ToSchema;
+
+pub use extract::{ClientAddr, Device, SESSION_COOKIE, session_cookie};
+pub use mask::mask_phone;
+pub use password::{
+    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordError, generate_password, hash_password,
+    validate_password, verify_password,
+};
+pub use session::{
+    SessionCheck, create_session, purge_old, recheck, revoke_session, revoke_user_sessions,
+};
+pub use throttle::{LoginThrottle, ThrottleDecision};
+pub use token::{TokenKind, hash_token, new_token};
+
+use crate::http::ApiError;
+use crate::state::LoadedHierarchy;
+
+/// What a user may do; one per account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything; manages users and the hierarchy.
+    Admin,
+    /// Reads everything in scope: maps, KPIs, tracks.
+    Leader,
+    /// Reads in scope; creates, assigns, escalates and closes cases; manages workers' devices.
+    Dispatcher,
+    /// Reads in scope; registers cases.
+    Operator,
+    /// A grid worker: their own positions and assigned cases.
+    Worker,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Self; 5] = [
+        Self::Admin,
+        Self::Leader,
+        Self::Dispatcher,
+        Self::Operator,
+        Self::Worker,
+    ];
+
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Leader => "leader",
+            Self::Dispatcher => "dispatcher",
+            Self::Operator => "operator",
+            Self::Worker => "worker",
+        }
+    }
+
+    /// Parses a stored or given name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether this role sees phone numbers in clear (others get them masked).
+    #[must_use]
+    pub fn sees_phone_numbers(self) -> bool {
+        matches!(self, Self::Admin | Self::Dispatcher)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Session and login policy.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// A session ends after this long without a request.
+    pub idle_timeout: Duration,
+    /// A session ends this long after login, whatever happens.
+    pub max_age: Duration,
+    /// Mark the cookie `Secure` (the server is behind HTTPS).
+    pub secure_cookies: bool,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy).
+    pub trust_forwarded_for: bool,
+    /// How often an open websocket re-checks its session.
+    pub ws_recheck: Duration,
+    /// Failed logins of one user name within `throttle_window` before it is locked.
+    pub max_failures_per_user: i32,
+    /// Failed logins from one address within `throttle_window` before it is locked.
+    pub max_failures_per_address: i32,
+    /// The window failures are counted in.
+    pub throttle_window: Duration,
+    /// How long a lock-out lasts.
+    pub lockout: Duration,
+    /// Active device tokens one worker may have.
+    pub max_devices_per_resource: i64,
+    /// Origins allowed to call the API from another site (CORS); empty = none.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(2 * 3600),
+            max_age: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
+            trust_forwarded_for: false,
+            ws_recheck: Duration::from_secs(30),
+            max_failures_per_user: 5,
+            max_failures_per_address: 20,
+            throttle_window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(15 * 60),
+            max_devices_per_resource: 3,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// A session or account was ended; open websockets of it close at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// One session (logout).
+    Session(i64),
+    /// Every session of a user (password change, account disabled).
+    User(i64),
+}
+
+/// The auth part of the state.
+#[derive(Debug)]
+pub struct AuthState {
+    /// Policy.
+    pub config: AuthConfig,
+    /// Bounds concurrent argon2 work (each hash takes ~19 MiB and tens of ms of one core).
+    pub hashing: Semaphore,
+    /// Hash verified when the user does not exist, so both failures take the same time.
+    pub dummy_hash: String,
+    /// Revocations, for open websockets.
+    pub revocations: broadcast::Sender<Revocation>,
+}
+
+impl AuthState {
+    /// A new auth state with this policy.
+    ///
+    /// # Errors
+    ///
+    /// When the dummy hash cannot be computed (argon2 misconfigured).
+    pub fn new(config: AuthConfig) -> Result<Self, PasswordError> {
+        let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        Ok(Self {
+            config,
+            hashing: Semaphore::new(threads),
+            dummy_hash: hash_password("gridwall dummy password for timing")?,
+            revocations: broadcast::channel(256).0,
+        })
+    }
+
+    /// Tells open websockets that a session or user was revoked.
+    pub fn announce(&self, revocation: Revocation) {
+        // No receivers is fine: nobody is connected.
+        let _ = self.revocations.send(revocation);
+    }
+}
+
+/// A logged-in user, as the extractor found them.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// `users.id`.
+    pub user_id: i64,
+    /// Login name.
+    pub username: String,
+    /// Name shown.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Root of the territory: database id, `None` = everything.
+    pub scope_unit_id: Option<i64>,
+    /// Root of the territory: its code, name and level, `None` = everything.
+    pub scope_unit: Option<ScopeUnit>,
+    /// Phone, in clear (the user's own).
+    pub phone: Option<String>,
+    /// `sessions.id`.
+    pub session_id: i64,
+    /// Absolute expiry of the session.
+    pub expires_at: DateTime<Utc>,
+    /// Idle timeout of the session, seconds.
+    pub idle_timeout_s: i32,
+    /// The credential came in the cookie (not a bearer header): unsafe methods need a
+    /// same-origin request.
+    pub via_cookie: bool,
+    /// Where the request came from.
+    pub address: Option<IpAddr>,
+}
+
+/// The unit at the root of a user's territory.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScopeUnit {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Level 0–4.
+    pub level: i16,
+}
+
+impl Principal {
+    /// 403 unless the user has one of `roles`.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Forbidden`] naming the roles that may.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(ApiError::Forbidden(format!(
+                "this needs the role {} (you are {})",
+                names.join(" or "),
+                self.role
+            )))
+        }
+    }
+
+    /// The scope root for SQL: bind it as `$n::bigint` in the standard filter
+    /// `($n IS NULL OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $n)
+    ///                              AND (SELECT tree_hi FROM units WHERE id = $n))`.
+    #[must_use]
+    pub fn scope_id(&self) -> Option<i64> {
+        self.scope_unit_id
+    }
+
+    /// The scope in the in-memory hierarchy; `None` when its root is not in `loaded` (a
+    /// reload in progress): callers then show nothing.
+    #[must_use]
+    pub fn scope(&self, loaded: &LoadedHierarchy) -> Option<Scope> {
+        match &self.scope_unit {
+            None => Some(Scope::Everything),
+            Some(unit) => loaded.hierarchy.by_code(&unit.code).map(Scope::Subtree),
+        }
+    }
+
+    /// Who this is, for the audit log.
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.user_id),
+            name: self.username.clone(),
+            role: Some(self.role),
+            address: self.address,
+        }
+    }
+
+    /// A phone number as this user may see it: in clear for roles that need it (and for
+    /// their own), masked for the others.
+    #[must_use]
+    pub fn show_phone(&self, phone: Option<&str>, owner_user_id: Option<i64>) -> Option<String> {
+        let phone = phone?;
+        if self.role.sees_phone_numbers() || owner_user_id == Some(self.user_id) {
+            Some(phone.to_owned())
+        } else {
+            Some(mask_phone(phone))
+        }
+    }
+}
+
+/// Who did something, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The user, when there is one.
+    pub user_id: Option<i64>,
+    /// User name, `cli`, `device:<id>`, or the name tried at a failed login.
+    pub name: String,
+    /// The user's role.
+    pub role: Option<Role>,
+    /// Client address.
+    pub address: Option<IpAddr>,
+}
+
+impl Actor {
+    /// The command line on this machine.
+    #[must_use]
+    pub fn cli() -> Self {
+        Self {
+            user_id: None,
+            name: "cli".into(),
+            role: None,
+            address: None,
+        }
+    }
+}
+
+/// Everything about a stored user that the API shows.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    /// `users.id`.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Name shown.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Territory root; `null` = everything.
+    pub scope: Option<ScopeUnit>,
+    /// Phone, masked unless the viewer may see it.
+    pub phone: Option<String>,
+    /// Disabled accounts cannot log in.
+    pub disabled: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Keeps `Arc<AuthState>` reachable from the state.
+pub type SharedAuth = Arc<AuthState>;

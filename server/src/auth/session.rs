@@ -1,0 +1,252 @@
+//! Sessions in PostGIS: created at login, looked up by token hash on every request, ended by
+//! logout, password change, disabling the account, idle time or age.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool};
+
+use super::token::{TokenKind, hash_token, new_token};
+use super::{AuthConfig, Principal, Role, ScopeUnit};
+
+/// A session as stored, with its user.
+#[derive(Debug)]
+struct SessionRow {
+    id: i64,
+    user_id: i64,
+    expires_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    idle_timeout_s: i32,
+    revoked_at: Option<DateTime<Utc>>,
+    username: String,
+    display_name: String,
+    role: String,
+    scope_unit_id: Option<i64>,
+    scope_code: Option<String>,
+    scope_name: Option<String>,
+    scope_level: Option<i16>,
+    phone: Option<String>,
+    disabled_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+}
+
+/// The outcome of looking a session up.
+#[derive(Debug)]
+pub enum SessionCheck {
+    /// Valid; the user behind it.
+    Valid(Box<Principal>),
+    /// Past its absolute or idle expiry.
+    Expired,
+    /// Logged out, revoked by a password change, or the account was disabled.
+    Revoked,
+    /// No such session.
+    Unknown,
+}
+
+/// Requests within this long of the last recorded one do not write `last_seen_at` again.
+const TOUCH_EVERY_S: i64 = 60;
+
+/// Creates a session for `user_id`; returns the token (shown once) and the absolute expiry.
+///
+/// # Errors
+///
+/// Database failure, or no randomness (as `sqlx::Error::Protocol`).
+pub async fn create_session(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    config: &AuthConfig,
+    address: Option<IpAddr>,
+    user_agent: Option<&str>,
+) -> Result<(String, DateTime<Utc>), sqlx::Error> {
+    let token = new_token(TokenKind::Session)
+        .map_err(|e| sqlx::Error::Protocol(format!("no randomness for a session token: {e}")))?;
+    let max_age_s = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX / 2);
+    let idle_s = i32::try_from(config.idle_timeout.as_secs().max(1)).unwrap_or(i32::MAX);
+    let expires_at = sqlx::query_scalar!(
+        "INSERT INTO sessions (token_hash, user_id, expires_at, idle_timeout_s, address, user_agent)
+         VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5::text::inet, $6)
+         RETURNING expires_at",
+        hash_token(&token),
+        user_id,
+        max_age_s as f64,
+        idle_s,
+        address.map(|a| a.to_string()),
+        user_agent.map(|ua| ua.chars().take(300).collect::<String>()),
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((token, expires_at))
+}
+
+/// Looks a session token up and decides whether it is valid now; refreshes `last_seen_at`
+/// (at most once a minute) when it is.
+///
+/// # Errors
+///
+/// Database failure.
+pub async fn check_token(
+    pool: &PgPool,
+    token: &str,
+    via_cookie: bool,
+    address: Option<IpAddr>,
+) -> Result<SessionCheck, sqlx::Error> {
+    let row = sqlx::query_as!(
+        SessionRow,
+        r#"SELECT s.id, s.user_id, s.expires_at, s.last_seen_at, s.idle_timeout_s, s.revoked_at,
+                  u.username, u.display_name, u.role, u.scope_unit_id,
+                  su.code AS "scope_code?", su.name AS "scope_name?", su.level AS "scope_level?",
+                  u.phone, u.disabled_at, now() AS "now!"
+           FROM sessions s
+           JOIN users u ON u.id = s.user_id
+           LEFT JOIN units su ON su.id = u.scope_unit_id
+           WHERE s.token_hash = $1"#,
+        hash_token(token)
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(SessionCheck::Unknown);
+    };
+    let verdict = decide(row, via_cookie, address);
+    if let SessionCheck::Valid(p) = &verdict {
+        touch_if_due(pool, p.session_id).await?;
+    }
+    Ok(verdict)
+}
+
+fn decide(row: SessionRow, via_cookie: bool, address: Option<IpAddr>) -> SessionCheck {
+    if row.revoked_at.is_some() || row.disabled_at.is_some() {
+        return SessionCheck::Revoked;
+    }
+    let idle_end = row.last_seen_at + chrono::Duration::seconds(i64::from(row.idle_timeout_s));
+    if row.now >= row.expires_at || row.now >= idle_end {
+        return SessionCheck::Expired;
+    }
+    let Some(role) = Role::parse(&row.role) else {
+        return SessionCheck::Revoked;
+    };
+    // A scoped user whose scope root vanished sees nothing rather than everything.
+    if row.scope_unit_id.is_some() && row.scope_code.is_none() {
+        return SessionCheck::Revoked;
+    }
+    let scope_unit = match (row.scope_code, row.scope_name, row.scope_level) {
+        (Some(code), Some(name), Some(level)) => Some(ScopeUnit { code, name, level }),
+        _ => None,
+    };
+    SessionCheck::Valid(Box::new(Principal {
+        user_id: row.user_id,
+        username: row.username,
+        display_name: row.display_name,
+        role,
+        scope_unit_id: row.scope_unit_id,
+        scope_unit,
+        phone: row.phone,
+        session_id: row.id,
+        expires_at: row.expires_at,
+        idle_timeout_s: row.idle_timeout_s,
+        via_cookie,
+        address,
+    }))
+}
+
+async fn touch_if_due(pool: &PgPool, session_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE sessions SET last_seen_at = now()
+         WHERE id = $1 AND last_seen_at < now() - make_interval(secs => $2)",
+        session_id,
+        TOUCH_EVERY_S as f64,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Whether a session is still usable, for long-lived connections; counts as activity.
+///
+/// # Errors
+///
+/// Database failure.
+pub async fn recheck(pool: &PgPool, session_id: i64) -> Result<SessionCheck, sqlx::Error> {
+    let row = sqlx::query_as!(
+        SessionRow,
+        r#"SELECT s.id, s.user_id, s.expires_at, s.last_seen_at, s.idle_timeout_s, s.revoked_at,
+                  u.username, u.display_name, u.role, u.scope_unit_id,
+                  su.code AS "scope_code?", su.name AS "scope_name?", su.level AS "scope_level?",
+                  u.phone, u.disabled_at, now() AS "now!"
+           FROM sessions s
+           JOIN users u ON u.id = s.user_id
+           LEFT JOIN units su ON su.id = u.scope_unit_id
+           WHERE s.id = $1"#,
+        session_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(SessionCheck::Unknown);
+    };
+    let verdict = decide(row, false, None);
+    if matches!(verdict, SessionCheck::Valid(_)) {
+        touch_if_due(pool, session_id).await?;
+    }
+    Ok(verdict)
+}
+
+/// Ends one session (logout). Returns whether it was open.
+///
+/// # Errors
+///
+/// Database failure.
+pub async fn revoke_session(
+    db: impl PgExecutor<'_>,
+    session_id: i64,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE sessions SET revoked_at = now(), revoke_reason = $2
+         WHERE id = $1 AND revoked_at IS NULL",
+        session_id,
+        reason
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Ends every open session of a user (password change, disabled). Returns how many.
+///
+/// # Errors
+///
+/// Database failure.
+pub async fn revoke_user_sessions(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE sessions SET revoked_at = now(), revoke_reason = $2
+         WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id,
+        reason
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Deletes sessions that ended more than `keep_days` ago (they only matter for the audit log,
+/// which has its own rows).
+///
+/// # Errors
+///
+/// Database failure.
+pub async fn purge_old(pool: &PgPool, keep_days: i32) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        "DELETE FROM sessions
+         WHERE greatest(expires_at, coalesce(revoked_at, expires_at))
+               < now() - make_interval(days => $1)",
+        keep_days
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

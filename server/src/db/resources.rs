@@ -1,0 +1,336 @@
+//! Queries on `resources` (grid workers; vehicles arrive with the live issue) and `devices`.
+//! Reads take the viewer's scope root: a resource is visible when its unit lies in the
+//! viewer's subtree.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, Postgres, Transaction};
+
+use super::users::like_pattern;
+
+/// A worker as stored.
+#[derive(Debug, Clone)]
+pub struct WorkerRow {
+    /// `resources.id`.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Phone, in clear.
+    pub phone: Option<String>,
+    /// Home grid code.
+    pub unit_code: String,
+    /// Home grid name.
+    pub unit_name: String,
+    /// The worker's account.
+    pub user_id: Option<i64>,
+    /// Its login name.
+    pub username: Option<String>,
+    /// Skills (case categories they handle).
+    pub skills: Vec<String>,
+    /// On duty now.
+    pub on_duty: bool,
+    /// Active device tokens.
+    pub active_devices: i64,
+    /// When disabled.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters of the worker list.
+#[derive(Debug, Default)]
+pub struct WorkerFilter {
+    /// Only workers whose home grid lies under this unit (its id).
+    pub under_unit_id: Option<i64>,
+    /// Name, phone or grid name contains this.
+    pub q: Option<String>,
+    /// Only on-duty (`true`) or off-duty workers.
+    pub on_duty: Option<bool>,
+    /// Include disabled workers.
+    pub include_disabled: bool,
+    /// At most this many.
+    pub limit: i64,
+    /// Skip this many.
+    pub offset: i64,
+}
+
+/// Workers visible in `scope_id`, by home grid and name.
+pub async fn list_workers(
+    db: impl PgExecutor<'_>,
+    scope_id: Option<i64>,
+    f: &WorkerFilter,
+) -> Result<Vec<WorkerRow>, sqlx::Error> {
+    let q = f.q.as_deref().map(like_pattern);
+    sqlx::query_as!(
+        WorkerRow,
+        r#"SELECT r.id, r.name, r.phone, g.code AS unit_code, g.name AS unit_name, r.user_id,
+                  us.username AS "username?", r.skills, r.on_duty,
+                  (SELECT count(*) FROM devices d
+                   WHERE d.resource_id = r.id AND d.revoked_at IS NULL) AS "active_devices!",
+                  r.disabled_at, r.created_at, r.updated_at
+           FROM resources r
+           JOIN units g ON g.id = r.unit_id
+           LEFT JOIN users us ON us.id = r.user_id
+           WHERE r.kind = 'worker'
+             AND ($1::bigint IS NULL
+                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                                   AND (SELECT tree_hi FROM units WHERE id = $1))
+             AND ($2::bigint IS NULL
+                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
+                                   AND (SELECT tree_hi FROM units WHERE id = $2))
+             AND ($3::text IS NULL OR r.name ILIKE $3 OR r.phone ILIKE $3 OR g.name ILIKE $3)
+             AND ($4::bool IS NULL OR r.on_duty = $4)
+             AND ($5 OR r.disabled_at IS NULL)
+           ORDER BY g.code, r.name, r.id
+           LIMIT $6 OFFSET $7"#,
+        scope_id,
+        f.under_unit_id,
+        q,
+        f.on_duty,
+        f.include_disabled,
+        f.limit,
+        f.offset,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// One worker, when visible in `scope_id`.
+pub async fn get_worker(
+    db: impl PgExecutor<'_>,
+    scope_id: Option<i64>,
+    id: i64,
+) -> Result<Option<WorkerRow>, sqlx::Error> {
+    sqlx::query_as!(
+        WorkerRow,
+        r#"SELECT r.id, r.name, r.phone, g.code AS unit_code, g.name AS unit_name, r.user_id,
+                  us.username AS "username?", r.skills, r.on_duty,
+                  (SELECT count(*) FROM devices d
+                   WHERE d.resource_id = r.id AND d.revoked_at IS NULL) AS "active_devices!",
+                  r.disabled_at, r.created_at, r.updated_at
+           FROM resources r
+           JOIN units g ON g.id = r.unit_id
+           LEFT JOIN users us ON us.id = r.user_id
+           WHERE r.kind = 'worker' AND r.id = $2
+             AND ($1::bigint IS NULL
+                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                                   AND (SELECT tree_hi FROM units WHERE id = $1))"#,
+        scope_id,
+        id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// A new worker.
+#[derive(Debug)]
+pub struct NewWorker<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Phone.
+    pub phone: Option<&'a str>,
+    /// Home grid id.
+    pub unit_id: i64,
+    /// Account id (role worker).
+    pub user_id: Option<i64>,
+    /// Skills.
+    pub skills: &'a [String],
+    /// On duty.
+    pub on_duty: bool,
+}
+
+/// Inserts a worker; returns its id, or `None` when the account already belongs to a worker.
+pub async fn insert_worker(
+    db: impl PgExecutor<'_>,
+    w: &NewWorker<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let result = sqlx::query_scalar!(
+        "INSERT INTO resources (kind, name, phone, unit_id, user_id, skills, on_duty)
+         VALUES ('worker', $1, $2, $3, $4, $5, $6) RETURNING id",
+        w.name,
+        w.phone,
+        w.unit_id,
+        w.user_id,
+        w.skills,
+        w.on_duty,
+    )
+    .fetch_one(db)
+    .await;
+    match result {
+        Ok(id) => Ok(Some(id)),
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("resources_user_id_key") => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Changes to a worker; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct WorkerPatch<'a> {
+    /// Name.
+    pub name: Option<&'a str>,
+    /// Phone: `Some(None)` removes it.
+    pub phone: Option<Option<&'a str>>,
+    /// Home grid id.
+    pub unit_id: Option<i64>,
+    /// Skills.
+    pub skills: Option<&'a [String]>,
+    /// On duty.
+    pub on_duty: Option<bool>,
+    /// Disable (`Some(true)`) or enable.
+    pub disabled: Option<bool>,
+}
+
+/// Applies a patch.
+pub async fn update_worker(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    p: &WorkerPatch<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE resources SET
+           name = coalesce($2, name),
+           phone = CASE WHEN $3 THEN $4 ELSE phone END,
+           unit_id = coalesce($5, unit_id),
+           skills = coalesce($6, skills),
+           on_duty = coalesce($7, on_duty),
+           disabled_at = CASE WHEN $8::bool IS NULL THEN disabled_at
+                              WHEN $8 THEN coalesce(disabled_at, now())
+                              ELSE NULL END,
+           updated_at = now()
+         WHERE id = $1",
+        id,
+        p.name,
+        p.phone.is_some(),
+        p.phone.flatten(),
+        p.unit_id,
+        p.skills,
+        p.on_duty,
+        p.disabled,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A device token as listed (never the token).
+#[derive(Debug, Clone)]
+pub struct DeviceRow {
+    /// Id.
+    pub id: i64,
+    /// Its resource.
+    pub resource_id: i64,
+    /// Label (e.g. the phone model).
+    pub label: String,
+    /// Issued by (user id).
+    pub created_by: Option<i64>,
+    /// Issued.
+    pub created_at: DateTime<Utc>,
+    /// Last used.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Device tokens of a resource, newest first.
+pub async fn devices_of(
+    db: impl PgExecutor<'_>,
+    resource_id: i64,
+) -> Result<Vec<DeviceRow>, sqlx::Error> {
+    sqlx::query_as!(
+        DeviceRow,
+        "SELECT id, resource_id, label, created_by, created_at, last_used_at, revoked_at
+         FROM devices WHERE resource_id = $1 ORDER BY id DESC",
+        resource_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Issues a device token for a resource unless it already has `max_active` active ones
+/// (`Ok(None)`). The resource row is locked so that concurrent requests cannot both pass.
+pub async fn insert_device(
+    tx: &mut Transaction<'_, Postgres>,
+    resource_id: i64,
+    token_hash: &[u8],
+    label: &str,
+    created_by: Option<i64>,
+    max_active: i64,
+) -> Result<Option<DeviceRow>, sqlx::Error> {
+    sqlx::query!(
+        "SELECT id FROM resources WHERE id = $1 FOR UPDATE",
+        resource_id
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let active = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM devices WHERE resource_id = $1 AND revoked_at IS NULL"#,
+        resource_id
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    if active >= max_active {
+        return Ok(None);
+    }
+    sqlx::query_as!(
+        DeviceRow,
+        "INSERT INTO devices (resource_id, token_hash, label, created_by)
+         VALUES ($1, $2, $3, $4)
+         RETURNING id, resource_id, label, created_by, created_at, last_used_at, revoked_at",
+        resource_id,
+        token_hash,
+        label,
+        created_by,
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map(Some)
+}
+
+/// A device with the code of its resource's unit, when the resource is visible in `scope_id`.
+pub async fn device_in_scope(
+    db: impl PgExecutor<'_>,
+    scope_id: Option<i64>,
+    device_id: i64,
+) -> Result<Option<(DeviceRow, String)>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT d.id, d.resource_id, d.label, d.created_by, d.created_at, d.last_used_at,
+                  d.revoked_at, g.code
+           FROM devices d JOIN resources r ON r.id = d.resource_id JOIN units g ON g.id = r.unit_id
+           WHERE d.id = $2
+             AND ($1::bigint IS NULL
+                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                                   AND (SELECT tree_hi FROM units WHERE id = $1))"#,
+        scope_id,
+        device_id,
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| {
+        (
+            DeviceRow {
+                id: r.id,
+                resource_id: r.resource_id,
+                label: r.label,
+                created_by: r.created_by,
+                created_at: r.created_at,
+                last_used_at: r.last_used_at,
+                revoked_at: r.revoked_at,
+            },
+            r.code,
+        )
+    }))
+}
+
+/// Revokes a device token; `false` when it was already revoked.
+pub async fn revoke_device(db: impl PgExecutor<'_>, device_id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE devices SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        device_id
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -1,0 +1,272 @@
+//! Queries on `users`. Lists and reads take the viewer's scope root (`scope_id`, `None` =
+//! everything): a user is visible when their own scope root lies in the viewer's subtree.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool};
+
+/// A user as stored (never the password hash).
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    /// Id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Name shown.
+    pub display_name: String,
+    /// Role name.
+    pub role: String,
+    /// Scope root id.
+    pub scope_unit_id: Option<i64>,
+    /// Scope root code.
+    pub scope_code: Option<String>,
+    /// Scope root name.
+    pub scope_name: Option<String>,
+    /// Scope root level.
+    pub scope_level: Option<i16>,
+    /// Phone, in clear.
+    pub phone: Option<String>,
+    /// When disabled.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What login needs.
+#[derive(Debug)]
+pub struct LoginRow {
+    /// Id.
+    pub id: i64,
+    /// Login name as stored.
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// When disabled.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// The user with this login name (case-insensitive), for login.
+pub async fn for_login(pool: &PgPool, username: &str) -> Result<Option<LoginRow>, sqlx::Error> {
+    sqlx::query_as!(
+        LoginRow,
+        "SELECT id, username, password_hash, disabled_at FROM users WHERE lower(username) = lower($1)",
+        username
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Filters of the user list.
+#[derive(Debug, Default)]
+pub struct UserFilter {
+    /// Only this role.
+    pub role: Option<String>,
+    /// Name or login name contains this.
+    pub q: Option<String>,
+    /// Include disabled accounts.
+    pub include_disabled: bool,
+}
+
+/// Users visible in `scope_id`, by login name.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    scope_id: Option<i64>,
+    f: &UserFilter,
+) -> Result<Vec<UserRow>, sqlx::Error> {
+    let q = f.q.as_deref().map(like_pattern);
+    sqlx::query_as!(
+        UserRow,
+        r#"SELECT u.id, u.username, u.display_name, u.role, u.scope_unit_id,
+                  su.code AS "scope_code?", su.name AS "scope_name?", su.level AS "scope_level?",
+                  u.phone, u.disabled_at, u.created_at
+           FROM users u LEFT JOIN units su ON su.id = u.scope_unit_id
+           WHERE ($1::bigint IS NULL
+                  OR su.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                                    AND (SELECT tree_hi FROM units WHERE id = $1))
+             AND ($2::text IS NULL OR u.role = $2)
+             AND ($3::text IS NULL OR u.username ILIKE $3 OR u.display_name ILIKE $3)
+             AND ($4 OR u.disabled_at IS NULL)
+           ORDER BY lower(u.username)"#,
+        scope_id,
+        f.role,
+        q,
+        f.include_disabled,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// One user, when visible in `scope_id`.
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    scope_id: Option<i64>,
+    id: i64,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as!(
+        UserRow,
+        r#"SELECT u.id, u.username, u.display_name, u.role, u.scope_unit_id,
+                  su.code AS "scope_code?", su.name AS "scope_name?", su.level AS "scope_level?",
+                  u.phone, u.disabled_at, u.created_at
+           FROM users u LEFT JOIN units su ON su.id = u.scope_unit_id
+           WHERE u.id = $2
+             AND ($1::bigint IS NULL
+                  OR su.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                                    AND (SELECT tree_hi FROM units WHERE id = $1))"#,
+        scope_id,
+        id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// One user by login name (case-insensitive), unscoped (CLI).
+pub async fn by_username(
+    db: impl PgExecutor<'_>,
+    username: &str,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as!(
+        UserRow,
+        r#"SELECT u.id, u.username, u.display_name, u.role, u.scope_unit_id,
+                  su.code AS "scope_code?", su.name AS "scope_name?", su.level AS "scope_level?",
+                  u.phone, u.disabled_at, u.created_at
+           FROM users u LEFT JOIN units su ON su.id = u.scope_unit_id
+           WHERE lower(u.username) = lower($1)"#,
+        username,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The id of the unit with `code`, when `code` lies in `scope_id`'s subtree.
+pub async fn unit_in_scope(
+    db: impl PgExecutor<'_>,
+    scope_id: Option<i64>,
+    code: &str,
+) -> Result<Option<(i64, i16)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "SELECT u.id, u.level FROM units u
+         WHERE u.code = $2
+           AND ($1::bigint IS NULL
+                OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                                 AND (SELECT tree_hi FROM units WHERE id = $1))",
+        scope_id,
+        code,
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.id, r.level)))
+}
+
+/// A new account.
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    /// Login name.
+    pub username: &'a str,
+    /// Name shown.
+    pub display_name: &'a str,
+    /// Role name.
+    pub role: &'a str,
+    /// Scope root id (`None` = everything).
+    pub scope_unit_id: Option<i64>,
+    /// Phone.
+    pub phone: Option<&'a str>,
+    /// Argon2id PHC string.
+    pub password_hash: &'a str,
+}
+
+/// Inserts an account; a taken login name is `Ok(None)`.
+pub async fn insert(db: impl PgExecutor<'_>, u: &NewUser<'_>) -> Result<Option<i64>, sqlx::Error> {
+    let result = sqlx::query_scalar!(
+        "INSERT INTO users (username, display_name, role, scope_unit_id, phone, password_hash)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        u.username,
+        u.display_name,
+        u.role,
+        u.scope_unit_id,
+        u.phone,
+        u.password_hash,
+    )
+    .fetch_one(db)
+    .await;
+    match result {
+        Ok(id) => Ok(Some(id)),
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("users_username_key") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Changes to an account; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserPatch<'a> {
+    /// Name shown.
+    pub display_name: Option<&'a str>,
+    /// Role name.
+    pub role: Option<&'a str>,
+    /// Scope root: `Some(None)` = everything.
+    pub scope_unit_id: Option<Option<i64>>,
+    /// Phone: `Some(None)` removes it.
+    pub phone: Option<Option<&'a str>>,
+    /// Disable (`Some(true)`) or enable.
+    pub disabled: Option<bool>,
+}
+
+/// Applies a patch.
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    p: &UserPatch<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE users SET
+           display_name = coalesce($2, display_name),
+           role = coalesce($3, role),
+           scope_unit_id = CASE WHEN $4 THEN $5 ELSE scope_unit_id END,
+           phone = CASE WHEN $6 THEN $7 ELSE phone END,
+           disabled_at = CASE WHEN $8::bool IS NULL THEN disabled_at
+                              WHEN $8 THEN coalesce(disabled_at, now())
+                              ELSE NULL END
+         WHERE id = $1",
+        id,
+        p.display_name,
+        p.role,
+        p.scope_unit_id.is_some(),
+        p.scope_unit_id.flatten(),
+        p.phone.is_some(),
+        p.phone.flatten(),
+        p.disabled,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Replaces the password hash.
+pub async fn set_password(db: impl PgExecutor<'_>, id: i64, hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2, password_changed_at = now() WHERE id = $1",
+        id,
+        hash
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The stored hash of one user (password change checks the current password).
+pub async fn password_hash(
+    db: impl PgExecutor<'_>,
+    id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", id)
+        .fetch_optional(db)
+        .await
+}
+
+/// A `LIKE` pattern matching `q` anywhere, with `%`, `_` and `\` taken literally.
+#[must_use]
+pub fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}

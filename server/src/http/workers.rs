@@ -1,0 +1,659 @@
+//! `/api/workers` (网格员) and their device tokens; `/api/device` for the phone itself.
+//!
+//! Everyone who reads in scope may list and read workers of their territory (phones masked
+//! unless the role needs them); admins and dispatchers create and change them and issue or
+//! revoke device tokens. A worker outside the caller's territory answers 404.
+
+use std::fmt::Write as _;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
+use super::params;
+use crate::audit::{self, Event};
+use crate::auth::{self, Device, Principal, Role, TokenKind};
+use crate::db;
+use crate::db::resources::{DeviceRow, NewWorker, WorkerFilter, WorkerPatch, WorkerRow};
+use crate::state::AppState;
+
+const READERS: [Role; 4] = [Role::Admin, Role::Leader, Role::Dispatcher, Role::Operator];
+const MANAGERS: [Role; 2] = [Role::Admin, Role::Dispatcher];
+
+/// A unit by code and name.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnitBrief {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A grid worker (网格员).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerView {
+    /// Resource id (the same id positions and tracks use).
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Phone, masked unless the caller's role needs it.
+    pub phone: Option<String>,
+    /// Home grid.
+    pub grid: UnitBrief,
+    /// Login name of the worker's own account, if any.
+    pub username: Option<String>,
+    /// Case categories the worker handles.
+    pub skills: Vec<String>,
+    /// On duty now.
+    pub on_duty: bool,
+    /// Active device tokens.
+    pub active_devices: i64,
+    /// Disabled workers are not tracked or dispatched.
+    pub disabled: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+fn view(row: WorkerRow, me: &Principal) -> WorkerView {
+    WorkerView {
+        phone: me.show_phone(row.phone.as_deref(), row.user_id),
+        id: row.id,
+        name: row.name,
+        grid: UnitBrief {
+            code: row.unit_code,
+            name: row.unit_name,
+        },
+        username: row.username,
+        skills: row.skills,
+        on_duty: row.on_duty,
+        active_devices: row.active_devices,
+        disabled: row.disabled_at.is_some(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+fn worker_not_found(id: i64) -> ApiError {
+    ApiError::not_found(
+        "worker_not_found",
+        format!("no worker {id} in your territory"),
+    )
+}
+
+/// Filters of the worker list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only workers whose home grid lies under this unit (code).
+    unit: Option<String>,
+    /// Name, phone or grid name contains this.
+    q: Option<String>,
+    /// `true`: on duty only; `false`: off duty only.
+    on_duty: Option<String>,
+    /// `true` to include disabled workers.
+    include_disabled: Option<String>,
+    /// `json` (default) or `csv` (UTF-8 with BOM, for spreadsheets).
+    format: Option<String>,
+    /// At most this many (1–10000, default 1000).
+    limit: Option<String>,
+    /// Skip this many.
+    offset: Option<String>,
+}
+
+/// Workers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerList {
+    /// By home grid, then name.
+    pub workers: Vec<WorkerView>,
+}
+
+/// The workers of the caller's territory, as JSON or as a CSV export.
+#[utoipa::path(get, path = "/api/workers", tag = "workers", params(ListParams),
+    responses((status = 200, body = WorkerList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    me: Principal,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Response> {
+    me.require(&READERS)?;
+    let csv = match p.format.as_deref().map(str::trim) {
+        None | Some("" | "json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_param(
+                "format",
+                other,
+                "format must be json or csv",
+            ));
+        }
+    };
+    // A unit outside the territory filters to nothing, like a unit that does not exist.
+    let under_unit_id = match p.unit.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(code) => {
+            let code = params::code("unit", code)?;
+            Some(
+                db::users::unit_in_scope(&state.pool, me.scope_id(), code.as_str())
+                    .await?
+                    .map_or(-1, |(id, _)| id),
+            )
+        }
+    };
+    let filter = WorkerFilter {
+        under_unit_id,
+        q: p.q.filter(|q| !q.trim().is_empty()),
+        on_duty: params::optional_bool("on_duty", p.on_duty.as_deref())?,
+        include_disabled: params::optional_bool("include_disabled", p.include_disabled.as_deref())?
+            .unwrap_or(false),
+        limit: params::optional_i64_in("limit", p.limit.as_deref(), 1, 10_000)?.unwrap_or(1000),
+        offset: params::optional_i64_in("offset", p.offset.as_deref(), 0, i64::MAX)?.unwrap_or(0),
+    };
+    let rows = db::resources::list_workers(&state.pool, me.scope_id(), &filter).await?;
+    let workers: Vec<WorkerView> = rows.into_iter().map(|r| view(r, &me)).collect();
+    if !csv {
+        return Ok(axum::Json(WorkerList { workers }).into_response());
+    }
+    // Exports of personal data are themselves worth a line in the audit log.
+    audit::record(
+        &state.pool,
+        &me.actor(),
+        Event::ok("worker.export", "worker", "*")
+            .unit(me.scope_unit.as_ref().map(|u| u.code.as_str()))
+            .details(json!({ "rows": workers.len(), "format": "csv" })),
+    )
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"workers.csv\"",
+            ),
+        ],
+        workers_csv(&workers),
+    )
+        .into_response())
+}
+
+fn csv_field(s: &str) -> String {
+    // Quote everything; neutralise formulas (a leading = + - @ in a spreadsheet cell).
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn workers_csv(workers: &[WorkerView]) -> String {
+    let mut out =
+        String::from("\u{feff}id,name,phone,grid_code,grid_name,on_duty,skills,disabled\r\n");
+    for w in workers {
+        let _ = write!(
+            out,
+            "{},{},{},{},{},{},{},{}\r\n",
+            w.id,
+            csv_field(&w.name),
+            csv_field(w.phone.as_deref().unwrap_or("")),
+            csv_field(&w.grid.code),
+            csv_field(&w.grid.name),
+            w.on_duty,
+            csv_field(&w.skills.join(";")),
+            w.disabled
+        );
+    }
+    out
+}
+
+/// One worker of the caller's territory.
+#[utoipa::path(get, path = "/api/workers/{id}", tag = "workers",
+    params(("id" = i64, Path, description = "worker (resource) id")),
+    responses((status = 200, body = WorkerView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    me: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<WorkerView>> {
+    me.require(&READERS)?;
+    let row = db::resources::get_worker(&state.pool, me.scope_id(), id)
+        .await?
+        .ok_or_else(|| worker_not_found(id))?;
+    Ok(axum::Json(view(row, &me)))
+}
+
+/// A new worker.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWorkerRequest {
+    /// Name.
+    pub name: String,
+    /// Phone.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Code of the home grid (15 digits), in the caller's territory.
+    pub grid: String,
+    /// Case categories the worker handles.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// On duty now.
+    #[serde(default)]
+    pub on_duty: bool,
+    /// Login name of the worker's own account (role worker), if they have one.
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+async fn home_grid(state: &AppState, me: &Principal, raw: &str) -> ApiResult<i64> {
+    let code = params::code("grid", raw)?;
+    match db::users::unit_in_scope(&state.pool, me.scope_id(), code.as_str()).await? {
+        Some((id, 4)) => Ok(id),
+        Some(_) => Err(ApiError::unprocessable(
+            "not_a_grid",
+            "grid",
+            format!("{code} is not a grid: a worker's home is a grid (15-digit code)"),
+        )),
+        None => Err(ApiError::unprocessable(
+            "unknown_unit",
+            "grid",
+            format!("no grid {code} in your territory"),
+        )),
+    }
+}
+
+fn skills(raw: &[String]) -> ApiResult<Vec<String>> {
+    if raw.len() > 32 {
+        return Err(ApiError::unprocessable(
+            "invalid_skills",
+            "skills",
+            "at most 32 skills",
+        ));
+    }
+    raw.iter()
+        .map(|s| {
+            let t = s.trim();
+            if (1..=50).contains(&t.chars().count()) {
+                Ok(t.to_owned())
+            } else {
+                Err(ApiError::unprocessable(
+                    "invalid_skills",
+                    "skills",
+                    "each skill has 1 to 50 characters",
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Creates a worker (admins and dispatchers, in their territory).
+#[utoipa::path(post, path = "/api/workers", tag = "workers", request_body = NewWorkerRequest,
+    responses((status = 201, body = WorkerView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    me: Principal,
+    Json(req): Json<NewWorkerRequest>,
+) -> ApiResult<Response> {
+    me.require(&MANAGERS)?;
+    let name = params::display_name("name", &req.name)?;
+    let phone = req
+        .phone
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| params::phone("phone", p))
+        .transpose()?;
+    let unit_id = home_grid(&state, &me, &req.grid).await?;
+    let skills = skills(&req.skills)?;
+    let user_id = match req.username.as_deref().filter(|u| !u.trim().is_empty()) {
+        None => None,
+        Some(u) => {
+            let user = db::users::by_username(&state.pool, u.trim())
+                .await?
+                .filter(|r| r.role == Role::Worker.as_str())
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "unknown_user",
+                        "username",
+                        format!("no account {u} with the worker role"),
+                    )
+                })?;
+            Some(user.id)
+        }
+    };
+    let mut tx = state.pool.begin().await?;
+    let id = db::resources::insert_worker(
+        &mut *tx,
+        &NewWorker {
+            name: &name,
+            phone: phone.as_deref(),
+            unit_id,
+            user_id,
+            skills: &skills,
+            on_duty: req.on_duty,
+        },
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::conflict(
+            "account_taken",
+            "that account already belongs to another worker",
+        )
+    })?;
+    let row = db::resources::get_worker(&mut *tx, None, id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("created worker {id} not found")))?;
+    audit::record(
+        &mut *tx,
+        &me.actor(),
+        Event::ok("worker.create", "worker", id)
+            .unit(Some(&row.unit_code))
+            .details(json!({ "name": row.name })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(view(row, &me))).into_response())
+}
+
+/// Changes to a worker; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerPatchRequest {
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Phone; `null` removes it.
+    #[serde(default, deserialize_with = "params::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    /// Home grid code.
+    #[serde(default)]
+    pub grid: Option<String>,
+    /// Skills (replaces the list).
+    #[serde(default)]
+    pub skills: Option<Vec<String>>,
+    /// On duty.
+    #[serde(default)]
+    pub on_duty: Option<bool>,
+    /// `true` disables the worker and revokes nothing else; `false` enables.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// Changes a worker (admins and dispatchers, in their territory).
+#[utoipa::path(patch, path = "/api/workers/{id}", tag = "workers",
+    request_body = WorkerPatchRequest,
+    params(("id" = i64, Path, description = "worker (resource) id")),
+    responses((status = 200, body = WorkerView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    me: Principal,
+    Path(id): Path<i64>,
+    Json(req): Json<WorkerPatchRequest>,
+) -> ApiResult<axum::Json<WorkerView>> {
+    me.require(&MANAGERS)?;
+    let before = db::resources::get_worker(&state.pool, me.scope_id(), id)
+        .await?
+        .ok_or_else(|| worker_not_found(id))?;
+    let name = req
+        .name
+        .as_deref()
+        .map(|n| params::display_name("name", n))
+        .transpose()?;
+    let phone = match &req.phone {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(p)) => Some(Some(params::phone("phone", p)?)),
+    };
+    let unit_id = match req.grid.as_deref() {
+        None => None,
+        Some(g) => Some(home_grid(&state, &me, g).await?),
+    };
+    let skills = req.skills.as_deref().map(skills).transpose()?;
+    let mut tx = state.pool.begin().await?;
+    db::resources::update_worker(
+        &mut *tx,
+        id,
+        &WorkerPatch {
+            name: name.as_deref(),
+            phone: phone.as_ref().map(|p| p.as_deref()),
+            unit_id,
+            skills: skills.as_deref(),
+            on_duty: req.on_duty,
+            disabled: req.disabled,
+        },
+    )
+    .await?;
+    let after = db::resources::get_worker(&mut *tx, None, id)
+        .await?
+        .ok_or_else(|| worker_not_found(id))?;
+    audit::record(
+        &mut *tx,
+        &me.actor(),
+        Event::ok("worker.update", "worker", id)
+            .unit(Some(&after.unit_code))
+            .details(json!({
+                "grid": {"from": before.unit_code, "to": after.unit_code},
+                "on_duty": after.on_duty,
+                "disabled": after.disabled_at.is_some(),
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(view(after, &me)))
+}
+
+/// A device token as listed (the token itself is shown only when issued).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceView {
+    /// Id.
+    pub id: i64,
+    /// The worker or vehicle it reports for.
+    pub resource_id: i64,
+    /// Label (e.g. the phone).
+    pub label: String,
+    /// Issued.
+    pub created_at: DateTime<Utc>,
+    /// Last used.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<DeviceRow> for DeviceView {
+    fn from(d: DeviceRow) -> Self {
+        Self {
+            id: d.id,
+            resource_id: d.resource_id,
+            label: d.label,
+            created_at: d.created_at,
+            last_used_at: d.last_used_at,
+            revoked_at: d.revoked_at,
+        }
+    }
+}
+
+/// Device tokens of a worker.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceList {
+    /// Newest first, revoked ones included.
+    pub devices: Vec<DeviceView>,
+}
+
+/// The device tokens of a worker (admins and dispatchers).
+#[utoipa::path(get, path = "/api/workers/{id}/devices", tag = "workers",
+    params(("id" = i64, Path, description = "worker (resource) id")),
+    responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_devices(
+    State(state): State<AppState>,
+    me: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<DeviceList>> {
+    me.require(&MANAGERS)?;
+    db::resources::get_worker(&state.pool, me.scope_id(), id)
+        .await?
+        .ok_or_else(|| worker_not_found(id))?;
+    let devices = db::resources::devices_of(&state.pool, id).await?;
+    Ok(axum::Json(DeviceList {
+        devices: devices.into_iter().map(DeviceView::from).collect(),
+    }))
+}
+
+/// A device token to issue.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDeviceRequest {
+    /// What the phone is, for people (1–100 characters).
+    pub label: String,
+}
+
+/// A newly issued device token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedDevice {
+    /// The device.
+    pub device: DeviceView,
+    /// The token, shown this once: `Authorization: Bearer <token>` on the phone.
+    pub token: String,
+}
+
+/// Issues a device token for a worker's phone (admins and dispatchers); it may only post
+/// positions for that worker. At most a few are active per worker (409 beyond).
+#[utoipa::path(post, path = "/api/workers/{id}/devices", tag = "workers",
+    request_body = NewDeviceRequest,
+    params(("id" = i64, Path, description = "worker (resource) id")),
+    responses((status = 201, body = IssuedDevice), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "the worker has the most active devices allowed",
+         body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn issue_device(
+    State(state): State<AppState>,
+    me: Principal,
+    Path(id): Path<i64>,
+    Json(req): Json<NewDeviceRequest>,
+) -> ApiResult<Response> {
+    me.require(&MANAGERS)?;
+    let worker = db::resources::get_worker(&state.pool, me.scope_id(), id)
+        .await?
+        .ok_or_else(|| worker_not_found(id))?;
+    if worker.disabled_at.is_some() {
+        return Err(ApiError::conflict(
+            "worker_disabled",
+            "the worker is disabled; enable them first",
+        ));
+    }
+    let label = params::display_name("label", &req.label)?;
+    let token = auth::new_token(TokenKind::Device)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    let max = state.auth.config.max_devices_per_resource;
+    let mut tx = state.pool.begin().await?;
+    let device = db::resources::insert_device(
+        &mut tx,
+        id,
+        &auth::hash_token(&token),
+        &label,
+        Some(me.user_id),
+        max,
+    )
+    .await?
+    .ok_or_else(|| ApiError::Conflict {
+        code: "device_limit",
+        message: format!("worker {id} already has {max} active device tokens; revoke one first"),
+        details: json!({ "max_active": max }),
+    })?;
+    audit::record(
+        &mut *tx,
+        &me.actor(),
+        Event::ok("device.issue", "device", device.id)
+            .unit(Some(&worker.unit_code))
+            .details(json!({ "worker": id, "label": label })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(IssuedDevice {
+            device: device.into(),
+            token,
+        }),
+    )
+        .into_response())
+}
+
+/// Revokes a device token (admins and dispatchers, in their territory); the phone's next
+/// request answers 401.
+#[utoipa::path(delete, path = "/api/devices/{id}", tag = "workers",
+    params(("id" = i64, Path, description = "device id")),
+    responses((status = 204, description = "revoked"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_device(
+    State(state): State<AppState>,
+    me: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    me.require(&MANAGERS)?;
+    let (device, unit_code) = db::resources::device_in_scope(&state.pool, me.scope_id(), id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "device_not_found",
+                format!("no device {id} in your territory"),
+            )
+        })?;
+    let mut tx = state.pool.begin().await?;
+    if db::resources::revoke_device(&mut *tx, id).await? {
+        audit::record(
+            &mut *tx,
+            &me.actor(),
+            Event::ok("device.revoke", "device", id)
+                .unit(Some(&unit_code))
+                .details(json!({ "resource": device.resource_id, "label": device.label })),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a device token is bound to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceIdentity {
+    /// Device id.
+    pub device_id: i64,
+    /// Its label.
+    pub label: String,
+    /// The worker or vehicle it reports for.
+    pub resource_id: i64,
+    /// `worker` or `vehicle`.
+    pub resource_kind: String,
+    /// The resource's name.
+    pub resource_name: String,
+    /// When the token was issued.
+    pub issued_at: DateTime<Utc>,
+}
+
+/// For the phone: which worker this device token reports for (a set-up check).
+#[utoipa::path(get, path = "/api/device", tag = "workers",
+    responses((status = 200, body = DeviceIdentity), (status = 401, body = ErrorBody)),
+    security(("device_token" = [])))]
+pub async fn whoami(device: Device) -> axum::Json<DeviceIdentity> {
+    axum::Json(DeviceIdentity {
+        device_id: device.device_id,
+        label: device.label,
+        resource_id: device.resource_id,
+        resource_kind: device.resource_kind,
+        resource_name: device.resource_name,
+        issued_at: device.created_at,
+    })
+}
