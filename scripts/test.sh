@@ -28,6 +28,11 @@ psql "$(admin_url "$DATABASE_URL")" -qc 'DROP DATABASE IF EXISTS gridwall_e2e WI
 psql "$(admin_url "$DATABASE_URL")" -qc 'CREATE DATABASE gridwall_e2e' >/dev/null
 BIN="$ROOT/target/debug/gridwall"
 DATABASE_URL="$E2E_URL" "$BIN" import data/nantong.geojson.gz
+# The browser tests sign in through the page's form as this administrator (fresh password each run).
+E2E_USER=e2e-admin
+PW="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
+printf '%s' "$PW" | DATABASE_URL="$E2E_URL" "$BIN" user add "$E2E_USER" --role admin \
+    --name 'E2E 管理员' --password-stdin
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 LOG="$ROOT/target/e2e-server.log"
 DATABASE_URL="$E2E_URL" GRIDWALL_LISTEN="127.0.0.1:$PORT" GRIDWALL_WEB_DIR="$ROOT/web/dist" \
@@ -41,5 +46,6 @@ for _ in $(seq 1 120); do
 done
 curl -fsS "http://127.0.0.1:$PORT/api/health" >/dev/null || { cat "$LOG" >&2; die "the server is not healthy"; }
 npm_install "$ROOT/tests/e2e"
-(cd tests/e2e && GRIDWALL_URL="http://127.0.0.1:$PORT" npm test) || { tail -n 50 "$LOG" >&2; die "browser tests failed"; }
+(cd tests/e2e && GRIDWALL_URL="http://127.0.0.1:$PORT" GRIDWALL_E2E_USER="$E2E_USER" \
+    GRIDWALL_E2E_PASSWORD="$PW" npm test) || { tail -n 50 "$LOG" >&2; die "browser tests failed"; }
 say "all tests passed"

@@ -1,6 +1,8 @@
 // Shared set-up for the browser tests: a fresh headless Chromium (Debian's, never a
-// downloaded one) on a throw-away profile, with every request, console error and failed
-// response recorded so a test can assert the page is quiet and stays on its own origin.
+// downloaded one) on a throw-away profile, with every request, console error, failed
+// response and Content-Security-Policy violation recorded so a test can assert the page is
+// quiet, stays on its own origin and lives within its CSP. `login` signs in through the real
+// form with the account from GRIDWALL_E2E_USER / GRIDWALL_E2E_PASSWORD.
 
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -39,7 +41,7 @@ export async function openBrowser(options = {}) {
     viewport: options.viewport ?? { width: 1280, height: 800 },
     deviceScaleFactor: 1,
   });
-  const record = { requests: [], consoleErrors: [], failures: [] };
+  const record = { requests: [], consoleErrors: [], failures: [], cspViolations: [] };
   context.on('request', (request) => record.requests.push(request.url()));
   context.on('requestfailed', (request) =>
     record.failures.push(`${request.url()} failed: ${request.failure()?.errorText}`),
@@ -47,10 +49,36 @@ export async function openBrowser(options = {}) {
   context.on('response', (response) => {
     if (response.status() >= 400) record.failures.push(`${response.url()} -> ${response.status()}`);
   });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on('console', (message) => {
-    if (message.type() === 'error') record.consoleErrors.push(message.text());
+  // CSP violations: the document's `securitypolicyviolation` events (an init script, which
+  // the CSP does not apply to, reports them through a binding) and the console messages
+  // Chromium prints for them, in the page and in its workers.
+  await context.exposeBinding('__gridwallCspViolation', (_source, violation) =>
+    record.cspViolations.push(violation),
+  );
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (event) => {
+      const report = window['__gridwallCspViolation'];
+      if (typeof report === 'function') {
+        void report(`${event.effectiveDirective} blocked ${event.blockedURI || '(inline)'} at ${event.sourceFile}:${event.lineNumber}`);
+      }
+    });
   });
+  const onConsole = (message) => {
+    const text = message.text();
+    if (/Content.Security.Policy/i.test(text)) record.cspViolations.push(`console: ${text}`);
+    if (message.type() !== 'error') return;
+    // Chromium names the URL of a failed load only in the message's location.
+    const url = message.location()?.url;
+    record.consoleErrors.push(/^Failed to load resource/.test(text) && url ? `${text} (${url})` : text);
+  };
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', onConsole);
+  page.on('worker', (worker) =>
+    worker.on('console', (message) => {
+      // Messages of dedicated workers may also reach the page's listener: count them once.
+      if (message.page() === null) onConsole(message);
+    }),
+  );
   page.on('pageerror', (error) => record.consoleErrors.push(`page error: ${error.message}`));
 
   const close = async () => {
@@ -58,6 +86,58 @@ export async function openBrowser(options = {}) {
     await rm(userDataDir, { recursive: true, force: true });
   };
   return { context, page, record, close };
+}
+
+/** The account the tests sign in with (test.sh creates it). */
+export function credentials() {
+  const username = process.env.GRIDWALL_E2E_USER;
+  const password = process.env.GRIDWALL_E2E_PASSWORD;
+  if (!username || !password) {
+    throw new Error('set GRIDWALL_E2E_USER and GRIDWALL_E2E_PASSWORD to an account on the server');
+  }
+  return { username, password };
+}
+
+/**
+ * Signs in through the page's form (typing, then Enter) and waits until the page has taken
+ * the session, or throws with the form's error message.
+ * @param {import('playwright-core').Page} page
+ * @param {{ username: string, password: string }} [account]
+ */
+export async function login(page, account = credentials()) {
+  await page.locator('#login-form').waitFor({ state: 'visible', timeout: 30_000 });
+  await page.locator('#login-username').fill(account.username);
+  await page.locator('#login-password').fill(account.password);
+  await page.locator('#login-password').press('Enter');
+  const outcome = await page.waitForFunction(
+    () => {
+      if (document.body.dataset.auth === 'signed-in') return 'signed-in';
+      const error = document.getElementById('login-error');
+      return error && !error.hidden ? `error: ${error.textContent}` : false;
+    },
+    null,
+    { timeout: 30_000 },
+  );
+  const result = await outcome.jsonValue();
+  if (result !== 'signed-in') throw new Error(`sign-in as ${account.username} failed: ${result}`);
+}
+
+/** Opens `path` of the server and waits until the sign-in form is shown. */
+export async function gotoSignedOut(page, path = '/') {
+  await page.goto(new URL(path, SERVER_URL).href, { waitUntil: 'load' });
+  await page.locator('#login-form').waitFor({ state: 'visible', timeout: 30_000 });
+}
+
+/**
+ * Leaves out of a record's `failures` or `consoleErrors` what is expected while signed out:
+ * 401 answers (and Chromium's console line for them) from the given paths, by default the
+ * page's first `/api/auth/me`, which always comes before signing in.
+ */
+export function withoutExpected401(entries, paths = ['/api/auth/me']) {
+  return entries.filter((entry) => {
+    const is401 = / -> 401$/.test(entry) || /status of 401/.test(entry);
+    return !(is401 && paths.some((p) => entry.includes(new URL(p, SERVER_URL).href)));
+  });
 }
 
 /** Requests that left the server's origin (data: and blob: URLs stay inside the page). */

@@ -1,5 +1,6 @@
-// The one-map page against a running server: it loads quietly, fetches only from its own
-// origin, draws counties with Chinese labels, and shows villages and grids inside a township.
+// The one-map page against a running server, signed in: it loads quietly, fetches only from
+// its own origin, stays within its Content-Security-Policy, shows the user in the header,
+// draws counties with Chinese labels, and shows villages and grids inside a township.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -7,19 +8,28 @@ import { after, before, test } from 'node:test';
 import {
   HAN,
   SERVER_URL,
+  credentials,
   foreignRequests,
+  gotoSignedOut,
   jumpTo,
+  login,
   openBrowser,
   renderedFeatures,
   screenshot,
   waitForMapIdle,
+  withoutExpected401,
 } from './helpers.mjs';
 
 let browser;
+let documentResponse;
 
 before(async () => {
   browser = await openBrowser({ locale: 'zh-CN' });
-  await browser.page.goto(new URL('/', SERVER_URL).href, { waitUntil: 'load' });
+  browser.page.on('response', (response) => {
+    if (response.url() === new URL('/', SERVER_URL).href) documentResponse ??= response;
+  });
+  await gotoSignedOut(browser.page);
+  await login(browser.page);
   await waitForMapIdle(browser.page);
 });
 
@@ -43,6 +53,21 @@ test('initial view shows county outlines and Chinese labels', async () => {
   );
 
   await screenshot(browser.page, 'map-initial.png');
+});
+
+test('the header shows the signed-in user, role and territory', async () => {
+  const { page } = browser;
+  const me = await page.evaluate(async () => (await fetch('/api/auth/me')).json());
+  assert.equal(me.user.username, credentials().username);
+  const account = page.locator('#account');
+  await account.waitFor({ state: 'visible' });
+  assert.equal(await account.locator('.account__name').innerText(), me.user.display_name);
+  const roles = { admin: '管理员', leader: '领导', dispatcher: '调度员', operator: '坐席员', worker: '网格员' };
+  assert.equal(await account.locator('.account__role').innerText(), roles[me.user.role]);
+  assert.equal(await account.locator('.account__scope').innerText(), me.user.scope?.name ?? '全部辖区');
+  assert.equal(await page.locator('#logout').innerText(), '退出登录');
+  assert.equal(await page.locator('#password-open').innerText(), '修改密码');
+  assert.equal(await page.locator('#login').isVisible(), false, 'the sign-in screen is still shown');
 });
 
 test('the legend and title are in Chinese for a zh-CN browser', async () => {
@@ -100,10 +125,39 @@ test('hovering and clicking a unit shows it in the panel', async () => {
   await screenshot(page, 'map-pinned.png');
 });
 
+test('panning and zooming with the mouse keeps the map drawing', async () => {
+  const { page } = browser;
+  const box = await page.locator('#map').boundingBox();
+  assert.ok(box);
+  const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  await page.mouse.move(x - 240, y - 120, { steps: 12 });
+  await page.mouse.up();
+  await waitForMapIdle(page);
+  for (let i = 0; i < 4; i += 1) {
+    await page.mouse.wheel(0, 400); // out
+    await page.waitForTimeout(150);
+  }
+  await waitForMapIdle(page);
+  await page.locator('.maplibregl-ctrl-zoom-in').click();
+  await waitForMapIdle(page);
+  assert.ok((await renderedFeatures(page)).length > 0, 'nothing drawn after panning and zooming');
+});
+
+test('the page is served with a strict CSP and nothing violated it', () => {
+  assert.ok(documentResponse, 'the response for / was not seen');
+  const csp = documentResponse.headers()['content-security-policy'] ?? '';
+  assert.match(csp, /script-src 'self'(;|$)/, `no strict script-src in: ${csp}`);
+  assert.match(csp, /style-src 'self'(;|$)/, `no strict style-src in: ${csp}`);
+  assert.deepEqual(browser.record.cspViolations, [], 'CSP violations');
+});
+
 test('the page stayed quiet and on its own origin', () => {
   const { record } = browser;
-  assert.deepEqual(record.consoleErrors, [], 'console errors');
-  assert.deepEqual(record.failures, [], 'failed requests');
+  // The page asks /api/auth/me before signing in; that 401 is the only one expected.
+  assert.deepEqual(withoutExpected401(record.consoleErrors), [], 'console errors');
+  assert.deepEqual(withoutExpected401(record.failures), [], 'failed requests');
   assert.deepEqual(foreignRequests(record.requests), [], 'requests to other hosts');
   // The recording must see the worker's tile fetches, or the origin check proves nothing.
   const tiles = record.requests.filter((url) => /\/tiles\/units\/\d+\/\d+\/\d+\.mvt/.test(url));

@@ -1,6 +1,8 @@
-// The one-map page (`/`): the unit hierarchy from the server's vector tiles, with a legend,
-// a unit panel and a language toggle. Views for the wall, dispatch and leaders come later
-// in their own folders and reuse map/ and i18n/.
+// The one-map page (`/`): the sign-in screen first (auth/), then the unit hierarchy from the
+// server's vector tiles, with a legend, a unit panel, the signed-in user and a language
+// toggle. The map exists only while a session does: when the server answers 401 to any data or
+// tile request, the map is taken down and the sign-in screen comes back. Views for the wall,
+// dispatch and leaders come later in their own folders and reuse map/, auth/ and i18n/.
 
 // MapLibre's stylesheet first, so the page's own rules win over it at equal specificity.
 import 'maplibre-gl/dist/maplibre-gl.css';
@@ -8,6 +10,11 @@ import './style.css';
 
 import type { Map as MapLibreMap } from 'maplibre-gl';
 
+import { showAccount } from './auth/account';
+import { AuthError, currentSession, logout, type Session } from './auth/api';
+import { showLogin, type Message } from './auth/login';
+import { openPasswordDialog } from './auth/password';
+import { apiFetch, isUnauthorizedError, onUnauthorized, reportUnauthorized } from './auth/session';
 import { detectLang, isMessageKey, lang, onLangChange, setLang, t, type Lang } from './i18n';
 import { createUnitsMap } from './map/create';
 import { fetchUnitsTileJson } from './map/tilejson';
@@ -60,32 +67,137 @@ function showError(message: string): void {
   box.hidden = false;
 }
 
-async function start(): Promise<void> {
-  setLang(detectLang(window.location.search, navigator.languages ?? [navigator.language]));
-  publishLevelColors();
-  bindLangToggle();
+function hideError(): void {
+  const box = element('error');
+  box.textContent = '';
+  box.hidden = true;
+}
 
-  const legend = element('legend');
-  const panel = element('unit-panel');
-  let panelState: PanelState = { unit: undefined, pinned: false };
-  onLangChange((current) => {
-    relabelPage(current);
-    renderLegend(legend);
-    renderPanel(panel, panelState);
+/** `checking` until `/api/auth/me` has answered; the CSS shows the map only when `signed-in`. */
+type AuthState = 'checking' | 'signed-out' | 'signed-in';
+
+function setAuthState(state: AuthState): void {
+  document.body.dataset['auth'] = state;
+}
+
+/** What exists while a user is signed in; taken down as a whole when the session ends. */
+interface SignedIn {
+  session: Session;
+  map: MapLibreMap | undefined;
+  closeAccount: () => void;
+  closeDialog: (() => void) | undefined;
+  expiryTimer: number | undefined;
+}
+
+let signedIn: SignedIn | undefined;
+const EMPTY_PANEL: PanelState = { unit: undefined, pinned: false };
+let panelState: PanelState = EMPTY_PANEL;
+
+/** Shows the sign-in screen, then the map once the server has accepted the user. */
+async function signIn(options: { notice?: Message; username?: string } = {}): Promise<void> {
+  setAuthState('signed-out');
+  const session = await showLogin(element('login'), options);
+  await enter(session);
+}
+
+/** Takes down everything of the signed-in state; returns the user name it belonged to. */
+function leave(): string | undefined {
+  const state = signedIn;
+  if (!state) return undefined;
+  signedIn = undefined;
+  window.clearTimeout(state.expiryTimer);
+  state.closeDialog?.();
+  state.closeAccount();
+  state.map?.remove();
+  delete window.__gridwallMap;
+  panelState = EMPTY_PANEL;
+  renderPanel(element('unit-panel'), panelState);
+  hideError();
+  return state.session.user.username;
+}
+
+/** The session has ended (or was ended here): back to the sign-in screen with a notice. */
+function sessionEnded(notice: Message, keepUsername: boolean): void {
+  if (!signedIn) return;
+  const username = leave();
+  void signIn({ notice, ...(keepUsername && username ? { username } : {}) });
+}
+
+async function signOut(): Promise<void> {
+  try {
+    await logout();
+  } catch (err) {
+    const reason = err instanceof AuthError && err.status ? `HTTP ${err.status}` : String(err);
+    console.error('Gridwall: sign-out failed', err);
+    showError(t('auth.logoutFailed', { reason }));
+    return;
+  }
+  sessionEnded({ key: 'auth.signedOut' }, false);
+}
+
+/**
+ * Looks at the session again shortly after the time the server said it ends, so that a page
+ * nobody touches still returns to the sign-in screen. (Idle expiry shows on the next request.)
+ */
+function scheduleExpiryCheck(state: SignedIn, expiresAt: string): void {
+  const at = Date.parse(expiresAt);
+  if (!Number.isFinite(at)) return;
+  const delayMs = Math.min(Math.max(at - Date.now() + 1_000, 30_000), 2 ** 31 - 1);
+  window.clearTimeout(state.expiryTimer);
+  state.expiryTimer = window.setTimeout(() => {
+    currentSession().then(
+      (session) => {
+        if (signedIn !== state) return;
+        if (session) scheduleExpiryCheck(state, session.expires_at);
+        else reportUnauthorized();
+      },
+      () => {
+        // The server could not say; look again later rather than sign anyone out.
+        if (signedIn === state) scheduleExpiryCheck(state, new Date(Date.now() + 60_000).toISOString());
+      },
+    );
+  }, delayMs);
+}
+
+/** The signed-in page: the user in the header, then the map. */
+async function enter(session: Session): Promise<void> {
+  setAuthState('signed-in');
+  const state: SignedIn = {
+    session,
+    map: undefined,
+    closeAccount: () => undefined,
+    closeDialog: undefined,
+    expiryTimer: undefined,
+  };
+  signedIn = state;
+  state.closeAccount = showAccount(element('account'), session.user, {
+    onLogout: signOut,
+    onChangePassword: () => {
+      state.closeDialog?.();
+      state.closeDialog = openPasswordDialog(session.user, {
+        onChanged: () => sessionEnded({ key: 'auth.passwordChanged' }, true),
+        onUnauthorized: reportUnauthorized,
+      });
+    },
   });
+  scheduleExpiryCheck(state, session.expires_at);
 
   let units;
   try {
-    units = await fetchUnitsTileJson(TILEJSON_URL);
+    units = await fetchUnitsTileJson(TILEJSON_URL, apiFetch);
   } catch (err) {
+    if (signedIn !== state) return; // a 401: the session has ended meanwhile
     const reason = err instanceof Error ? err.message : String(err);
     console.error('Gridwall: cannot load', TILEJSON_URL, err);
     showError(t('error.tilejson', { url: TILEJSON_URL, reason }));
     return;
   }
+  if (signedIn !== state) return;
 
   const map = createUnitsMap({
     container: element('map'),
+    // The server puts the user's territory into the tile URLs, so a browser that signs in as
+    // someone else never draws the previous territory's tiles from its cache.
     units,
     // Keep the data clear of the header (top) and the legend (bottom left).
     padding: { top: 88, right: 56, bottom: 56, left: 208 },
@@ -94,12 +206,53 @@ async function start(): Promise<void> {
       'NavigationControl.ZoomOut': t('map.zoomOut'),
     },
   });
+  state.map = map;
   window.__gridwallMap = map;
 
-  bindUnitInteraction(map, (state) => {
-    panelState = state;
-    renderPanel(panel, state);
+  // A listener replaces MapLibre's own console.error, so other errors are logged here.
+  map.on('error', (event) => {
+    if (isUnauthorizedError(event.error)) {
+      if (signedIn === state) reportUnauthorized();
+      return;
+    }
+    console.error(event.error);
   });
+
+  bindUnitInteraction(map, (next) => {
+    panelState = next;
+    renderPanel(element('unit-panel'), next);
+  });
+}
+
+async function start(): Promise<void> {
+  setLang(detectLang(window.location.search, navigator.languages ?? [navigator.language]));
+  publishLevelColors();
+  bindLangToggle();
+
+  const legend = element('legend');
+  const panel = element('unit-panel');
+  onLangChange((current) => {
+    relabelPage(current);
+    renderLegend(legend);
+    renderPanel(panel, panelState);
+  });
+  onUnauthorized(() => sessionEnded({ key: 'auth.expired' }, true));
+
+  setAuthState('checking');
+  let session: Session | undefined;
+  let notice: Message | undefined;
+  try {
+    session = await currentSession();
+  } catch (err) {
+    // Say why, but still offer the form: signing in tells more (and may work).
+    console.error('Gridwall: cannot check the session', err);
+    notice =
+      err instanceof AuthError && err.kind === 'server'
+        ? { key: 'auth.server', params: { status: err.status ? `HTTP ${err.status}` : err.message } }
+        : { key: 'auth.network' };
+  }
+  if (session) await enter(session);
+  else await signIn(notice ? { notice } : {});
 }
 
 void start();

@@ -17,6 +17,14 @@ export interface UnitsTileJson {
 
 export class TileJsonError extends Error {
   override name = 'TileJsonError';
+
+  /** `status`: the HTTP status when the server refused the request (401: no session). */
+  constructor(
+    message: string,
+    readonly status: number | undefined = undefined,
+  ) {
+    super(message);
+  }
 }
 
 function isFiniteNumber(value: unknown): value is number {
@@ -66,10 +74,25 @@ export function parseUnitsTileJson(doc: unknown, baseUrl: string): UnitsTileJson
   return result;
 }
 
-export async function fetchUnitsTileJson(url: string): Promise<UnitsTileJson> {
+/**
+ * Loads and checks the TileJSON at `url`. `fetcher` lets the page route the request through
+ * its session handling (a 401 means the session has ended).
+ */
+export async function fetchUnitsTileJson(
+  url: string,
+  fetcher: (url: string, init: RequestInit) => Promise<Response> = (u, i) => fetch(u, i),
+): Promise<UnitsTileJson> {
   const absolute = new URL(url, window.location.href).href;
-  const response = await fetch(absolute, { headers: { Accept: 'application/json' } });
-  if (!response.ok) throw new TileJsonError(`HTTP ${response.status}`);
+  // `no-cache`: the document depends on the signed-in user's territory, so always revalidate.
+  const response = await fetcher(absolute, {
+    headers: { Accept: 'application/json' },
+    credentials: 'same-origin',
+    cache: 'no-cache',
+  });
+  if (!response.ok) {
+    await response.arrayBuffer().catch(() => undefined);
+    throw new TileJsonError(`HTTP ${response.status}`, response.status);
+  }
   let doc: unknown;
   try {
     doc = await response.json();
