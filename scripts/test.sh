@@ -33,6 +33,12 @@ E2E_USER=e2e-admin
 PW="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
 printf '%s' "$PW" | DATABASE_URL="$E2E_URL" "$BIN" user add "$E2E_USER" --role admin \
     --name 'E2E 管理员' --password-stdin
+# The demo accounts, as make demo makes them (twice: the second run must change nothing).
+DEMO_ACCOUNTS="$ROOT/target/e2e-demo-accounts.txt"
+rm -f "$DEMO_ACCOUNTS"
+DATABASE_URL="$E2E_URL" "$BIN" demo-accounts --file "$DEMO_ACCOUNTS" >/dev/null
+DATABASE_URL="$E2E_URL" "$BIN" demo-accounts --file "$DEMO_ACCOUNTS" | grep -q unchanged \
+    || die "demo-accounts is not idempotent"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 LOG="$ROOT/target/e2e-server.log"
 DATABASE_URL="$E2E_URL" GRIDWALL_LISTEN="127.0.0.1:$PORT" GRIDWALL_WEB_DIR="$ROOT/web/dist" \
@@ -47,5 +53,5 @@ done
 curl -fsS "http://127.0.0.1:$PORT/api/health" >/dev/null || { cat "$LOG" >&2; die "the server is not healthy"; }
 npm_install "$ROOT/tests/e2e"
 (cd tests/e2e && GRIDWALL_URL="http://127.0.0.1:$PORT" GRIDWALL_E2E_USER="$E2E_USER" \
-    GRIDWALL_E2E_PASSWORD="$PW" npm test) || { tail -n 50 "$LOG" >&2; die "browser tests failed"; }
+    GRIDWALL_E2E_PASSWORD="$PW" GRIDWALL_E2E_DEMO_ACCOUNTS="$DEMO_ACCOUNTS" npm test) || { tail -n 50 "$LOG" >&2; die "browser tests failed"; }
 say "all tests passed"
