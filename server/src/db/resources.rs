@@ -45,6 +45,8 @@ pub struct WorkerFilter {
     pub under_unit_id: Option<i64>,
     /// Name, phone or grid name contains this.
     pub q: Option<String>,
+    /// Whether `q` may match phone numbers (only for viewers who see them in clear).
+    pub search_phone: bool,
     /// Only on-duty (`true`) or off-duty workers.
     pub on_duty: Option<bool>,
     /// Include disabled workers.
@@ -79,7 +81,8 @@ pub async fn list_workers(
              AND ($2::bigint IS NULL
                   OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
                                    AND (SELECT tree_hi FROM units WHERE id = $2))
-             AND ($3::text IS NULL OR r.name ILIKE $3 OR r.phone ILIKE $3 OR g.name ILIKE $3)
+             AND ($3::text IS NULL OR r.name ILIKE $3 OR ($8 AND r.phone ILIKE $3)
+                  OR g.name ILIKE $3)
              AND ($4::bool IS NULL OR r.on_duty = $4)
              AND ($5 OR r.disabled_at IS NULL)
            ORDER BY g.code, r.name, r.id
@@ -91,6 +94,7 @@ pub async fn list_workers(
         f.include_disabled,
         f.limit,
         f.offset,
+        f.search_phone,
     )
     .fetch_all(db)
     .await

@@ -150,6 +150,8 @@ pub async fn list(
     let filter = WorkerFilter {
         under_unit_id,
         q: p.q.filter(|q| !q.trim().is_empty()),
+        // Searching digits of masked numbers would reveal them: only where they are shown.
+        search_phone: me.role.sees_phone_numbers(),
         on_duty: params::optional_bool("on_duty", p.on_duty.as_deref())?,
         include_disabled: params::optional_bool("include_disabled", p.include_disabled.as_deref())?
             .unwrap_or(false),
@@ -316,16 +318,21 @@ pub async fn create(
     let user_id = match req.username.as_deref().filter(|u| !u.trim().is_empty()) {
         None => None,
         Some(u) => {
-            let user = db::users::by_username(&state.pool, u.trim())
+            let unknown = || {
+                ApiError::unprocessable(
+                    "unknown_user",
+                    "username",
+                    format!("no account {u} with the worker role in your territory"),
+                )
+            };
+            let found = db::users::by_username(&state.pool, u.trim())
                 .await?
                 .filter(|r| r.role == Role::Worker.as_str())
-                .ok_or_else(|| {
-                    ApiError::unprocessable(
-                        "unknown_user",
-                        "username",
-                        format!("no account {u} with the worker role"),
-                    )
-                })?;
+                .ok_or_else(unknown)?;
+            // An account outside the territory answers like one that does not exist.
+            let user = db::users::get(&state.pool, me.scope_id(), found.id)
+                .await?
+                .ok_or_else(unknown)?;
             Some(user.id)
         }
     };
