@@ -91,3 +91,27 @@ pub enum HierarchyError {
     #[error("hierarchy too large: {0}")]
     TooLarge(String),
 }
+
+/// A query of the live index with arguments it cannot answer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LiveQueryError {
+    /// A bounding box that is not finite, outside WGS84, inverted, or across the antimeridian.
+    #[error(
+        "invalid bounding box (west {west}, south {south}, east {east}, north {north}): {reason}"
+    )]
+    InvalidBbox {
+        /// West edge, degrees of longitude.
+        west: f64,
+        /// South edge, degrees of latitude.
+        south: f64,
+        /// East edge, degrees of longitude.
+        east: f64,
+        /// North edge, degrees of latitude.
+        north: f64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A radius or maximum distance that is negative or NaN.
+    #[error("distance {0} m must be a number ≥ 0")]
+    InvalidDistance(f64),
+}

@@ -15,25 +15,44 @@
 //! - `scope.rs`: [`Scope`], the territory (属地) a user may see: everything or one unit's
 //!   subtree.
 //! - `geom.rs`: exact planar predicates (Shewchuk's `orient2d`) and point-in-polygon.
+//! - `live.rs`: [`LiveIndex`], the latest [`Report`] of every tracked resource, bucketed by
+//!   H3 cell at [`LIVE_BUCKET_RESOLUTION`]; O(1) [`LiveIndex::upsert`] (stale and duplicate
+//!   reports answered as such, see [`Change`]) and removal.
+//! - `nearest.rs`: [`LiveIndex::nearest`], k nearest by expanding H3 rings with a proven
+//!   stopping bound; the bound also sizes the disks of `area.rs`.
+//! - `area.rs`: [`LiveIndex::in_bbox`] (viewports) and [`LiveIndex::within_radius`].
+//! - `gcj02.rs`: GCJ-02 (the datum of Chinese phone map SDKs) ↔ WGS84.
+//! - `distance.rs`: [`haversine_m`], the great-circle distance every live query uses.
 //!
 //! Coordinates: [`LatLng`] has named fields; `geo` geometries are (x = lng, y = lat) in degrees,
 //! planar, as PostGIS `geometry(…, 4326)` treats them.
 #![forbid(unsafe_code)]
 
+mod area;
 mod cover;
+mod distance;
 mod error;
+mod gcj02;
 mod geom;
 mod hierarchy;
+mod live;
 mod locate;
 mod locate_index;
+mod nearest;
 mod scope;
 mod shapes;
 mod types;
 
-pub use error::{HierarchyError, InvalidCode, InvalidLatLng, InvalidLevel};
+pub use distance::{EARTH_RADIUS_M, haversine_m};
+pub use error::{HierarchyError, InvalidCode, InvalidLatLng, InvalidLevel, LiveQueryError};
+pub use gcj02::{gcj02_to_wgs84, outside_china, wgs84_to_gcj02};
 pub use h3o::{CellIndex, Resolution};
 pub use hierarchy::{Hierarchy, Unit, UnitId, UnitInput, UnitPath};
+pub use live::{
+    Change, Entry, LIVE_BUCKET_RESOLUTION, LiveIndex, Report, ResourceId, ResourceKind, Status,
+};
 pub use locate_index::IndexStats;
+pub use nearest::Neighbour;
 pub use scope::Scope;
 pub use types::{LatLng, Level, UnitCode};
 
