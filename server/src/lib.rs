@@ -7,6 +7,7 @@
 //! - `cli`: the `gridwall` command line (serve, import, migrate), config from flags and env.
 //! - `state`: [`AppState`], shared by every handler; the hot-swappable in-memory hierarchy.
 //! - `db/`: the pool, migrations and the queries, one module per table group.
+//! - `ingest/`: position reports in every accepted format (JSON batch, OsmAnd), checked.
 //! - `import/`: GeoJSON parsing and validation of a hierarchy, then the write in one transaction.
 //! - `http/`: the router ([`http::app`]), one module per resource, the typed [`http::ApiError`].
 //! - `metrics`: Prometheus counters and histograms, kept in the state (no globals).
@@ -19,6 +20,7 @@ pub mod geojson;
 pub mod hierarchy;
 pub mod http;
 pub mod import;
+pub mod ingest;
 pub mod metrics;
 pub mod state;
 

@@ -1,0 +1,7 @@
+//! Ingest of positions: every input format turned into checked [`Report`]s (ranges, time,
+//! GCJ-02 → WGS84) before the resource, scope, live index and track are involved.
+
+pub mod osmand;
+pub mod report;
+
+pub use report::{Crs, Rejection, Report};
