@@ -101,6 +101,8 @@ pub async fn watch(pool: PgPool, handle: Arc<HierarchyHandle>, metrics: Arc<Metr
 }
 
 async fn reload_if_newer(pool: &PgPool, handle: &HierarchyHandle, metrics: &Metrics) {
+    // An import in this process notifies before it installs what it built: wait for it.
+    let _guard = handle.import_guard().await;
     let current = match db::units::current_version(pool).await {
         Ok(v) => v.map(|v| v.version),
         Err(e) => {

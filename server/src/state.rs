@@ -43,6 +43,9 @@ pub struct LoadedHierarchy {
 #[derive(Debug, Default)]
 pub struct HierarchyHandle {
     current: ArcSwapOption<LoadedHierarchy>,
+    /// Held while this process imports, so its own watcher waits for the hierarchy the import
+    /// built instead of loading the same version again from PostGIS.
+    importing: tokio::sync::Mutex<()>,
 }
 
 impl HierarchyHandle {
@@ -56,6 +59,12 @@ impl HierarchyHandle {
     #[must_use]
     pub fn version(&self) -> Option<i64> {
         self.current.load().as_ref().map(|h| h.version)
+    }
+
+    /// Taken by an import in this process until it has installed its hierarchy; the watcher
+    /// takes it before deciding to reload.
+    pub async fn import_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.importing.lock().await
     }
 
     /// Replaces the current hierarchy; requests in flight keep the one they started with.

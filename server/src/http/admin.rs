@@ -92,6 +92,7 @@ pub async fn import_hierarchy(
         }
     };
     let source = format!("http:{}", me.username);
+    let guard = state.hierarchy.import_guard().await;
     let result = import::import(&state.pool, &body, &source, resolution).await;
     let event = match &result {
         Ok((report, _)) => {
@@ -114,6 +115,7 @@ pub async fn import_hierarchy(
     audit::record(&state.pool, &me.actor(), event).await?;
     let (report, loaded) = result?;
     hierarchy::install(&state.hierarchy, &state.metrics, loaded);
+    drop(guard);
     tracing::info!(version = report.version, "hierarchy imported over HTTP");
     Ok(Json(report))
 }
