@@ -68,6 +68,12 @@ impl Role {
         Self::Worker,
     ];
 
+    /// The roles that read data of their territory (everyone but workers).
+    pub const READERS: [Self; 4] = [Self::Admin, Self::Leader, Self::Dispatcher, Self::Operator];
+
+    /// The roles that manage workers and their devices.
+    pub const MANAGERS: [Self; 2] = [Self::Admin, Self::Dispatcher];
+
     /// The stored name.
     #[must_use]
     pub fn as_str(self) -> &'static str {

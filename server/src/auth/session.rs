@@ -104,6 +104,16 @@ pub async fn check_token(
     )
     .fetch_optional(pool)
     .await?;
+    conclude(pool, row, via_cookie, address).await
+}
+
+/// The verdict on a looked-up row; a valid session's use is recorded (at most once a minute).
+async fn conclude(
+    pool: &PgPool,
+    row: Option<SessionRow>,
+    via_cookie: bool,
+    address: Option<IpAddr>,
+) -> Result<SessionCheck, sqlx::Error> {
     let Some(row) = row else {
         return Ok(SessionCheck::Unknown);
     };
@@ -181,14 +191,7 @@ pub async fn recheck(pool: &PgPool, session_id: i64) -> Result<SessionCheck, sql
     )
     .fetch_optional(pool)
     .await?;
-    let Some(row) = row else {
-        return Ok(SessionCheck::Unknown);
-    };
-    let verdict = decide(row, false, None);
-    if matches!(verdict, SessionCheck::Valid(_)) {
-        touch_if_due(pool, session_id).await?;
-    }
-    Ok(verdict)
+    conclude(pool, row, false, None).await
 }
 
 /// Ends one session (logout). Returns whether it was open.

@@ -100,35 +100,36 @@ fn locked(retry_after_s: u64) -> ApiError {
     }
 }
 
-/// Hashes a password on a blocking thread, bounded by the hashing semaphore.
-pub(crate) async fn hash_blocking(state: &AppState, password: String) -> ApiResult<String> {
+/// Runs argon2 work on a blocking thread, bounded by the hashing semaphore.
+async fn hashing<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<T> {
     let _permit = state
         .auth
         .hashing
         .acquire()
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing semaphore: {e}")))?;
-    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+    tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing task: {e}")))?
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing task: {e}")))
+}
+
+/// Hashes a password (argon2id) off the async workers.
+pub(crate) async fn hash_blocking(state: &AppState, password: String) -> ApiResult<String> {
+    hashing(state, move || auth::hash_password(&password))
+        .await?
         .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))
 }
 
-/// Verifies a password on a blocking thread, bounded by the hashing semaphore.
+/// Verifies a password against a stored hash off the async workers.
 pub(crate) async fn verify_blocking(
     state: &AppState,
     password: String,
     hash: String,
 ) -> ApiResult<bool> {
-    let _permit = state
-        .auth
-        .hashing
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing semaphore: {e}")))?;
-    tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("verify task: {e}")))
+    hashing(state, move || auth::verify_password(&password, &hash)).await
 }
 
 /// A password-policy failure as a 422 naming the field.
@@ -171,7 +172,7 @@ pub async fn login(
     };
     let throttle = LoginThrottle::new(&username, address);
     if let ThrottleDecision::Locked { retry_after_s } = throttle.check(&state.pool).await? {
-        audit_login(&state, &attempt, None, Outcome::Denied, "locked").await?;
+        audit_login(&state.pool, &attempt, Outcome::Denied, "locked").await?;
         return Err(locked(retry_after_s));
     }
 
@@ -190,7 +191,7 @@ pub async fn login(
     let Some(user) = row.filter(|_| failure.is_none()) else {
         let reason = failure.unwrap_or("unknown_user");
         let next = throttle.fail(&state.pool, &state.auth.config).await?;
-        audit_login(&state, &attempt, None, Outcome::Denied, reason).await?;
+        audit_login(&state.pool, &attempt, Outcome::Denied, reason).await?;
         tracing::info!(username, ?address, reason, "login refused");
         if let ThrottleDecision::Locked { retry_after_s } = next {
             tracing::warn!(username, ?address, "login locked after repeated failures");
@@ -212,7 +213,7 @@ pub async fn login(
         role: None,
         address,
     };
-    audit_login(&state, &actor, Some(&mut tx), Outcome::Ok, "password").await?;
+    audit_login(&mut *tx, &actor, Outcome::Ok, "password").await?;
     tx.commit().await?;
 
     let stored = db::users::by_username(&state.pool, &user.username)
@@ -234,9 +235,8 @@ pub async fn login(
 }
 
 async fn audit_login(
-    state: &AppState,
+    db: impl sqlx::PgExecutor<'_>,
     actor: &Actor,
-    tx: Option<&mut sqlx::Transaction<'_, sqlx::Postgres>>,
     outcome: Outcome,
     reason: &str,
 ) -> ApiResult<()> {
@@ -248,11 +248,7 @@ async fn audit_login(
         entity_id: actor.user_id.map(|id| id.to_string()),
         details: json!({ "reason": reason }),
     };
-    match tx {
-        Some(tx) => audit::record(&mut **tx, actor, event).await,
-        None => audit::record(&state.pool, actor, event).await,
-    }
-    .map_err(ApiError::from_db)
+    Ok(audit::record(db, actor, event).await?)
 }
 
 fn clear_cookie(state: &AppState) -> [(header::HeaderName, header::HeaderValue); 1] {

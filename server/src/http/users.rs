@@ -18,9 +18,6 @@ use crate::db;
 use crate::db::users::{NewUser, UserFilter, UserPatch, UserRow};
 use crate::state::AppState;
 
-/// Roles that may read accounts of their territory.
-const READERS: [Role; 4] = [Role::Admin, Role::Leader, Role::Dispatcher, Role::Operator];
-
 fn scope_of(row: &UserRow) -> Option<ScopeUnit> {
     match (&row.scope_code, &row.scope_name, row.scope_level) {
         (Some(code), Some(name), Some(level)) => Some(ScopeUnit {
@@ -91,7 +88,7 @@ pub async fn list(
     me: Principal,
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::Json<UserList>> {
-    me.require(&READERS)?;
+    me.require(&Role::READERS)?;
     let role = p
         .role
         .as_deref()
@@ -120,7 +117,7 @@ pub async fn get_one(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<UserView>> {
-    me.require(&READERS)?;
+    me.require(&Role::READERS)?;
     let row = db::users::get(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| user_not_found(id))?;

@@ -22,9 +22,6 @@ use crate::db;
 use crate::db::resources::{DeviceRow, NewWorker, WorkerFilter, WorkerPatch, WorkerRow};
 use crate::state::AppState;
 
-const READERS: [Role; 4] = [Role::Admin, Role::Leader, Role::Dispatcher, Role::Operator];
-const MANAGERS: [Role; 2] = [Role::Admin, Role::Dispatcher];
-
 /// A unit by code and name.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UnitBrief {
@@ -123,7 +120,7 @@ pub async fn list(
     me: Principal,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Response> {
-    me.require(&READERS)?;
+    me.require(&Role::READERS)?;
     let csv = match p.format.as_deref().map(str::trim) {
         None | Some("" | "json") => false,
         Some("csv") => true,
@@ -225,7 +222,7 @@ pub async fn get_one(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<WorkerView>> {
-    me.require(&READERS)?;
+    me.require(&Role::READERS)?;
     let row = db::resources::get_worker(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| worker_not_found(id))?;
@@ -305,7 +302,7 @@ pub async fn create(
     me: Principal,
     Json(req): Json<NewWorkerRequest>,
 ) -> ApiResult<Response> {
-    me.require(&MANAGERS)?;
+    me.require(&Role::MANAGERS)?;
     let name = params::display_name("name", &req.name)?;
     let phone = req
         .phone
@@ -408,7 +405,7 @@ pub async fn update(
     Path(id): Path<i64>,
     Json(req): Json<WorkerPatchRequest>,
 ) -> ApiResult<axum::Json<WorkerView>> {
-    me.require(&MANAGERS)?;
+    me.require(&Role::MANAGERS)?;
     let before = db::resources::get_worker(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| worker_not_found(id))?;
@@ -507,7 +504,7 @@ pub async fn list_devices(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<DeviceList>> {
-    me.require(&MANAGERS)?;
+    me.require(&Role::MANAGERS)?;
     db::resources::get_worker(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| worker_not_found(id))?;
@@ -550,7 +547,7 @@ pub async fn issue_device(
     Path(id): Path<i64>,
     Json(req): Json<NewDeviceRequest>,
 ) -> ApiResult<Response> {
-    me.require(&MANAGERS)?;
+    me.require(&Role::MANAGERS)?;
     let worker = db::resources::get_worker(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| worker_not_found(id))?;
@@ -609,7 +606,7 @@ pub async fn revoke_device(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    me.require(&MANAGERS)?;
+    me.require(&Role::MANAGERS)?;
     let (device, unit_code) = db::resources::device_in_scope(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| {

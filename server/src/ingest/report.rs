@@ -112,18 +112,32 @@ pub fn number(field: &str, v: Option<&Value>) -> Result<Option<f64>, Rejection> 
 /// # Errors
 ///
 /// As [`number`], and `invalid_value` outside the range.
-#[allow(
-    clippy::cast_possible_truncation,
-    reason = "checked range, f32 precision is plenty"
-)]
 pub fn number_in(
     field: &str,
     v: Option<&Value>,
     min: f64,
     max: f64,
 ) -> Result<Option<f32>, Rejection> {
-    match number(field, v)? {
+    in_range(field, number(field, v)?, min, max)
+}
+
+/// A number already read (e.g. converted from knots) checked to lie within `[min, max]`, as
+/// `f32`.
+///
+/// # Errors
+///
+/// `not_finite`, or `invalid_value` outside the range.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "checked range, f32 precision is plenty"
+)]
+pub fn in_range(field: &str, x: Option<f64>, min: f64, max: f64) -> Result<Option<f32>, Rejection> {
+    match x {
         None => Ok(None),
+        Some(x) if !x.is_finite() => Err(Rejection::new(
+            "not_finite",
+            format!("{field} must be a finite number"),
+        )),
         Some(x) if (min..=max).contains(&x) => Ok(Some(x as f32)),
         Some(x) => Err(Rejection::new(
             "invalid_value",
@@ -239,14 +253,8 @@ pub fn check(f: &Fields<'_>, now: DateTime<Utc>) -> Result<Report, Rejection> {
     };
     let heading_deg =
         number_in("heading_deg", f.heading_deg, -360.0, 360.0)?.map(|h| h.rem_euclid(360.0));
-    let speed_mps = match f.speed_mps {
-        None => None,
-        Some(s) => number_in("speed_mps", Some(&Value::from(s)), 0.0, 150.0)?,
-    };
-    let battery_pct = match f.battery_pct {
-        None => None,
-        Some(b) => number_in("battery", Some(&Value::from(b)), 0.0, 100.0)?,
-    };
+    let speed_mps = in_range("speed_mps", f.speed_mps, 0.0, 150.0)?;
+    let battery_pct = in_range("battery", f.battery_pct, 0.0, 100.0)?;
     Ok(Report {
         position,
         at,
