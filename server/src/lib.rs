@@ -21,6 +21,7 @@ pub mod hierarchy;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod state;
 

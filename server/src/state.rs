@@ -9,6 +9,7 @@ use sqlx::PgPool;
 
 use crate::auth::AuthState;
 use crate::http::tiles::TileCache;
+use crate::live::Live;
 use crate::metrics::Metrics;
 
 /// Everything a handler may need; cheap to clone.
@@ -24,6 +25,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Sessions, login throttling, revocations.
     pub auth: Arc<AuthState>,
+    /// Live positions: the index, the resource directory, the track buffer, the bus.
+    pub live: Arc<Live>,
 }
 
 /// One imported hierarchy version, built for fast lookups.

@@ -241,7 +241,7 @@ async fn serves_web_page_when_built(pool: PgPool) {
         "<!doctype html><title>一张图</title>",
     )
     .unwrap();
-    let state = gridwall_server::cli::state(pool, 16, Default::default())
+    let state = gridwall_server::cli::state(pool, 16, Default::default(), Default::default())
         .await
         .unwrap();
     let app = gridwall_server::http::app(state, Some(dir.clone()));

@@ -16,6 +16,8 @@ use crate::http::admin::parse_resolution;
 use crate::http::tiles::TileCache;
 use crate::import::{self, ImportError};
 use crate::metrics::Metrics;
+use crate::live::tracks::TrackConfig;
+use crate::live::{self, Live, LiveConfig};
 use crate::state::{AppState, HierarchyHandle};
 use crate::{db, hierarchy, http};
 
@@ -106,9 +108,41 @@ pub struct ServeArgs {
     /// Origins allowed to call the API cross-site (CORS), comma-separated; none by default.
     #[arg(long, env = "GRIDWALL_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Days of position history kept; older days are dropped whole.
+    #[arg(long, env = "GRIDWALL_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub retention_days: u32,
+    /// Points the track buffer holds while the database catches up; ingest answers 503 beyond.
+    #[arg(long, env = "GRIDWALL_TRACK_BUFFER", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1_000..=100_000_000))]
+    pub track_buffer: u64,
+    /// Seconds an ingest request waits for its points to be committed before answering 503.
+    #[arg(long, env = "GRIDWALL_ACK_TIMEOUT_S", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub ack_timeout_s: u64,
+    /// A worker or vehicle silent this many seconds is shown offline.
+    #[arg(long, env = "GRIDWALL_OFFLINE_AFTER_S", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub offline_after_s: u64,
 }
 
 impl ServeArgs {
+    /// The live-picture settings these flags ask for.
+    #[must_use]
+    pub fn live_config(&self) -> LiveConfig {
+        let defaults = LiveConfig::default();
+        LiveConfig {
+            tracks: TrackConfig {
+                capacity: usize::try_from(self.track_buffer).unwrap_or(usize::MAX),
+                ..defaults.tracks
+            },
+            ack_timeout: Duration::from_secs(self.ack_timeout_s),
+            retention_days: self.retention_days,
+            offline_after: Duration::from_secs(self.offline_after_s),
+            ..defaults
+        }
+    }
+
     /// The session and login policy these flags ask for.
     #[must_use]
     pub fn auth_config(&self) -> AuthConfig {
@@ -204,9 +238,15 @@ fn redact(url: &str) -> String {
 /// # Errors
 ///
 /// When the auth state cannot be set up (no randomness for the password hasher).
-pub async fn state(pool: PgPool, tile_cache_mb: u64, auth: AuthConfig) -> anyhow::Result<AppState> {
+pub async fn state(
+    pool: PgPool,
+    tile_cache_mb: u64,
+    auth: AuthConfig,
+    live: LiveConfig,
+) -> anyhow::Result<AppState> {
     let auth = AuthState::new(auth).map_err(|e| anyhow::anyhow!("auth set-up: {e}"))?;
     let state = AppState {
+        live: Arc::new(Live::new(pool.clone(), live)),
         pool,
         hierarchy: Arc::new(HierarchyHandle::default()),
         tiles: TileCache::new(tile_cache_mb.saturating_mul(1 << 20)),
@@ -218,12 +258,19 @@ pub async fn state(pool: PgPool, tile_cache_mb: u64, auth: AuthConfig) -> anyhow
         Ok(None) => tracing::warn!("no hierarchy imported yet: run `gridwall import FILE`"),
         Err(e) => tracing::error!(error = ?e, "loading the hierarchy failed"),
     }
+    let loaded = state.hierarchy.get();
+    let restored = state
+        .live
+        .load(&state.pool, loaded.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the live positions: {e}"))?;
+    tracing::info!(resources = restored, "live positions restored from the last point of each resource");
     Ok(state)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pool = migrate(&args.db).await?;
-    let state = state(pool, args.tile_cache_mb, args.auth_config()).await?;
+    let state = state(pool, args.tile_cache_mb, args.auth_config(), args.live_config()).await?;
     match db::users::list(&state.pool, None, &db::users::UserFilter::default()).await {
         Ok(users) if !users.iter().any(|u| u.role == "admin") => tracing::warn!(
             "no active admin account: create one with `gridwall user add NAME --role admin`"
@@ -237,6 +284,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&state.metrics),
     ));
     tokio::spawn(purge_sessions(state.pool.clone()));
+    tokio::spawn(live::tracks::retention_task(
+        state.pool.clone(),
+        args.retention_days,
+    ));
+    tokio::spawn(live::offline_task(state.clone()));
     let web_dir = args.web_dir.is_dir().then_some(args.web_dir.clone());
     if web_dir.is_none() {
         tracing::warn!(dir = %args.web_dir.display(), "web page not built; serving the API only");

@@ -6,6 +6,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use gridwall_server::auth::AuthConfig;
+use gridwall_server::live::LiveConfig;
 use gridwall_server::{AppState, cli, http};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -94,12 +95,17 @@ pub async fn app(pool: PgPool) -> (Router, AppState) {
 
 /// [`app`] with a given session and login policy.
 pub async fn app_with(pool: PgPool, auth: AuthConfig) -> (Router, AppState) {
+    app_full(pool, auth, LiveConfig::default()).await
+}
+
+/// [`app`] with given auth and live settings.
+pub async fn app_full(pool: PgPool, auth: AuthConfig, live: LiveConfig) -> (Router, AppState) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("warn,gridwall_server=info")
         .with_test_writer()
         .try_init();
     ensure_admin(&pool).await;
-    let state = cli::state(pool, 16, auth).await.unwrap();
+    let state = cli::state(pool, 16, auth, live).await.unwrap();
     (http::app(state.clone(), None), state)
 }
 

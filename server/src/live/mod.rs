@@ -1,0 +1,623 @@
+//! The live picture: where every worker and vehicle is now.
+//!
+//! [`Live`] holds the live index (`gridwall_spatial::LiveIndex`, bucketed by H3), a directory of
+//! the trackable resources (kind, name, home unit, duty, SOS) so that ingest checks a resource
+//! without a database round trip, the track writer (the bounded buffer in front of the
+//! `positions` table) and the bus that carries every change to the websockets.
+//!
+//! Grid ids in the index belong to one loaded hierarchy; when a new hierarchy is installed the
+//! index is re-located against it before it is next read or written.
+
+pub mod bus;
+pub mod tracks;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gridwall_spatial::{
+    Change, Entry, LatLng, LiveIndex, Report, ResourceId, ResourceKind, Status, UnitId,
+};
+use sqlx::PgPool;
+
+use crate::ingest::{self, Crs};
+use crate::state::LoadedHierarchy;
+use bus::{Batch, Bus, LocalBus};
+use tracks::{BufferFull, Durable, TrackConfig, TrackPoint, TrackWriter};
+
+/// Settings of the live picture.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveConfig {
+    /// The track buffer.
+    pub tracks: TrackConfig,
+    /// How long an ingest request waits for its points to be committed before answering 503.
+    pub ack_timeout: Duration,
+    /// Days of track kept; older day partitions are dropped.
+    pub retention_days: u32,
+    /// A resource silent this long is marked offline.
+    pub offline_after: Duration,
+    /// Batches the in-process bus keeps for slow subscribers.
+    pub bus_capacity: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            tracks: TrackConfig::default(),
+            ack_timeout: Duration::from_secs(10),
+            retention_days: 90,
+            offline_after: Duration::from_secs(300),
+            bus_capacity: 4096,
+        }
+    }
+}
+
+/// What the server knows of a trackable resource besides its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceInfo {
+    /// `resources.id`.
+    pub id: i64,
+    /// Worker or vehicle.
+    pub kind: ResourceKind,
+    /// Name (a vehicle's is its call sign).
+    pub name: Arc<str>,
+    /// Plate, for vehicles.
+    pub plate: Option<Arc<str>>,
+    /// Code of the home unit (a worker's grid, a vehicle's unit): decides whose territory.
+    pub unit_code: Arc<str>,
+    /// `units.id` of the home unit.
+    pub unit_id: i64,
+    /// The datum its devices report in.
+    pub crs: Crs,
+    /// On duty.
+    pub on_duty: bool,
+    /// An SOS is raised and not cleared.
+    pub sos: bool,
+    /// Disabled: reports are refused and it is not on the map.
+    pub disabled: bool,
+}
+
+impl ResourceInfo {
+    /// The status flags that follow from the directory (duty, SOS).
+    #[must_use]
+    pub fn base_status(&self) -> Status {
+        let mut s = Status::NONE;
+        if self.on_duty {
+            s = s.with(Status::ON_DUTY);
+        }
+        if self.sos {
+            s = s.with(Status::SOS);
+        }
+        s
+    }
+
+    /// `"worker"` or `"vehicle"`.
+    #[must_use]
+    pub fn kind_str(&self) -> &'static str {
+        kind_str(self.kind)
+    }
+}
+
+/// `"worker"` or `"vehicle"`.
+#[must_use]
+pub fn kind_str(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Worker => "worker",
+        ResourceKind::Vehicle => "vehicle",
+    }
+}
+
+/// What happened to a resource on the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateKind {
+    /// A new position (first one, or newer than the last).
+    Moved,
+    /// Same position, new status flags (duty, offline, SOS, busy) or directory data.
+    Status,
+    /// Gone from the map (disabled or deleted).
+    Removed,
+}
+
+/// One change on the bus.
+#[derive(Debug, Clone)]
+pub struct LiveUpdate {
+    /// What happened.
+    pub what: UpdateKind,
+    /// The resource's live entry after the change (its last entry for `Removed`).
+    pub entry: Entry,
+    /// Directory data (name, kind, home unit).
+    pub info: Arc<ResourceInfo>,
+    /// The home unit in the hierarchy of `version` (scope filtering), `None` if not there.
+    pub home: Option<UnitId>,
+    /// The hierarchy version `home` and `entry.report.grid` refer to.
+    pub version: i64,
+}
+
+/// What ingest did with one accepted point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The live marker moved (or appeared).
+    Moved,
+    /// Older than the marker's point: kept in the track only.
+    Stale,
+    /// The same point again: nothing changed.
+    Duplicate,
+}
+
+impl Applied {
+    /// For the API.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Moved => "moved",
+            Self::Stale => "stale",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    index: LiveIndex,
+    /// The hierarchy version the index's grids refer to (0: none).
+    version: i64,
+}
+
+/// The live picture; shared by every handler.
+#[derive(Debug)]
+pub struct Live {
+    /// Settings.
+    pub config: LiveConfig,
+    inner: RwLock<Inner>,
+    directory: RwLock<HashMap<i64, Arc<ResourceInfo>>>,
+    /// Where changes are published.
+    pub bus: Arc<dyn Bus>,
+    /// The track buffer.
+    pub tracks: TrackWriter,
+}
+
+/// A read view of the index, valid for one hierarchy version.
+#[derive(Debug)]
+pub struct LiveRead<'a> {
+    guard: RwLockReadGuard<'a, Inner>,
+}
+
+impl LiveRead<'_> {
+    /// The index.
+    #[must_use]
+    pub fn index(&self) -> &LiveIndex {
+        &self.guard.index
+    }
+
+    /// The hierarchy version its grids refer to.
+    #[must_use]
+    pub fn version(&self) -> i64 {
+        self.guard.version
+    }
+}
+
+fn lock_poisoned<T>(e: std::sync::PoisonError<T>) -> T {
+    // A panic while holding the lock cannot leave the index half-updated in a way that
+    // matters more than stopping the live map; keep serving.
+    e.into_inner()
+}
+
+impl Live {
+    /// An empty live picture writing tracks to `pool`.
+    #[must_use]
+    pub fn new(pool: PgPool, config: LiveConfig) -> Self {
+        Self {
+            config,
+            inner: RwLock::new(Inner {
+                index: LiveIndex::default(),
+                version: 0,
+            }),
+            directory: RwLock::new(HashMap::new()),
+            bus: Arc::new(LocalBus::new(config.bus_capacity)),
+            tracks: TrackWriter::start(pool, config.tracks),
+        }
+    }
+
+    /// Reads the index, re-locating it first if `loaded` is newer than its grids.
+    pub fn read(&self, loaded: Option<&LoadedHierarchy>) -> LiveRead<'_> {
+        self.relocate_if_needed(loaded);
+        LiveRead {
+            guard: self.inner.read().unwrap_or_else(lock_poisoned),
+        }
+    }
+
+    /// The directory entry of a resource, if loaded.
+    #[must_use]
+    pub fn info(&self, id: i64) -> Option<Arc<ResourceInfo>> {
+        self.directory
+            .read()
+            .unwrap_or_else(lock_poisoned)
+            .get(&id)
+            .cloned()
+    }
+
+    /// The directory entry of a resource, from the database when not loaded yet (a resource
+    /// created by another instance).
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn resource(
+        &self,
+        pool: &PgPool,
+        id: i64,
+    ) -> Result<Option<Arc<ResourceInfo>>, sqlx::Error> {
+        if let Some(info) = self.info(id) {
+            return Ok(Some(info));
+        }
+        let Some(info) = load_resources(pool, Some(id)).await?.pop() else {
+            return Ok(None);
+        };
+        let info = Arc::new(info);
+        self.directory
+            .write()
+            .unwrap_or_else(lock_poisoned)
+            .insert(id, Arc::clone(&info));
+        Ok(Some(info))
+    }
+
+    /// Loads the directory and the latest point of every enabled resource (start-up).
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn load(
+        &self,
+        pool: &PgPool,
+        loaded: Option<&LoadedHierarchy>,
+    ) -> Result<usize, sqlx::Error> {
+        let infos = load_resources(pool, None).await?;
+        let rows = sqlx::query_as::<_, LastRow>(
+            "SELECT l.resource_id, l.at, ST_Y(l.geom) AS lat, ST_X(l.geom) AS lng, l.accuracy_m,
+                    l.speed_mps, l.heading_deg, l.battery_pct
+             FROM last_positions l JOIN resources r ON r.id = l.resource_id
+             WHERE r.disabled_at IS NULL",
+        )
+        .fetch_all(pool)
+        .await?;
+        let directory: HashMap<i64, Arc<ResourceInfo>> =
+            infos.into_iter().map(|i| (i.id, Arc::new(i))).collect();
+        let now_ms = Utc::now().timestamp_millis();
+        let mut inner = self.inner.write().unwrap_or_else(lock_poisoned);
+        let mut index = LiveIndex::with_capacity(inner.index.resolution(), rows.len());
+        for row in rows {
+            let Some(info) = directory.get(&row.resource_id) else {
+                continue;
+            };
+            let Ok(position) = LatLng::new(row.lat, row.lng) else {
+                continue;
+            };
+            let mut report = Report::new(position, row.at.timestamp_millis(), info.kind);
+            report.status = info.base_status();
+            if now_ms - report.at_ms > self.offline_after_ms() {
+                report.status = report.status.with(Status::OFFLINE);
+            }
+            report.grid = loaded.and_then(|l| l.hierarchy.locate(position).map(|p| p.grid));
+            report.speed_mps = row.speed_mps;
+            report.heading_deg = row.heading_deg;
+            report.accuracy_m = row.accuracy_m;
+            report.battery_pct = row.battery_pct.map(battery_byte);
+            index.upsert(ResourceId(row.resource_id), report);
+        }
+        let n = index.len();
+        inner.index = index;
+        inner.version = loaded.map_or(0, |l| l.version);
+        drop(inner);
+        *self.directory.write().unwrap_or_else(lock_poisoned) = directory;
+        Ok(n)
+    }
+
+    fn offline_after_ms(&self) -> i64 {
+        i64::try_from(self.config.offline_after.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn relocate_if_needed(&self, loaded: Option<&LoadedHierarchy>) {
+        let Some(loaded) = loaded else { return };
+        if self.inner.read().unwrap_or_else(lock_poisoned).version == loaded.version {
+            return;
+        }
+        let mut inner = self.inner.write().unwrap_or_else(lock_poisoned);
+        if inner.version == loaded.version {
+            return;
+        }
+        let entries: Vec<Entry> = inner.index.iter().copied().collect();
+        for mut e in entries {
+            e.report.grid = loaded.hierarchy.locate(e.report.position).map(|p| p.grid);
+            inner.index.upsert_in_cell(e.id, e.report, e.cell);
+        }
+        inner.version = loaded.version;
+    }
+
+    /// Applies checked reports of known, permitted resources: queues them for the track
+    /// (all or none), moves the live markers, publishes the changes. The caller awaits the
+    /// returned receipt before acknowledging.
+    ///
+    /// # Errors
+    ///
+    /// [`BufferFull`] when the track buffer cannot take the points; then nothing changed.
+    pub fn apply(
+        &self,
+        loaded: Option<&LoadedHierarchy>,
+        items: &[(Arc<ResourceInfo>, ingest::Report)],
+    ) -> Result<(Vec<Applied>, Durable), BufferFull> {
+        self.relocate_if_needed(loaded);
+        let located: Vec<Option<UnitId>> = items
+            .iter()
+            .map(|(_, r)| loaded.and_then(|l| l.hierarchy.locate(r.position).map(|p| p.grid)))
+            .collect();
+        let points = items
+            .iter()
+            .zip(&located)
+            .map(|((info, r), grid)| TrackPoint {
+                resource_id: info.id,
+                at: r.at,
+                lat: r.position.lat(),
+                lng: r.position.lng(),
+                grid_id: loaded.zip(*grid).map(|(l, g)| l.db_ids[g.0 as usize]),
+                accuracy_m: r.accuracy_m,
+                speed_mps: r.speed_mps,
+                heading_deg: r.heading_deg,
+                altitude_m: r.altitude_m,
+                battery_pct: r.battery_pct,
+                sos: r.sos,
+            })
+            .collect();
+        let durable = self.tracks.try_enqueue(points)?;
+        // SOS first: a point that raises it carries the flag.
+        for (info, r) in items {
+            if r.sos && !info.sos {
+                self.set_sos(info.id, true);
+            }
+        }
+        let version = loaded.map_or(0, |l| l.version);
+        let mut applied = Vec::with_capacity(items.len());
+        let mut updates = Vec::new();
+        {
+            let mut inner = self.inner.write().unwrap_or_else(lock_poisoned);
+            for ((info, r), grid) in items.iter().zip(located) {
+                let info = self.info(info.id).unwrap_or_else(|| Arc::clone(info));
+                let id = ResourceId(info.id);
+                let busy = inner
+                    .index
+                    .get(id)
+                    .is_some_and(|e| e.report.status.contains(Status::BUSY));
+                let mut status = info.base_status();
+                if busy {
+                    status = status.with(Status::BUSY);
+                }
+                let report = Report {
+                    position: r.position,
+                    at_ms: r.at.timestamp_millis(),
+                    kind: info.kind,
+                    status,
+                    grid,
+                    speed_mps: r.speed_mps,
+                    heading_deg: r.heading_deg,
+                    accuracy_m: r.accuracy_m,
+                    battery_pct: r.battery_pct.map(battery_byte),
+                };
+                let outcome = match inner.index.upsert(id, report) {
+                    Change::Inserted { .. } | Change::Moved { .. } => Applied::Moved,
+                    Change::Unchanged => Applied::Duplicate,
+                    Change::Stale => Applied::Stale,
+                };
+                if outcome == Applied::Moved
+                    && let Some(entry) = inner.index.get(id)
+                {
+                    updates.push(LiveUpdate {
+                        what: UpdateKind::Moved,
+                        entry: *entry,
+                        home: loaded.and_then(|l| l.hierarchy.by_code(&info.unit_code)),
+                        info,
+                        version,
+                    });
+                }
+                applied.push(outcome);
+            }
+        }
+        self.bus.publish(Batch::from(updates));
+        Ok((applied, durable))
+    }
+
+    fn set_sos(&self, id: i64, sos: bool) {
+        let mut dir = self.directory.write().unwrap_or_else(lock_poisoned);
+        if let Some(info) = dir.get_mut(&id)
+            && info.sos != sos
+        {
+            let mut next = (**info).clone();
+            next.sos = sos;
+            *info = Arc::new(next);
+        }
+    }
+
+    /// Re-reads one resource from the database after a change (created, edited, duty,
+    /// disabled, SOS cleared) and publishes what the map must show.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn refresh_resource(
+        &self,
+        pool: &PgPool,
+        loaded: Option<&LoadedHierarchy>,
+        id: i64,
+    ) -> Result<(), sqlx::Error> {
+        let info = load_resources(pool, Some(id)).await?.pop().map(Arc::new);
+        {
+            let mut dir = self.directory.write().unwrap_or_else(lock_poisoned);
+            match &info {
+                Some(i) => dir.insert(id, Arc::clone(i)),
+                None => dir.remove(&id),
+            };
+        }
+        self.relocate_if_needed(loaded);
+        let version = loaded.map_or(0, |l| l.version);
+        let home = |info: &ResourceInfo| loaded.and_then(|l| l.hierarchy.by_code(&info.unit_code));
+        let update = {
+            let mut inner = self.inner.write().unwrap_or_else(lock_poisoned);
+            match info {
+                None => None,
+                Some(info) if info.disabled => {
+                    inner.index.remove(ResourceId(id)).map(|entry| LiveUpdate {
+                        what: UpdateKind::Removed,
+                        entry,
+                        home: home(&info),
+                        info,
+                        version,
+                    })
+                }
+                Some(info) => {
+                    let rid = ResourceId(id);
+                    inner.index.get(rid).map(|e| e.report.status).and_then(|old| {
+                        let keep = Status::BUSY.with(Status::OFFLINE);
+                        let status = info.base_status().with(Status::from_bits(old.bits() & keep.bits()));
+                        inner.index.set_status(rid, status);
+                        inner.index.get(rid).map(|entry| LiveUpdate {
+                            what: UpdateKind::Status,
+                            entry: *entry,
+                            home: home(&info),
+                            info,
+                            version,
+                        })
+                    })
+                }
+            }
+        };
+        if let Some(u) = update {
+            self.bus.publish(Batch::from(vec![u]));
+        }
+        Ok(())
+    }
+
+    /// Marks resources silent for longer than the offline timeout as offline, publishing
+    /// each change; returns how many changed.
+    pub fn sweep_offline(&self, loaded: Option<&LoadedHierarchy>, now: DateTime<Utc>) -> usize {
+        self.relocate_if_needed(loaded);
+        let cutoff = now.timestamp_millis() - self.offline_after_ms();
+        let version = loaded.map_or(0, |l| l.version);
+        let stale: Vec<ResourceId> = {
+            let inner = self.inner.read().unwrap_or_else(lock_poisoned);
+            inner
+                .index
+                .iter()
+                .filter(|e| e.report.at_ms < cutoff && !e.report.status.contains(Status::OFFLINE))
+                .map(|e| e.id)
+                .collect()
+        };
+        if stale.is_empty() {
+            return 0;
+        }
+        let mut updates = Vec::with_capacity(stale.len());
+        {
+            let mut inner = self.inner.write().unwrap_or_else(lock_poisoned);
+            for id in stale {
+                let Some(entry) = inner.index.get(id).copied() else {
+                    continue;
+                };
+                if entry.report.at_ms >= cutoff {
+                    continue;
+                }
+                inner
+                    .index
+                    .set_status(id, entry.report.status.with(Status::OFFLINE));
+                let (Some(entry), Some(info)) = (inner.index.get(id).copied(), self.info(id.0))
+                else {
+                    continue;
+                };
+                updates.push(LiveUpdate {
+                    what: UpdateKind::Status,
+                    entry,
+                    home: loaded.and_then(|l| l.hierarchy.by_code(&info.unit_code)),
+                    info,
+                    version,
+                });
+            }
+        }
+        let n = updates.len();
+        self.bus.publish(Batch::from(updates));
+        n
+    }
+}
+
+/// A battery percentage as the index's byte.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "clamped to 0..=100 first"
+)]
+fn battery_byte(pct: f32) -> u8 {
+    pct.clamp(0.0, 100.0).round() as u8
+}
+
+#[derive(sqlx::FromRow)]
+struct LastRow {
+    resource_id: i64,
+    at: DateTime<Utc>,
+    lat: f64,
+    lng: f64,
+    accuracy_m: Option<f32>,
+    speed_mps: Option<f32>,
+    heading_deg: Option<f32>,
+    battery_pct: Option<f32>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ResourceRow {
+    id: i64,
+    kind: String,
+    name: String,
+    plate: Option<String>,
+    unit_id: i64,
+    unit_code: String,
+    crs: String,
+    on_duty: bool,
+    sos: bool,
+    disabled: bool,
+}
+
+async fn load_resources(pool: &PgPool, only: Option<i64>) -> Result<Vec<ResourceInfo>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, ResourceRow>(
+        "SELECT r.id, r.kind, r.name, r.plate, r.unit_id, u.code AS unit_code, r.crs, r.on_duty,
+                r.sos_at IS NOT NULL AS sos, r.disabled_at IS NOT NULL AS disabled
+         FROM resources r JOIN units u ON u.id = r.unit_id
+         WHERE $1::bigint IS NULL OR r.id = $1",
+    )
+    .bind(only)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ResourceInfo {
+            id: r.id,
+            kind: if r.kind == "vehicle" {
+                ResourceKind::Vehicle
+            } else {
+                ResourceKind::Worker
+            },
+            name: r.name.into(),
+            plate: r.plate.map(Into::into),
+            unit_code: r.unit_code.into(),
+            unit_id: r.unit_id,
+            crs: if r.crs == "gcj02" { Crs::Gcj02 } else { Crs::Wgs84 },
+            on_duty: r.on_duty,
+            sos: r.sos,
+            disabled: r.disabled,
+        })
+        .collect())
+}
+
+/// Marks silent resources offline every 15 s, until the process ends.
+pub async fn offline_task(state: crate::state::AppState) {
+    let mut every = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        every.tick().await;
+        let loaded = state.hierarchy.get();
+        state.live.sweep_offline(loaded.as_deref(), Utc::now());
+    }
+}

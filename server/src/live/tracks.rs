@@ -1,0 +1,449 @@
+//! Tracks: every accepted point goes to the `positions` table through a bounded buffer.
+//!
+//! Ingest hands a request's points to [`TrackWriter::try_enqueue`] and gets a [`Durable`]
+//! receipt; one writer task drains the buffer in batches of up to `max_batch` points, writes
+//! each batch in one transaction (a multi-row `INSERT … SELECT FROM unnest(…)`, duplicates
+//! ignored by the primary key, and the newest point per resource into `last_positions`) and
+//! then resolves the receipts of every request in it (group commit). So:
+//!
+//! - a request answered 2xx had its points committed to PostGIS (durable);
+//! - when the database is slow or down, the buffer absorbs: the live index has already moved,
+//!   the request waits up to the acknowledgement timeout and then answers 503 with
+//!   Retry-After, and the buffered points are still written when the database is back (a
+//!   client that re-sends them makes no duplicates);
+//! - when the buffer holds its capacity, new requests answer 503 at once and take nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+
+/// One point of a track, as written to `positions`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackPoint {
+    /// `resources.id`.
+    pub resource_id: i64,
+    /// When the device took the fix.
+    pub at: DateTime<Utc>,
+    /// WGS84 latitude.
+    pub lat: f64,
+    /// WGS84 longitude.
+    pub lng: f64,
+    /// The grid (`units.id`) it was located in, `None` outside every grid.
+    pub grid_id: Option<i64>,
+    /// Horizontal accuracy, metres.
+    pub accuracy_m: Option<f32>,
+    /// Speed, m/s.
+    pub speed_mps: Option<f32>,
+    /// Course, degrees.
+    pub heading_deg: Option<f32>,
+    /// Altitude, metres.
+    pub altitude_m: Option<f32>,
+    /// Battery, percent.
+    pub battery_pct: Option<f32>,
+    /// The device raised SOS with this point.
+    pub sos: bool,
+}
+
+/// The buffer is full: nothing was taken; try again after `retry_after_s`.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the track buffer is full ({queued} of {capacity} points waiting for the database)")]
+pub struct BufferFull {
+    /// Points waiting.
+    pub queued: usize,
+    /// The buffer's capacity.
+    pub capacity: usize,
+}
+
+/// Why a receipt did not resolve to "durable".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotDurable {
+    /// The acknowledgement timeout passed first; the points stay buffered and will be written.
+    #[error("the database did not confirm the points in time; they stay buffered")]
+    Pending,
+    /// The database refused the batch (not a connection problem) and it was dropped.
+    #[error("the database refused the points")]
+    Refused,
+}
+
+/// The promise that a request's points will be committed.
+#[derive(Debug)]
+pub struct Durable(oneshot::Receiver<bool>);
+
+impl Durable {
+    /// Waits until the points are committed, or `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`NotDurable::Pending`] after `timeout`, [`NotDurable::Refused`] when the database
+    /// refused the batch.
+    pub async fn wait(self, timeout: Duration) -> Result<(), NotDurable> {
+        match tokio::time::timeout(timeout, self.0).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false) | Err(_)) => Err(NotDurable::Refused),
+            Err(_) => Err(NotDurable::Pending),
+        }
+    }
+}
+
+struct Job {
+    points: Vec<TrackPoint>,
+    done: oneshot::Sender<bool>,
+}
+
+/// Tuning of the track writer.
+#[derive(Debug, Clone, Copy)]
+pub struct TrackConfig {
+    /// Points the buffer holds before ingest answers 503.
+    pub capacity: usize,
+    /// Points written per transaction at most.
+    pub max_batch: usize,
+}
+
+impl Default for TrackConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 1_000_000,
+            max_batch: 20_000,
+        }
+    }
+}
+
+/// Counters of the writer, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct TrackStats {
+    /// Points waiting in the buffer (enqueued, not yet committed or dropped).
+    pub queued: AtomicUsize,
+    /// Points committed (including exact duplicates the database ignored).
+    pub written: AtomicUsize,
+    /// Transactions committed.
+    pub batches: AtomicUsize,
+    /// Points dropped because the database refused their batch.
+    pub refused: AtomicUsize,
+    /// Failed write attempts (then retried).
+    pub failures: AtomicUsize,
+}
+
+/// The handle ingest uses; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct TrackWriter {
+    tx: mpsc::UnboundedSender<Job>,
+    capacity: usize,
+    /// Counters.
+    pub stats: Arc<TrackStats>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("points", &self.points.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrackWriter {
+    /// Starts the writer task on `pool`.
+    #[must_use]
+    pub fn start(pool: PgPool, config: TrackConfig) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(TrackStats::default());
+        tokio::spawn(run(pool, rx, config, Arc::clone(&stats)));
+        Self {
+            tx,
+            capacity: config.capacity,
+            stats,
+        }
+    }
+
+    /// Points waiting for the database.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.stats.queued.load(Ordering::Relaxed)
+    }
+
+    /// The buffer's capacity in points.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Takes all of `points` into the buffer, or none of them when they do not fit.
+    ///
+    /// # Errors
+    ///
+    /// [`BufferFull`] when the buffer cannot take them all.
+    pub fn try_enqueue(&self, points: Vec<TrackPoint>) -> Result<Durable, BufferFull> {
+        let n = points.len();
+        let (done, rx) = oneshot::channel();
+        if n == 0 {
+            let _ = done.send(true);
+            return Ok(Durable(rx));
+        }
+        let reserved =
+            self.stats
+                .queued
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                    (q + n <= self.capacity).then_some(q + n)
+                });
+        if let Err(queued) = reserved {
+            return Err(BufferFull {
+                queued,
+                capacity: self.capacity,
+            });
+        }
+        if let Err(mpsc::error::SendError(job)) = self.tx.send(Job { points, done }) {
+            // The writer is gone (shutting down): nothing will be written.
+            self.stats.queued.fetch_sub(n, Ordering::AcqRel);
+            let _ = job.done.send(false);
+        }
+        Ok(Durable(rx))
+    }
+}
+
+async fn run(
+    pool: PgPool,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    config: TrackConfig,
+    stats: Arc<TrackStats>,
+) {
+    let mut partitions = HashSet::new();
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        let mut n = jobs[0].points.len();
+        while n < config.max_batch {
+            match rx.try_recv() {
+                Ok(job) => {
+                    n += job.points.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let ok = write_with_retry(&pool, &jobs, &mut partitions, &stats).await;
+        stats.queued.fetch_sub(n, Ordering::AcqRel);
+        if ok {
+            stats.written.fetch_add(n, Ordering::Relaxed);
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+        } else {
+            stats.refused.fetch_add(n, Ordering::Relaxed);
+        }
+        for job in jobs {
+            let _ = job.done.send(ok);
+        }
+    }
+}
+
+/// Writes until it works; connection trouble is retried for ever (with backoff, the buffer
+/// absorbing meanwhile), a refusal by the database (a constraint, a bad value) three times.
+async fn write_with_retry(
+    pool: &PgPool,
+    jobs: &[Job],
+    partitions: &mut HashSet<NaiveDate>,
+    stats: &TrackStats,
+) -> bool {
+    let mut backoff = Duration::from_millis(100);
+    let mut refusals = 0;
+    loop {
+        match write(pool, jobs, partitions).await {
+            Ok(()) => return true,
+            Err(e) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                let refused = matches!(e, sqlx::Error::Database(_));
+                if refused {
+                    refusals += 1;
+                    partitions.clear();
+                    if refusals >= 3 {
+                        tracing::error!(error = %e, "the database refused a batch of track points; dropped (not acknowledged)");
+                        return false;
+                    }
+                }
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis(), "writing track points failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn write(
+    pool: &PgPool,
+    jobs: &[Job],
+    partitions: &mut HashSet<NaiveDate>,
+) -> Result<(), sqlx::Error> {
+    let points = jobs.iter().flat_map(|j| j.points.iter());
+    let mut cols = Columns::default();
+    let mut newest: HashMap<i64, &TrackPoint> = HashMap::new();
+    for p in points.clone() {
+        cols.push(p);
+        newest
+            .entry(p.resource_id)
+            .and_modify(|q| {
+                if p.at > q.at {
+                    *q = p;
+                }
+            })
+            .or_insert(p);
+    }
+    for day in cols.at.iter().map(DateTime::date_naive).collect::<HashSet<_>>() {
+        if !partitions.contains(&day) {
+            sqlx::query("SELECT positions_ensure_partition($1)")
+                .bind(day)
+                .execute(pool)
+                .await?;
+            partitions.insert(day);
+        }
+    }
+    let mut last = Columns::default();
+    for p in newest.values() {
+        last.push(p);
+    }
+    let mut tx = pool.begin().await?;
+    // Points of a resource deleted meanwhile are skipped by the join, not a failed batch.
+    sqlx::query(
+        "INSERT INTO positions (resource_id, at, geom, grid_id, accuracy_m, speed_mps,
+                                heading_deg, altitude_m, battery_pct, sos)
+         SELECT u.rid, u.at, ST_SetSRID(ST_MakePoint(u.lng, u.lat), 4326), u.grid, u.acc,
+                u.speed, u.heading, u.alt, u.batt, u.sos
+         FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[], $5::bigint[],
+                     $6::real[], $7::real[], $8::real[], $9::real[], $10::real[], $11::bool[])
+              AS u(rid, at, lat, lng, grid, acc, speed, heading, alt, batt, sos)
+         WHERE EXISTS (SELECT 1 FROM resources r WHERE r.id = u.rid)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&cols.resource_id)
+    .bind(&cols.at)
+    .bind(&cols.lat)
+    .bind(&cols.lng)
+    .bind(&cols.grid_id)
+    .bind(&cols.accuracy_m)
+    .bind(&cols.speed_mps)
+    .bind(&cols.heading_deg)
+    .bind(&cols.altitude_m)
+    .bind(&cols.battery_pct)
+    .bind(&cols.sos)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO last_positions AS l (resource_id, at, geom, grid_id, accuracy_m, speed_mps,
+                                          heading_deg, battery_pct, sos)
+         SELECT u.rid, u.at, ST_SetSRID(ST_MakePoint(u.lng, u.lat), 4326), u.grid, u.acc,
+                u.speed, u.heading, u.batt, u.sos
+         FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[], $5::bigint[],
+                     $6::real[], $7::real[], $8::real[], $9::real[], $10::bool[])
+              AS u(rid, at, lat, lng, grid, acc, speed, heading, batt, sos)
+         WHERE EXISTS (SELECT 1 FROM resources r WHERE r.id = u.rid)
+         ORDER BY u.rid
+         ON CONFLICT (resource_id) DO UPDATE
+           SET at = excluded.at, geom = excluded.geom, grid_id = excluded.grid_id,
+               accuracy_m = excluded.accuracy_m, speed_mps = excluded.speed_mps,
+               heading_deg = excluded.heading_deg, battery_pct = excluded.battery_pct,
+               sos = excluded.sos
+           WHERE l.at < excluded.at",
+    )
+    .bind(&last.resource_id)
+    .bind(&last.at)
+    .bind(&last.lat)
+    .bind(&last.lng)
+    .bind(&last.grid_id)
+    .bind(&last.accuracy_m)
+    .bind(&last.speed_mps)
+    .bind(&last.heading_deg)
+    .bind(&last.battery_pct)
+    .bind(&last.sos)
+    .execute(&mut *tx)
+    .await?;
+    let sos: Vec<(i64, DateTime<Utc>)> = newest
+        .values()
+        .filter(|p| p.sos)
+        .map(|p| (p.resource_id, p.at))
+        .collect();
+    if !sos.is_empty() {
+        let (ids, ats): (Vec<i64>, Vec<DateTime<Utc>>) = sos.into_iter().unzip();
+        sqlx::query(
+            "UPDATE resources r SET sos_at = u.at
+             FROM unnest($1::bigint[], $2::timestamptz[]) AS u(rid, at)
+             WHERE r.id = u.rid AND r.sos_at IS NULL",
+        )
+        .bind(&ids)
+        .bind(&ats)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// A batch of points as columns, for `unnest`.
+#[derive(Default)]
+struct Columns {
+    resource_id: Vec<i64>,
+    at: Vec<DateTime<Utc>>,
+    lat: Vec<f64>,
+    lng: Vec<f64>,
+    grid_id: Vec<Option<i64>>,
+    accuracy_m: Vec<Option<f32>>,
+    speed_mps: Vec<Option<f32>>,
+    heading_deg: Vec<Option<f32>>,
+    altitude_m: Vec<Option<f32>>,
+    battery_pct: Vec<Option<f32>>,
+    sos: Vec<bool>,
+}
+
+impl Columns {
+    fn push(&mut self, p: &TrackPoint) {
+        self.resource_id.push(p.resource_id);
+        self.at.push(p.at);
+        self.lat.push(p.lat);
+        self.lng.push(p.lng);
+        self.grid_id.push(p.grid_id);
+        self.accuracy_m.push(p.accuracy_m);
+        self.speed_mps.push(p.speed_mps);
+        self.heading_deg.push(p.heading_deg);
+        self.altitude_m.push(p.altitude_m);
+        self.battery_pct.push(p.battery_pct);
+        self.sos.push(p.sos);
+    }
+}
+
+/// Drops day partitions older than `days` and makes sure today's and tomorrow's exist; returns
+/// the names dropped.
+///
+/// # Errors
+///
+/// When the database fails.
+pub async fn apply_retention(
+    pool: &PgPool,
+    days: u32,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let today = now.date_naive();
+    for day in [today, today + chrono::Days::new(1)] {
+        sqlx::query("SELECT positions_ensure_partition($1)")
+            .bind(day)
+            .execute(pool)
+            .await?;
+    }
+    let cutoff = now - chrono::Duration::days(i64::from(days));
+    sqlx::query_scalar("SELECT positions_drop_before($1)")
+        .bind(cutoff)
+        .fetch_all(pool)
+        .await
+}
+
+/// Applies retention at start-up and then every hour, until the process ends.
+pub async fn retention_task(pool: PgPool, days: u32) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match apply_retention(&pool, days, Utc::now()).await {
+            Ok(dropped) if !dropped.is_empty() => {
+                tracing::info!(?dropped, days, "dropped track partitions past retention");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "track retention failed; retrying in an hour"),
+        }
+    }
+}
