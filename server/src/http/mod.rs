@@ -196,6 +196,23 @@ pub fn app(state: AppState, web_dir: Option<PathBuf>) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
+    let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let stats = &state.live.tracks.stats;
+    let m = &state.metrics;
+    m.live_resources.set(gauge(
+        state
+            .live
+            .read(state.hierarchy.get().as_deref())
+            .index()
+            .len(),
+    ));
+    m.track_buffer_points.set(gauge(state.live.tracks.queued()));
+    m.track_points_written.set(gauge(
+        stats.written.load(std::sync::atomic::Ordering::Relaxed),
+    ));
+    m.track_write_failures.set(gauge(
+        stats.failures.load(std::sync::atomic::Ordering::Relaxed),
+    ));
     let text = state
         .metrics
         .render()

@@ -202,8 +202,7 @@ pub async fn post_positions(
     };
     // Which resources the batch names: looked up once each.
     let mut ids: Vec<i64> = Vec::new();
-    let mut parsed: Vec<Result<(i64, &serde_json::Map<String, Value>), Rejection>> =
-        Vec::with_capacity(items.len());
+    let mut parsed: Vec<Result<(i64, &Item), Rejection>> = Vec::with_capacity(items.len());
     for item in items {
         let r = match item {
             Value::Object(o) => match (&reporter, o.get("resource")) {
@@ -307,6 +306,14 @@ pub async fn post_positions(
         rejected: results.len() - n_accepted,
         results,
     };
+    state
+        .metrics
+        .positions_accepted
+        .inc_by(u64::try_from(n_accepted).unwrap_or(u64::MAX));
+    state
+        .metrics
+        .positions_rejected
+        .inc_by(u64::try_from(answer.rejected).unwrap_or(u64::MAX));
     if n_accepted == 0 && answer.rejected > 0 {
         let first = answer.results.first().and_then(|r| r.message.clone());
         return Err(ApiError::Unprocessable {
@@ -321,12 +328,11 @@ pub async fn post_positions(
     Ok(axum::Json(answer).into_response())
 }
 
+/// One item of a batch, as sent.
+type Item = serde_json::Map<String, Value>;
+
 /// Checks one JSON item.
-fn item_report(
-    o: &serde_json::Map<String, Value>,
-    crs: Crs,
-    now: DateTime<Utc>,
-) -> Result<Report, Rejection> {
+fn item_report(o: &Item, crs: Crs, now: DateTime<Utc>) -> Result<Report, Rejection> {
     let crs = match o.get("crs").and_then(Value::as_str) {
         Some(c) => {
             Crs::parse(c).ok_or_else(|| reject("invalid_value", format!("crs {c:?} is unknown")))?
@@ -563,6 +569,7 @@ async fn osmand(
         ));
     }
     commit(&state, &[(info, report)]).await?;
+    state.metrics.positions_accepted.inc();
     sqlx::query("UPDATE devices SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')")
         .bind(device_id)
         .execute(&state.pool)

@@ -616,7 +616,8 @@ pub async fn revoke_device(
             )
         })?;
     let mut tx = state.pool.begin().await?;
-    if db::resources::revoke_device(&mut *tx, id).await? {
+    let revoked = db::resources::revoke_device(&mut *tx, id).await?;
+    if revoked {
         audit::record(
             &mut *tx,
             &me.actor(),
@@ -627,6 +628,10 @@ pub async fn revoke_device(
         .await?;
     }
     tx.commit().await?;
+    if revoked {
+        // The phone's next request must answer 401, not a cached yes.
+        state.auth.devices.invalidate_all();
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
