@@ -37,7 +37,7 @@ pub use session::{
     SessionCheck, create_session, purge_old, recheck, revoke_session, revoke_user_sessions,
 };
 pub use throttle::{LoginThrottle, ThrottleDecision};
-pub use token::{TokenKind, hash_token, new_token};
+pub use token::{TokenKind, hash_ident, hash_token, new_ident, new_token};
 
 use crate::http::ApiError;
 use crate::state::LoadedHierarchy;

@@ -25,7 +25,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody, Path, Query};
 use crate::audit::{self, Event};
-use crate::auth::{ClientAddr, Principal, Reporter, Role, hash_token};
+use crate::auth::{ClientAddr, Principal, Reporter, Role, hash_ident};
 use crate::ingest::osmand::{self, OsmandError};
 use crate::ingest::report::{Fields, check, number};
 use crate::ingest::{Crs, Rejection, Report};
@@ -529,13 +529,9 @@ async fn osmand(
             });
         }
     };
-    let row = sqlx::query_as::<_, (i64, i64, bool)>(
-        "SELECT d.id, d.resource_id, d.revoked_at IS NOT NULL OR r.disabled_at IS NOT NULL
-         FROM devices d JOIN resources r ON r.id = d.resource_id WHERE d.ident_hash = $1",
-    )
-    .bind(hash_token(&parsed.device_ident))
-    .fetch_optional(&state.pool)
-    .await?;
+    let row = crate::db::resources::device_by_ident(&state.pool, &hash_ident(&parsed.device_ident))
+        .await?
+        .map(|d| (d.device_id, d.resource_id, d.revoked));
     let Some((device_id, resource_id, revoked)) = row else {
         limiter.failed(addr.0);
         return Err(ApiError::unauthorized(
