@@ -15,9 +15,9 @@ use crate::auth::{AuthConfig, AuthState};
 use crate::http::admin::parse_resolution;
 use crate::http::tiles::TileCache;
 use crate::import::{self, ImportError};
-use crate::metrics::Metrics;
 use crate::live::tracks::TrackConfig;
 use crate::live::{self, Live, LiveConfig};
+use crate::metrics::Metrics;
 use crate::state::{AppState, HierarchyHandle};
 use crate::{db, hierarchy, http};
 
@@ -264,13 +264,22 @@ pub async fn state(
         .load(&state.pool, loaded.as_deref())
         .await
         .map_err(|e| anyhow::anyhow!("loading the live positions: {e}"))?;
-    tracing::info!(resources = restored, "live positions restored from the last point of each resource");
+    tracing::info!(
+        resources = restored,
+        "live positions restored from the last point of each resource"
+    );
     Ok(state)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pool = migrate(&args.db).await?;
-    let state = state(pool, args.tile_cache_mb, args.auth_config(), args.live_config()).await?;
+    let state = state(
+        pool,
+        args.tile_cache_mb,
+        args.auth_config(),
+        args.live_config(),
+    )
+    .await?;
     match db::users::list(&state.pool, None, &db::users::UserFilter::default()).await {
         Ok(users) if !users.iter().any(|u| u.role == "admin") => tracing::warn!(
             "no active admin account: create one with `gridwall user add NAME --role admin`"

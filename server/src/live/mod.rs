@@ -211,6 +211,8 @@ pub struct Live {
     pub bus: Arc<dyn Bus>,
     /// The track buffer.
     pub tracks: TrackWriter,
+    /// Unknown OsmAnd device identifiers per address.
+    pub ident_limiter: crate::http::positions::IdentLimiter,
     /// Counters of the websocket streams.
     pub streams: StreamStats,
 }
@@ -269,6 +271,7 @@ impl Live {
             directory: RwLock::new(HashMap::new()),
             bus: Arc::new(LocalBus::new(config.bus_capacity)),
             tracks: TrackWriter::start(pool, config.tracks),
+            ident_limiter: crate::http::positions::IdentLimiter::default(),
             streams: StreamStats::default(),
         }
     }
@@ -305,7 +308,7 @@ impl Live {
         if let Some(info) = self.info(id) {
             return Ok(Some(info));
         }
-        let Some(info) = load_resources(pool, Some(id)).await?.pop() else {
+        let Some(info) = load_resources(pool, Some(&[id])).await?.pop() else {
             return Ok(None);
         };
         let info = Arc::new(info);
@@ -314,6 +317,42 @@ impl Live {
             .unwrap_or_else(lock_poisoned)
             .insert(id, Arc::clone(&info));
         Ok(Some(info))
+    }
+
+    /// The directory entries of `ids` (sorted or not), reading the ones not loaded yet from
+    /// the database in one query; unknown ids are absent from the answer.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn resources(
+        &self,
+        pool: &PgPool,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, Arc<ResourceInfo>>, sqlx::Error> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        {
+            let dir = self.directory.read().unwrap_or_else(lock_poisoned);
+            for id in ids {
+                match dir.get(id) {
+                    Some(info) => {
+                        found.insert(*id, Arc::clone(info));
+                    }
+                    None => missing.push(*id),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let loaded = load_resources(pool, Some(&missing)).await?;
+            let mut dir = self.directory.write().unwrap_or_else(lock_poisoned);
+            for info in loaded {
+                let info = Arc::new(info);
+                dir.insert(info.id, Arc::clone(&info));
+                found.insert(info.id, info);
+            }
+        }
+        Ok(found)
     }
 
     /// Loads the directory and the latest point of every enabled resource (start-up).
@@ -502,7 +541,7 @@ impl Live {
         loaded: Option<&LoadedHierarchy>,
         id: i64,
     ) -> Result<(), sqlx::Error> {
-        let info = load_resources(pool, Some(id)).await?.pop().map(Arc::new);
+        let info = load_resources(pool, Some(&[id])).await?.pop().map(Arc::new);
         {
             let mut dir = self.directory.write().unwrap_or_else(lock_poisoned);
             match &info {
@@ -643,13 +682,13 @@ struct ResourceRow {
 
 async fn load_resources(
     pool: &PgPool,
-    only: Option<i64>,
+    only: Option<&[i64]>,
 ) -> Result<Vec<ResourceInfo>, sqlx::Error> {
     let rows = sqlx::query_as::<_, ResourceRow>(
         "SELECT r.id, r.kind, r.name, r.plate, r.unit_id, u.code AS unit_code, r.crs, r.on_duty,
                 r.sos_at IS NOT NULL AS sos, r.disabled_at IS NOT NULL AS disabled
          FROM resources r JOIN units u ON u.id = r.unit_id
-         WHERE $1::bigint IS NULL OR r.id = $1",
+         WHERE $1::bigint[] IS NULL OR r.id = ANY($1)",
     )
     .bind(only)
     .fetch_all(pool)
