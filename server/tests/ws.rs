@@ -4,7 +4,8 @@
 //! (logout, account disabled, password reset), by the periodic re-check for an expiry
 //! written straight into the database.
 //!
-//! Streaming: subscribe → snapshot, positions → coalesced deltas (entered, moved, left,
+//! Streaming: subscribe → snapshot, positions posted to `POST /api/positions` → coalesced
+//! deltas (entered, moved, left,
 //! removed), re-subscribing, scope isolation, and a stalled client that is shed without
 //! delaying another.
 //!
@@ -27,9 +28,7 @@ use common::{TOKEN, collection, features, post_hierarchy, user_with_session};
 use futures_util::{SinkExt as _, StreamExt as _};
 use gridwall_server::AppState;
 use gridwall_server::auth::AuthConfig;
-use gridwall_server::ingest::Report;
 use gridwall_server::live::{LiveConfig, ResourceInfo, StreamConfig};
-use gridwall_spatial::LatLng;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::net::TcpStream;
@@ -500,40 +499,37 @@ async fn worker(server: &Server, name: &str, home: &str) -> Arc<ResourceInfo> {
     server.state.live.resource(pool, id).await.unwrap().unwrap()
 }
 
-/// A checked report at (lng, lat), `at_s` seconds after a fixed start.
-fn report(lng: f64, lat: f64, at_s: i64) -> Report {
-    // One start for the whole test binary, a minute ago (recent enough not to be offline).
+/// The time `at_s` seconds after a fixed start (a minute ago: recent enough not to be
+/// offline), RFC 3339.
+fn at(at_s: i64) -> String {
     static START: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
     let start = *START.get_or_init(|| {
         let now = chrono::Utc::now() - chrono::Duration::seconds(60);
         now - chrono::Duration::milliseconds(now.timestamp_subsec_millis().into())
     });
-    Report {
-        position: LatLng::new(lat, lng).unwrap(),
-        at: start + chrono::Duration::seconds(at_s),
-        accuracy_m: Some(5.0),
-        speed_mps: Some(1.2),
-        heading_deg: Some(90.0),
-        altitude_m: None,
-        battery_pct: Some(80.0),
-        charging: None,
-        sos: false,
-    }
+    (start + chrono::Duration::seconds(at_s)).to_rfc3339()
 }
 
-/// Applies one batch of positions, (resource, lng, lat, seconds after the start) each, as
-/// ingest does (the live picture, the bus, the track).
-fn put(server: &Server, items: &[(&Arc<ResourceInfo>, f64, f64, i64)]) {
-    let batch: Vec<(Arc<ResourceInfo>, Report)> = items
+/// Posts one batch of positions, (resource, lng, lat, seconds after the start) each, to
+/// `POST /api/positions` as the admin; every one must be accepted.
+async fn put(server: &Server, items: &[(&Arc<ResourceInfo>, f64, f64, i64)]) {
+    let positions: Vec<Value> = items
         .iter()
-        .map(|&(info, lng, lat, at_s)| (Arc::clone(info), report(lng, lat, at_s)))
+        .map(|&(info, lng, lat, at_s)| {
+            json!({"resource": info.id, "lng": lng, "lat": lat, "at": at(at_s),
+                   "accuracy_m": 5.0, "speed_mps": 1.2, "heading_deg": 90.0, "battery": 80})
+        })
         .collect();
-    let loaded = server.state.hierarchy.get();
-    let _durable = server
-        .state
-        .live
-        .apply(loaded.as_deref(), &batch)
-        .unwrap_or_else(|e| panic!("the track buffer refused: {e:?}"));
+    let (status, v) = common::json_as(
+        &server.router,
+        "POST",
+        "/api/positions",
+        Some(TOKEN),
+        Some(json!({ "positions": positions })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["rejected"], 0, "every position is accepted");
 }
 
 /// Sends a subscription and returns the snapshot that answers it.
@@ -579,7 +575,7 @@ async fn subscribe_answers_a_snapshot_then_coalesced_deltas(pool: PgPool) {
     let a = worker(&server, "甲", WEST_GRID).await;
     let b = worker(&server, "乙", WEST_GRID).await;
     let c = worker(&server, "丙", EAST_GRID).await;
-    put(&server, &[(&a, 120.01, 32.05, 0), (&c, 120.15, 32.05, 0)]);
+    put(&server, &[(&a, 120.01, 32.05, 0), (&c, 120.15, 32.05, 0)]).await;
     let mut ws = server.open(TOKEN).await;
 
     let snap = subscribe(&mut ws, "v1", &["workers"], viewport(WEST_BOX)).await;
@@ -607,7 +603,8 @@ async fn subscribe_answers_a_snapshot_then_coalesced_deltas(pool: PgPool) {
             (&a, 120.03, 32.05, 20),
             (&a, 120.04, 32.05, 30),
         ],
-    );
+    )
+    .await;
     let d = next_delta(&mut ws).await;
     assert_eq!(ids(&d["moved"]), vec![a.id], "{d}");
     assert_eq!(d["moved"][0]["position"], json!([120.04, 32.05]), "{d}");
@@ -618,7 +615,7 @@ async fn subscribe_answers_a_snapshot_then_coalesced_deltas(pool: PgPool) {
     assert_eq!(d["removed"], json!([]));
 
     // a walks out of the viewport: left; c walks in: entered.
-    put(&server, &[(&a, 120.12, 32.05, 40), (&c, 120.09, 32.05, 40)]);
+    put(&server, &[(&a, 120.12, 32.05, 40), (&c, 120.09, 32.05, 40)]).await;
     let d = next_delta(&mut ws).await;
     assert_eq!(ids(&d["left"]), vec![a.id], "{d}");
     assert_eq!(ids(&d["entered"]), vec![c.id], "{d}");
@@ -628,7 +625,7 @@ async fn subscribe_answers_a_snapshot_then_coalesced_deltas(pool: PgPool) {
     let snap = subscribe(&mut ws, "v2", &["workers"], viewport(EAST_BOX)).await;
     assert_eq!(ids(&snap["resources"]), vec![a.id], "{snap}");
     // Moves in the old viewport are not sent any more; in the new one they are.
-    put(&server, &[(&b, 120.06, 32.06, 50), (&a, 120.13, 32.05, 50)]);
+    put(&server, &[(&b, 120.06, 32.06, 50), (&a, 120.13, 32.05, 50)]).await;
     let d = next_delta(&mut ws).await;
     assert_eq!(ids(&d["moved"]), vec![a.id], "{d}");
     assert!(d["entered"].as_array().unwrap().is_empty(), "{d}");
@@ -670,7 +667,8 @@ async fn a_township_user_never_sees_another_townships_worker(pool: PgPool) {
     put(
         &server,
         &[(&mine, 120.15, 32.05, 0), (&theirs, 120.05, 32.05, 0)],
-    );
+    )
+    .await;
     let token = user_with_session(&pool, "west", "dispatcher", Some("320999001")).await;
     let mut west = server.open(&token).await;
     let mut admin = server.open(TOKEN).await;
@@ -697,9 +695,10 @@ async fn a_township_user_never_sees_another_townships_worker(pool: PgPool) {
                 32.05,
                 step.into(),
             )],
-        );
+        )
+        .await;
     }
-    put(&server, &[(&mine, 120.16, 32.05, 10)]);
+    put(&server, &[(&mine, 120.16, 32.05, 10)]).await;
     let d = next_delta(&mut west).await;
     assert_eq!(ids(&d["moved"]), vec![mine.id], "{d}");
     assert!(
@@ -767,9 +766,9 @@ async fn a_stalled_client_is_shed_and_never_delays_another(pool: PgPool) {
             )
         })
         .collect();
-    put(&server, &items);
+    put(&server, &items).await;
     let watched = worker(&server, "观察", EAST_GRID).await;
-    put(&server, &[(&watched, 120.15, 32.05, 0)]);
+    put(&server, &[(&watched, 120.15, 32.05, 0)]).await;
 
     let mut healthy = server.open(TOKEN).await;
     subscribe(&mut healthy, "h", &["workers"], viewport(EAST_BOX)).await;
@@ -808,7 +807,8 @@ async fn a_stalled_client_is_shed_and_never_delays_another(pool: PgPool) {
                 32.05,
                 step.into(),
             )],
-        );
+        )
+        .await;
         let d = next_delta(&mut healthy).await;
         assert_eq!(ids(&d["moved"]), vec![watched.id], "{d}");
     }
@@ -855,7 +855,7 @@ async fn a_stalled_client_is_shed_and_never_delays_another(pool: PgPool) {
     .await;
 
     // And the healthy one still streams.
-    put(&server, &[(&watched, 120.16, 32.05, 10)]);
+    put(&server, &[(&watched, 120.16, 32.05, 10)]).await;
     let d = next_delta(&mut healthy).await;
     assert_eq!(ids(&d["moved"]), vec![watched.id], "{d}");
 }
