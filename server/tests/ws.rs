@@ -5,9 +5,8 @@
 //! written straight into the database.
 //!
 //! Streaming: subscribe → snapshot, positions posted to `POST /api/positions` → coalesced
-//! deltas (entered, moved, left,
-//! removed), re-subscribing, scope isolation, and a stalled client that is shed without
-//! delaying another.
+//! deltas (entered, moved, left, removed), re-subscribing, scope isolation, and a stalled
+//! client that is shed without delaying another.
 //!
 //! Every wait has a generous hang guard (10 s), never a speed requirement. Tests that must
 //! prove the in-process announcement re-check only once an hour, so nothing else can close
@@ -870,4 +869,37 @@ async fn wait_for(what: &str, done: impl Fn() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_client_that_answers_nothing_is_closed_as_idle(pool: PgPool) {
+    let live = LiveConfig {
+        stream: StreamConfig {
+            ping_every: Duration::from_millis(100),
+            idle_timeout: Duration::from_millis(300),
+            ..StreamConfig::default()
+        },
+        ..LiveConfig::default()
+    };
+    let server = Server::start_with(pool.clone(), NEVER, live).await;
+    // Not reading means not answering the server's pings either.
+    let mut ws = server.connect_bearer(TOKEN).await;
+    let streams = &server.state.live.streams;
+    wait_for("the idle close", || streams.idle.load(Relaxed) == 1).await;
+    // The socket ends; the close frame says why when it arrives before the client's own
+    // (late) pongs hit the closed connection.
+    loop {
+        match tokio::time::timeout(HANG_GUARD, ws.next())
+            .await
+            .expect("hang")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 4408, "{frame}");
+                assert_eq!(frame.reason.as_str(), "idle timeout");
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break,
+        }
+    }
+    wait_for("the socket to be gone", || streams.open.load(Relaxed) == 0).await;
 }
