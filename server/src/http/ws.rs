@@ -334,7 +334,9 @@ impl Reader {
             self.feed.owe(SnapshotReason::Hierarchy);
         }
         let Ok(permit) = self.out.try_reserve() else {
-            self.state.live.streams.behind.fetch_add(1, Relaxed);
+            if self.feed.owed().is_some() || self.feed.pending_len() > 0 {
+                self.state.live.streams.behind.fetch_add(1, Relaxed);
+            }
             return;
         };
         if self.feed.owed().is_none() {
