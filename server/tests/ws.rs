@@ -4,6 +4,10 @@
 //! (logout, account disabled, password reset), by the periodic re-check for an expiry
 //! written straight into the database.
 //!
+//! Streaming: subscribe → snapshot, positions posted to `POST /api/positions` → coalesced
+//! deltas (entered, moved, left, removed), re-subscribing, scope isolation, and a stalled
+//! client that is shed without delaying another.
+//!
 //! Every wait has a generous hang guard (10 s), never a speed requirement. Tests that must
 //! prove the in-process announcement re-check only once an hour, so nothing else can close
 //! the socket within the guard; the expiry test re-checks every 200 ms, so only the re-check
@@ -14,12 +18,16 @@ mod common;
 
 use std::future::IntoFuture as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::{TOKEN, collection, features, post_hierarchy, user_with_session};
 use futures_util::{SinkExt as _, StreamExt as _};
+use gridwall_server::AppState;
 use gridwall_server::auth::AuthConfig;
+use gridwall_server::live::{LiveConfig, ResourceInfo, StreamConfig};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::net::TcpStream;
@@ -41,17 +49,23 @@ const NEVER: Duration = Duration::from_secs(3600);
 struct Server {
     addr: SocketAddr,
     router: axum::Router,
+    state: AppState,
     http: reqwest::Client,
 }
 
 impl Server {
     async fn start(pool: PgPool, ws_recheck: Duration) -> Self {
-        let (router, _state) = common::app_with(
+        Self::start_with(pool, ws_recheck, LiveConfig::default()).await
+    }
+
+    async fn start_with(pool: PgPool, ws_recheck: Duration, live: LiveConfig) -> Self {
+        let (router, state) = common::app_full(
             pool,
             AuthConfig {
                 ws_recheck,
                 ..Default::default()
             },
+            live,
         )
         .await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -68,6 +82,7 @@ impl Server {
         Self {
             addr,
             router,
+            state,
             http: reqwest::Client::new(),
         }
     }
@@ -147,12 +162,12 @@ async fn expect_close(ws: &mut Ws, reason: &str) {
     );
 }
 
-/// The socket is alive: a text message gets the `unsupported` error reply.
+/// The socket is alive: a text message that is not JSON gets the `bad_message` error reply.
 async fn assert_open(ws: &mut Ws) {
     ws.send(Message::text("ping?")).await.unwrap();
     let reply = next_json(ws).await;
     assert_eq!(reply["type"], "error", "{reply}");
-    assert_eq!(reply["code"], "unsupported", "{reply}");
+    assert_eq!(reply["code"], "bad_message", "{reply}");
 }
 
 /// A second session for an existing user; returns its token.
@@ -383,29 +398,508 @@ async fn disabling_the_account_or_resetting_its_password_closes_its_sockets(pool
 }
 
 #[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
-async fn client_messages_get_an_error_reply_and_the_socket_stays_open(pool: PgPool) {
+async fn bad_client_messages_get_an_error_reply_and_the_socket_stays_open(pool: PgPool) {
     let server = Server::start(pool.clone(), NEVER).await;
-    let token = user_with_session(&pool, "op", "operator", None).await;
+    load_hierarchy(&server).await;
+    let token = user_with_session(&pool, "op", "operator", Some("320999001")).await;
     let mut ws = server.open(&token).await;
 
     let long = "订阅".repeat(80);
-    for text in [
-        r#"{"type":"subscribe","layers":["workers"]}"#,
-        long.as_str(),
-    ] {
+    let cases = [
+        (long.as_str(), "bad_message"),
+        (r#"{"type":"unsubscribe","id":3}"#, "unsupported"),
+        (
+            r#"{"type":"subscribe","id":"a","layers":["workers"]}"#,
+            "invalid_subscription",
+        ),
+        (
+            r#"{"type":"subscribe","id":"b","layers":["people"],"unit":"320999"}"#,
+            "unknown_layer",
+        ),
+        (
+            r#"{"type":"subscribe","id":"c","layers":[],"viewport":{"bbox":[121,32,120,33],"zoom":9}}"#,
+            "invalid_bbox",
+        ),
+        (
+            r#"{"type":"subscribe","id":"d","layers":["workers"],"unit":"320999777"}"#,
+            "unknown_unit",
+        ),
+        (
+            r#"{"type":"subscribe","id":"e","layers":["workers"],"unit":"320999002"}"#,
+            "out_of_scope",
+        ),
+    ];
+    for (text, code) in cases {
         ws.send(Message::text(text)).await.unwrap();
         let reply = next_json(&mut ws).await;
-        assert_eq!(reply["type"], "error", "{reply}");
-        assert_eq!(reply["code"], "unsupported", "{reply}");
+        assert_eq!(reply["type"], "error", "{text}: {reply}");
+        assert_eq!(reply["code"], code, "{text}: {reply}");
         assert!(reply["message"].as_str().is_some_and(|m| !m.is_empty()));
-        // The echo is cut at 100 characters (not bytes: Chinese text must stay valid).
-        let echoed: String = text.chars().take(100).collect();
-        assert_eq!(reply["received"], echoed.as_str(), "{reply}");
+        if code == "bad_message" {
+            // The echo is cut at 100 characters (not bytes: Chinese text must stay valid).
+            let echoed: String = text.chars().take(100).collect();
+            assert_eq!(reply["received"], echoed.as_str(), "{reply}");
+        } else {
+            let id: Value = serde_json::from_str::<Value>(text).unwrap()["id"].clone();
+            assert_eq!(reply["id"], id, "the id is echoed: {reply}");
+        }
     }
     // Binary frames are ignored without a reply: the next reply is the one to the next text.
     ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
     ws.send(Message::text("after binary")).await.unwrap();
     let reply = next_json(&mut ws).await;
-    assert_eq!(reply["code"], "unsupported", "{reply}");
+    assert_eq!(reply["code"], "bad_message", "{reply}");
     assert_eq!(reply["received"], "after binary", "{reply}");
+    // Reserved layers are accepted.
+    subscribe(
+        &mut ws,
+        "f",
+        &["cases", "alerts"],
+        json!({"unit": "320999001"}),
+    )
+    .await;
+}
+
+// --- streaming ---------------------------------------------------------------------------
+
+/// West township 320999001, south village, first grid: lng 120.0–120.033, lat 32.0–32.1.
+const WEST_GRID: &str = "320999001001001";
+/// East township 320999002, south village, first grid: lng 120.1–120.133, lat 32.0–32.1.
+const EAST_GRID: &str = "320999002001001";
+/// The west township's south village (all three grids).
+const WEST_BOX: [f64; 4] = [120.0, 32.0, 120.1, 32.1];
+/// The east township's south village.
+const EAST_BOX: [f64; 4] = [120.1, 32.0, 120.2, 32.1];
+/// Much more than the test city.
+const CITY_BOX: [f64; 4] = [119.0, 31.0, 121.0, 33.0];
+
+async fn load_hierarchy(server: &Server) -> i64 {
+    let (status, v) = post_hierarchy(
+        &server.router,
+        collection(features()).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v["version"].as_i64().unwrap()
+}
+
+/// A worker homed at grid `home`, loaded into the live directory.
+async fn worker(server: &Server, name: &str, home: &str) -> Arc<ResourceInfo> {
+    let pool = &server.state.pool;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO resources (kind, name, unit_id, on_duty)
+         SELECT 'worker', $1, id, true FROM units WHERE code = $2 RETURNING id",
+    )
+    .bind(name)
+    .bind(home)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    server.state.live.resource(pool, id).await.unwrap().unwrap()
+}
+
+/// The time `at_s` seconds after a fixed start (a minute ago: recent enough not to be
+/// offline), RFC 3339.
+fn at(at_s: i64) -> String {
+    static START: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        let now = chrono::Utc::now() - chrono::Duration::seconds(60);
+        now - chrono::Duration::milliseconds(now.timestamp_subsec_millis().into())
+    });
+    (start + chrono::Duration::seconds(at_s)).to_rfc3339()
+}
+
+/// Posts one batch of positions, (resource, lng, lat, seconds after the start) each, to
+/// `POST /api/positions` as the admin; every one must be accepted.
+async fn put(server: &Server, items: &[(&Arc<ResourceInfo>, f64, f64, i64)]) {
+    let positions: Vec<Value> = items
+        .iter()
+        .map(|&(info, lng, lat, at_s)| {
+            json!({"resource": info.id, "lng": lng, "lat": lat, "at": at(at_s),
+                   "accuracy_m": 5.0, "speed_mps": 1.2, "heading_deg": 90.0, "battery": 80})
+        })
+        .collect();
+    let (status, v) = common::json_as(
+        &server.router,
+        "POST",
+        "/api/positions",
+        Some(TOKEN),
+        Some(json!({ "positions": positions })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["rejected"], 0, "every position is accepted");
+}
+
+/// Sends a subscription and returns the snapshot that answers it.
+async fn subscribe(ws: &mut Ws, id: &str, layers: &[&str], area: Value) -> Value {
+    let mut msg = json!({"type": "subscribe", "id": id, "layers": layers});
+    for (k, v) in area.as_object().unwrap() {
+        msg[k] = v.clone();
+    }
+    ws.send(Message::text(msg.to_string())).await.unwrap();
+    let snap = next_json(ws).await;
+    assert_eq!(snap["type"], "snapshot", "{snap}");
+    assert_eq!(snap["id"], id, "{snap}");
+    assert_eq!(snap["reason"], "subscribe", "{snap}");
+    snap
+}
+
+fn viewport(bbox: [f64; 4]) -> Value {
+    json!({"viewport": {"bbox": bbox, "zoom": 13}})
+}
+
+fn ids(list: &Value) -> Vec<i64> {
+    let mut out: Vec<i64> = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|r| r.as_i64().or_else(|| r["id"].as_i64()).unwrap())
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// The next delta (skipping nothing else: any other message fails the test).
+async fn next_delta(ws: &mut Ws) -> Value {
+    let d = next_json(ws).await;
+    assert_eq!(d["type"], "delta", "{d}");
+    d
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn subscribe_answers_a_snapshot_then_coalesced_deltas(pool: PgPool) {
+    let server = Server::start(pool.clone(), NEVER).await;
+    let version = load_hierarchy(&server).await;
+    let a = worker(&server, "甲", WEST_GRID).await;
+    let b = worker(&server, "乙", WEST_GRID).await;
+    let c = worker(&server, "丙", EAST_GRID).await;
+    put(&server, &[(&a, 120.01, 32.05, 0), (&c, 120.15, 32.05, 0)]).await;
+    let mut ws = server.open(TOKEN).await;
+
+    let snap = subscribe(&mut ws, "v1", &["workers"], viewport(WEST_BOX)).await;
+    assert_eq!(snap["hierarchy_version"], version);
+    let resources = snap["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 1, "{snap}");
+    let r = &resources[0];
+    assert_eq!(r["id"], a.id);
+    assert_eq!(r["kind"], "worker");
+    assert_eq!(r["name"], "甲");
+    assert_eq!(r["position"], json!([120.01, 32.05]));
+    assert_eq!(r["grid"], WEST_GRID);
+    assert_eq!(r["status"], json!(["on_duty"]));
+    assert_eq!(r["speed_mps"], 1.2);
+    assert_eq!(r["heading_deg"], 90.0);
+    assert_eq!(r["battery_pct"], 80);
+    assert!(r["at"].as_str().is_some(), "{r}");
+
+    // Three moves of a in one batch arrive as one, its latest; b appears.
+    put(
+        &server,
+        &[
+            (&a, 120.02, 32.05, 10),
+            (&b, 120.05, 32.06, 10),
+            (&a, 120.03, 32.05, 20),
+            (&a, 120.04, 32.05, 30),
+        ],
+    )
+    .await;
+    let d = next_delta(&mut ws).await;
+    assert_eq!(ids(&d["moved"]), vec![a.id], "{d}");
+    assert_eq!(d["moved"][0]["position"], json!([120.04, 32.05]), "{d}");
+    assert_eq!(d["moved"][0]["grid"], "320999001001002", "{d}");
+    assert_eq!(ids(&d["entered"]), vec![b.id], "{d}");
+    assert_eq!(d["entered"][0]["name"], "乙", "{d}");
+    assert_eq!(d["left"], json!([]));
+    assert_eq!(d["removed"], json!([]));
+
+    // a walks out of the viewport: left; c walks in: entered.
+    put(&server, &[(&a, 120.12, 32.05, 40), (&c, 120.09, 32.05, 40)]).await;
+    let d = next_delta(&mut ws).await;
+    assert_eq!(ids(&d["left"]), vec![a.id], "{d}");
+    assert_eq!(ids(&d["entered"]), vec![c.id], "{d}");
+    assert_eq!(d["moved"], json!([]), "{d}");
+
+    // A new viewport: a new snapshot replaces the set.
+    let snap = subscribe(&mut ws, "v2", &["workers"], viewport(EAST_BOX)).await;
+    assert_eq!(ids(&snap["resources"]), vec![a.id], "{snap}");
+    // Moves in the old viewport are not sent any more; in the new one they are.
+    put(&server, &[(&b, 120.06, 32.06, 50), (&a, 120.13, 32.05, 50)]).await;
+    let d = next_delta(&mut ws).await;
+    assert_eq!(ids(&d["moved"]), vec![a.id], "{d}");
+    assert!(d["entered"].as_array().unwrap().is_empty(), "{d}");
+
+    // Disabled: removed.
+    sqlx::query("UPDATE resources SET disabled_at = now() WHERE id = $1")
+        .bind(a.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let loaded = server.state.hierarchy.get();
+    server
+        .state
+        .live
+        .refresh_resource(&pool, loaded.as_deref(), a.id)
+        .await
+        .unwrap();
+    let d = next_delta(&mut ws).await;
+    assert_eq!(ids(&d["removed"]), vec![a.id], "{d}");
+
+    // A unit subscription: resources located under the unit.
+    let snap = subscribe(
+        &mut ws,
+        "u",
+        &["workers", "vehicles"],
+        json!({"unit": "320999001"}),
+    )
+    .await;
+    assert_eq!(ids(&snap["resources"]), vec![b.id, c.id], "{snap}");
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_township_user_never_sees_another_townships_worker(pool: PgPool) {
+    let server = Server::start(pool.clone(), NEVER).await;
+    load_hierarchy(&server).await;
+    let mine = worker(&server, "本镇", WEST_GRID).await;
+    let theirs = worker(&server, "外镇", EAST_GRID).await;
+    // Theirs stands in my township, mine in theirs: the home unit decides.
+    put(
+        &server,
+        &[(&mine, 120.15, 32.05, 0), (&theirs, 120.05, 32.05, 0)],
+    )
+    .await;
+    let token = user_with_session(&pool, "west", "dispatcher", Some("320999001")).await;
+    let mut west = server.open(&token).await;
+    let mut admin = server.open(TOKEN).await;
+
+    let snap = subscribe(
+        &mut west,
+        "city",
+        &["workers", "vehicles"],
+        viewport(CITY_BOX),
+    )
+    .await;
+    assert_eq!(ids(&snap["resources"]), vec![mine.id], "{snap}");
+    let snap = subscribe(&mut admin, "city", &["workers"], viewport(CITY_BOX)).await;
+    assert_eq!(ids(&snap["resources"]), vec![mine.id, theirs.id], "{snap}");
+
+    // Theirs moves about in my township; then mine moves. The first delta the west user
+    // gets is mine alone: every earlier change was theirs and never sent.
+    for step in 1..=5 {
+        put(
+            &server,
+            &[(
+                &theirs,
+                120.05 + 0.001 * f64::from(step),
+                32.05,
+                step.into(),
+            )],
+        )
+        .await;
+    }
+    put(&server, &[(&mine, 120.16, 32.05, 10)]).await;
+    let d = next_delta(&mut west).await;
+    assert_eq!(ids(&d["moved"]), vec![mine.id], "{d}");
+    assert!(
+        !d.to_string().contains(&format!("\"id\":{}", theirs.id)),
+        "{d}"
+    );
+    let mut admin_saw = Vec::new();
+    while !admin_saw.contains(&mine.id) {
+        admin_saw.extend(ids(&next_delta(&mut admin).await["moved"]));
+    }
+    assert!(admin_saw.contains(&theirs.id), "the admin sees both");
+
+    // A unit under my township shows only mine, though theirs is located there.
+    let snap = subscribe(&mut west, "u", &["workers"], json!({"unit": "320999001"})).await;
+    assert!(ids(&snap["resources"]).is_empty(), "{snap}");
+    let snap = subscribe(&mut admin, "u", &["workers"], json!({"unit": "320999001"})).await;
+    assert_eq!(ids(&snap["resources"]), vec![theirs.id], "{snap}");
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_stalled_client_is_shed_and_never_delays_another(pool: PgPool) {
+    let live = LiveConfig {
+        stream: StreamConfig {
+            queue_messages: 2,
+            stall_timeout: Duration::from_secs(1),
+            ..StreamConfig::default()
+        },
+        ..LiveConfig::default()
+    };
+    let server = Server::start_with(pool.clone(), NEVER, live).await;
+    load_hierarchy(&server).await;
+    // Enough workers that snapshots are large (≈0.8 MB each) and the socket buffers fill.
+    const CROWD: i64 = 3000;
+    let crowd_ids: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO resources (kind, name, unit_id, on_duty)
+         SELECT 'worker', '网格员' || n, u.id, true
+         FROM generate_series(1, $1) n, units u WHERE u.code = $2 RETURNING id",
+    )
+    .bind(CROWD)
+    .bind(WEST_GRID)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut crowd = Vec::new();
+    for id in crowd_ids {
+        crowd.push(
+            server
+                .state
+                .live
+                .resource(&pool, id)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let items: Vec<_> = crowd
+        .iter()
+        .zip(0..)
+        .map(|(w, i)| {
+            (
+                w,
+                120.001 + 0.00003 * f64::from(i % 1000),
+                32.001 + 0.03 * f64::from(i / 1000),
+                0,
+            )
+        })
+        .collect();
+    put(&server, &items).await;
+    let watched = worker(&server, "观察", EAST_GRID).await;
+    put(&server, &[(&watched, 120.15, 32.05, 0)]).await;
+
+    let mut healthy = server.open(TOKEN).await;
+    subscribe(&mut healthy, "h", &["workers"], viewport(EAST_BOX)).await;
+
+    // The stalled client subscribes over and over (each answer is a large snapshot) and
+    // never reads a byte, until the server drops it.
+    let (mut stalled_tx, mut stalled_rx) = server.connect_bearer(TOKEN).await.split();
+    let sub = json!({"type": "subscribe", "id": "s", "layers": ["workers"], "viewport": {"bbox": WEST_BOX}});
+    let subscribes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sent = Arc::clone(&subscribes);
+    let spam = tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + 3 * HANG_GUARD;
+        while tokio::time::Instant::now() < deadline
+            && stalled_tx
+                .send(Message::text(sub.to_string()))
+                .await
+                .is_ok()
+        {
+            sent.fetch_add(1, Relaxed);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let streams = &server.state.live.streams;
+    wait_for("the stalled client's queue to fill", || {
+        streams.behind.load(Relaxed) > 0
+    })
+    .await;
+
+    // Meanwhile the healthy client gets its deltas.
+    for step in 1..=3 {
+        put(
+            &server,
+            &[(
+                &watched,
+                120.15 + 0.001 * f64::from(step),
+                32.05,
+                step.into(),
+            )],
+        )
+        .await;
+        let d = next_delta(&mut healthy).await;
+        assert_eq!(ids(&d["moved"]), vec![watched.id], "{d}");
+    }
+
+    // The stalled client is shed once its socket takes nothing for the stall timeout; what
+    // reached it is what the socket buffers held, not a snapshot per subscribe.
+    tokio::time::timeout(3 * HANG_GUARD, async {
+        while streams.shed.load(Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the stalled client was never shed");
+    spam.abort();
+    let subscribes = subscribes.load(Relaxed);
+    let mut snapshots = 0;
+    loop {
+        match tokio::time::timeout(HANG_GUARD, stalled_rx.next())
+            .await
+            .expect("hang")
+        {
+            Some(Ok(Message::Text(t))) => {
+                if t.as_str().starts_with(r#"{"type":"snapshot""#) {
+                    snapshots += 1;
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                if let Some(f) = frame {
+                    assert_eq!(u16::from(f.code), 4429, "{f}");
+                }
+            }
+            Some(Ok(_)) => {}
+            // The server dropped the connection without a closing handshake.
+            Some(Err(_)) | None => break,
+        }
+    }
+    assert!(
+        snapshots < subscribes,
+        "{snapshots} snapshots for {subscribes} subscribes"
+    );
+    wait_for("only the healthy socket to be left", || {
+        streams.open.load(Relaxed) == 1
+    })
+    .await;
+
+    // And the healthy one still streams.
+    put(&server, &[(&watched, 120.16, 32.05, 10)]).await;
+    let d = next_delta(&mut healthy).await;
+    assert_eq!(ids(&d["moved"]), vec![watched.id], "{d}");
+}
+
+/// Polls `done` until it holds, within the hang guard.
+async fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + HANG_GUARD;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited too long for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_client_that_answers_nothing_is_closed_as_idle(pool: PgPool) {
+    let live = LiveConfig {
+        stream: StreamConfig {
+            ping_every: Duration::from_millis(100),
+            idle_timeout: Duration::from_millis(300),
+            ..StreamConfig::default()
+        },
+        ..LiveConfig::default()
+    };
+    let server = Server::start_with(pool.clone(), NEVER, live).await;
+    // Not reading means not answering the server's pings either.
+    let mut ws = server.connect_bearer(TOKEN).await;
+    let streams = &server.state.live.streams;
+    wait_for("the idle close", || streams.idle.load(Relaxed) == 1).await;
+    // The socket ends; the close frame says why when it arrives before the client's own
+    // (late) pongs hit the closed connection.
+    loop {
+        match tokio::time::timeout(HANG_GUARD, ws.next())
+            .await
+            .expect("hang")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 4408, "{frame}");
+                assert_eq!(frame.reason.as_str(), "idle timeout");
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break,
+        }
+    }
+    wait_for("the socket to be gone", || streams.open.load(Relaxed) == 0).await;
 }

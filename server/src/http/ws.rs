@@ -1,29 +1,41 @@
-//! `GET /ws`: the websocket for live data. The upgrade needs a session (cookie or bearer);
-//! the socket then lives while the session does: it closes with code 4401 and a reason
-//! ("session expired", "session revoked") when the session ends by time, logout, password
-//! change or a disabled account. Revocations in this process close at once; others (another
-//! instance, the database) are caught by a periodic re-check.
+//! `GET /ws`: the websocket for live data (protocol in `docs/websocket.md`). The upgrade needs
+//! a session (cookie or bearer); the socket then lives while the session does: it closes with
+//! code 4401 and a reason ("session expired", "session revoked") when the session ends by time,
+//! logout, password change or a disabled account. Revocations in this process close at once;
+//! others (another instance, the database) are caught by a periodic re-check.
 //!
-//! The live issue adds subscriptions and streaming on this socket; today it greets the client
-//! and keeps the connection honest.
+//! The client subscribes (layers and a viewport or a unit); the server answers with a snapshot
+//! and then coalesced deltas at most once per flush period. This module is the socket glue:
+//! the subscription logic lives in [`crate::live::stream`]. Each socket is two halves joined in
+//! one task: the reader (client messages, the bus, timers) never waits on the network; it hands
+//! whole messages to the writer through a small bounded queue and, when that queue is full,
+//! keeps coalescing instead. The writer alone waits on the socket, and gives up on a client that
+//! takes nothing for the stall timeout. So a slow or dead client never holds up the bus or any
+//! other client, and its memory is bounded by the queue, the pending cap and what it sees.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
+use gridwall_spatial::Scope;
 use serde_json::json;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::error::ErrorBody;
 use crate::auth::{Principal, Revocation, SessionCheck};
-use crate::state::AppState;
+use crate::live::stream::{self, ClientMessage, Feed, ProtocolError, SnapshotReason, View};
+use crate::state::{AppState, LoadedHierarchy};
 
 /// Close code when the session ends (expired, revoked): like HTTP 401.
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
-/// How often the server pings.
-const PING_EVERY: Duration = Duration::from_secs(30);
+/// Close code when the client sent nothing (not even a pong) for the idle timeout: like 408.
+pub const CLOSE_IDLE: u16 = 4408;
+/// Close code when the client took no data for the stall timeout: like 429, it was shed.
+pub const CLOSE_TOO_SLOW: u16 = 4429;
 
 /// Opens the live websocket (protocol in `docs/websocket.md`).
 #[utoipa::path(get, path = "/ws", tag = "live",
@@ -43,9 +55,9 @@ pub async fn upgrade(
     })
 }
 
-fn close(reason: &'static str) -> Message {
+fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame {
-        code: CLOSE_UNAUTHORIZED,
+        code,
         reason: Utf8Bytes::from_static(reason),
     }))
 }
@@ -57,24 +69,51 @@ fn ends(revocation: Revocation, me: &Principal) -> bool {
     }
 }
 
+fn to_message(value: &impl serde::Serialize) -> Option<Message> {
+    match serde_json::to_string(value) {
+        Ok(s) => Some(Message::Text(s.into())),
+        Err(e) => {
+            tracing::error!(error = %e, "a websocket message did not serialise");
+            None
+        }
+    }
+}
+
+fn error_message(e: &ProtocolError, received: Option<&str>) -> Message {
+    let mut v = json!({"type": "error", "code": e.code, "message": e.message});
+    if let Some(id) = &e.id {
+        v["id"] = id.clone();
+    }
+    if let Some(r) = received {
+        v["received"] = r.chars().take(100).collect::<String>().into();
+    }
+    Message::Text(v.to_string().into())
+}
+
+/// The user's scope in `loaded`; without a hierarchy only unscoped users see anything.
+fn scope_in(me: &Principal, loaded: Option<&LoadedHierarchy>) -> Option<Scope> {
+    match loaded {
+        Some(l) => me.scope(l),
+        None => me.scope_unit.is_none().then_some(Scope::Everything),
+    }
+}
+
 /// The life of one socket, over any sink and stream of messages (tests drive it with
 /// channels).
-#[allow(
-    clippy::too_many_lines,
-    reason = "one select loop reads best in one piece"
-)]
 pub async fn run<Tx, Rx>(
-    mut tx: Tx,
-    mut rx: Rx,
+    tx: Tx,
+    rx: Rx,
     state: AppState,
     me: Principal,
-    mut revocations: broadcast::Receiver<Revocation>,
+    revocations: broadcast::Receiver<Revocation>,
     recheck_every: Duration,
     hierarchy_version: Option<i64>,
 ) where
     Tx: Sink<Message> + Unpin,
     Rx: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
+    let config = state.live.config.stream;
+    let (out, queue) = mpsc::channel(config.queue_messages.max(1));
     let hello = json!({
         "type": "hello",
         "protocol": 1,
@@ -86,78 +125,272 @@ pub async fn run<Tx, Rx>(
         },
         "hierarchy_version": hierarchy_version,
         "session_expires_at": me.expires_at,
+        "layers": ["workers", "vehicles", "cases", "alerts"],
+        "max_deltas_per_s": u64::try_from(1000 / config.flush_every.as_millis().max(1)).unwrap_or(1),
     });
-    if tx
-        .send(Message::Text(hello.to_string().into()))
-        .await
+    if out
+        .try_send(Message::Text(hello.to_string().into()))
         .is_err()
     {
         return;
     }
-    let mut recheck = tokio::time::interval(recheck_every);
-    recheck.tick().await;
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
-    let until_expiry = (me.expires_at - chrono::Utc::now())
-        .to_std()
-        .unwrap_or(Duration::ZERO);
-    let expiry = tokio::time::sleep(until_expiry);
-    tokio::pin!(expiry);
-    loop {
-        let check_now = tokio::select! {
-            msg = rx.next() => match msg {
-                None | Some(Err(_) | Ok(Message::Close(_))) => return,
-                Some(Ok(Message::Text(text))) => {
-                    let reply = json!({
-                        "type": "error",
-                        "code": "unsupported",
-                        "message": "this server does not take messages on the socket yet",
-                        "received": text.chars().take(100).collect::<String>(),
-                    });
-                    if tx.send(Message::Text(reply.to_string().into())).await.is_err() {
-                        return;
+    let reader = Reader {
+        out,
+        state,
+        me,
+        feed: Feed::new(config.max_pending),
+    };
+    let stats = &reader.state.live.streams;
+    stats.open.fetch_add(1, Relaxed);
+    let live = std::sync::Arc::clone(&reader.state.live);
+    let (_, shed) = tokio::join!(
+        reader.run(rx, revocations, recheck_every),
+        write(tx, queue, config.stall_timeout),
+    );
+    if shed {
+        live.streams.shed.fetch_add(1, Relaxed);
+    }
+    live.streams.open.fetch_sub(1, Relaxed);
+}
+
+/// The writer half: sends what the reader queued, in order; gives up (and says so, if the
+/// socket still takes it) when one message waits longer than `stall` for the socket, and then
+/// answers true.
+async fn write<Tx>(mut tx: Tx, mut queue: mpsc::Receiver<Message>, stall: Duration) -> bool
+where
+    Tx: Sink<Message> + Unpin,
+{
+    while let Some(msg) = queue.recv().await {
+        let closing = matches!(msg, Message::Close(_));
+        match tokio::time::timeout(stall, tx.send(msg)).await {
+            Ok(Ok(())) if !closing => {}
+            Ok(_) => return false,
+            Err(_) => {
+                tracing::info!(
+                    stall_s = stall.as_secs(),
+                    "websocket client too slow: closing"
+                );
+                // Dropping `queue` on return tells the reader to stop.
+                queue.close();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    tx.send(close(CLOSE_TOO_SLOW, "too slow")),
+                )
+                .await;
+                return true;
+            }
+        }
+    }
+    false
+}
+
+struct Reader {
+    out: mpsc::Sender<Message>,
+    state: AppState,
+    me: Principal,
+    feed: Feed,
+}
+
+impl Reader {
+    /// Queues a message unless the client is behind (then it is dropped: errors only; state
+    /// goes through the feed, which coalesces).
+    fn offer(&self, msg: Message) {
+        let _ = self.out.try_send(msg);
+    }
+
+    /// Queues the close frame (waiting for room at most until the writer gives up).
+    async fn close(&self, code: u16, reason: &'static str) {
+        let _ = self.out.send(close(code, reason)).await;
+    }
+
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one select loop reads best in one piece"
+    )]
+    async fn run<Rx>(
+        mut self,
+        mut rx: Rx,
+        mut revocations: broadcast::Receiver<Revocation>,
+        recheck_every: Duration,
+    ) where
+        Rx: Stream<Item = Result<Message, axum::Error>> + Unpin,
+    {
+        let config = self.state.live.config.stream;
+        let mut updates = self.state.live.bus.subscribe();
+        let mut recheck = tokio::time::interval(recheck_every);
+        recheck.tick().await;
+        let mut ping = tokio::time::interval(config.ping_every);
+        ping.tick().await;
+        let mut flush = tokio::time::interval(config.flush_every);
+        flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut heard = Instant::now();
+        let until_expiry = (self.me.expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let expiry = tokio::time::sleep(until_expiry);
+        tokio::pin!(expiry);
+        loop {
+            let check_now = tokio::select! {
+                // The writer gave up on this client.
+                () = self.out.closed() => return,
+                msg = rx.next() => {
+                    heard = Instant::now();
+                    match msg {
+                        None | Some(Err(_) | Ok(Message::Close(_))) => return,
+                        Some(Ok(Message::Text(text))) => {
+                            self.on_text(text.as_str(), &mut updates);
+                            false
+                        }
+                        Some(Ok(_)) => false,
                     }
+                },
+                u = updates.recv() => match u {
+                    Ok(batch) => {
+                        self.feed.observe(&batch);
+                        false
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "websocket client lagged behind the bus: resync");
+                        self.feed.owe(SnapshotReason::Resync);
+                        false
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = flush.tick() => {
+                    self.flush(&mut updates);
                     false
                 }
-                Some(Ok(_)) => false,
-            },
-            r = revocations.recv() => match r {
-                Ok(rev) if ends(rev, &me) => {
-                    let _ = tx.send(close("session revoked")).await;
-                    return;
+                r = revocations.recv() => match r {
+                    Ok(rev) if ends(rev, &self.me) => {
+                        self.close(CLOSE_UNAUTHORIZED, "session revoked").await;
+                        return;
+                    }
+                    Ok(_) => false,
+                    // Missed some: ask the database.
+                    Err(broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = recheck.tick() => true,
+                () = &mut expiry => {
+                    // Fire once; if the database's clock disagrees, the periodic check decides.
+                    expiry.as_mut().reset(Instant::now() + recheck_every);
+                    true
                 }
-                Ok(_) => false,
-                // Missed some: ask the database.
-                Err(broadcast::error::RecvError::Lagged(_)) => true,
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            _ = recheck.tick() => true,
-            () = &mut expiry => {
-                // Fire once; if the database's clock disagrees, the periodic check decides.
-                expiry.as_mut().reset(tokio::time::Instant::now() + recheck_every);
-                true
+                _ = ping.tick() => {
+                    if heard.elapsed() >= config.idle_timeout {
+                        self.state.live.streams.idle.fetch_add(1, Relaxed);
+                        self.close(CLOSE_IDLE, "idle timeout").await;
+                        return;
+                    }
+                    self.offer(Message::Ping(Vec::new().into()));
+                    false
+                }
+            };
+            if check_now {
+                match crate::auth::recheck(&self.state.pool, self.me.session_id).await {
+                    Ok(SessionCheck::Valid(_)) => {}
+                    Ok(SessionCheck::Expired) => {
+                        self.close(CLOSE_UNAUTHORIZED, "session expired").await;
+                        return;
+                    }
+                    Ok(SessionCheck::Revoked | SessionCheck::Unknown) => {
+                        self.close(CLOSE_UNAUTHORIZED, "session revoked").await;
+                        return;
+                    }
+                    // A database blip does not end a live wall; the next check decides.
+                    Err(e) => tracing::warn!(error = %e, "websocket session re-check failed"),
+                }
             }
-            _ = ping.tick() => {
-                if tx.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    return;
-                }
-                false
+        }
+    }
+
+    fn on_text(&mut self, text: &str, updates: &mut broadcast::Receiver<crate::live::bus::Batch>) {
+        let sub = match stream::parse(text) {
+            Ok(ClientMessage::Subscribe(sub)) => sub,
+            Err(e) => {
+                let echo = (e.code == "bad_message").then_some(text);
+                self.offer(error_message(&e, echo));
+                return;
             }
         };
-        if check_now {
-            match crate::auth::recheck(&state.pool, me.session_id).await {
-                Ok(SessionCheck::Valid(_)) => {}
-                Ok(SessionCheck::Expired) => {
-                    let _ = tx.send(close("session expired")).await;
-                    return;
-                }
-                Ok(SessionCheck::Revoked | SessionCheck::Unknown) => {
-                    let _ = tx.send(close("session revoked")).await;
-                    return;
-                }
-                // A database blip does not end a live wall; the next check decides.
-                Err(e) => tracing::warn!(error = %e, "websocket session re-check failed"),
+        let loaded = self.state.hierarchy.get();
+        let scope = scope_in(&self.me, loaded.as_deref());
+        match View::resolve(sub, loaded, scope) {
+            Ok(view) => {
+                self.feed.subscribe(view);
+                // Answer now rather than at the next tick.
+                self.flush(updates);
             }
+            Err(e) => self.offer(error_message(&e, None)),
+        }
+    }
+
+    /// Sends what the client is owed, if its queue has room: a snapshot, or the delta of the
+    /// changes since the last flush. Without room the changes stay coalesced in the feed.
+    fn flush(&mut self, updates: &mut broadcast::Receiver<crate::live::bus::Batch>) {
+        let Some(view) = self.feed.view() else { return };
+        let current = self.state.hierarchy.version().unwrap_or(0);
+        if current != view.version() && self.feed.owed().is_none() {
+            self.feed.owe(SnapshotReason::Hierarchy);
+        }
+        let Ok(permit) = self.out.try_reserve() else {
+            if self.feed.owed().is_some() || self.feed.pending_len() > 0 {
+                self.state.live.streams.behind.fetch_add(1, Relaxed);
+            }
+            return;
+        };
+        if self.feed.owed().is_none() {
+            if let Some(msg) = self.feed.delta().as_ref().and_then(to_message) {
+                permit.send(msg);
+            }
+            return;
+        }
+        let loaded = self.state.hierarchy.get();
+        if self
+            .feed
+            .view()
+            .is_some_and(|v| v.version() != loaded.as_ref().map_or(0, |l| l.version))
+        {
+            let Some(sub) = self.feed.view().map(|v| v.subscription().clone()) else {
+                return;
+            };
+            let scope = scope_in(&self.me, loaded.as_deref());
+            match View::resolve(sub, loaded.clone(), scope) {
+                Ok(view) => self.feed.reresolve(view),
+                Err(e) => {
+                    // The subscribed unit is gone (or left the user's territory).
+                    self.feed.unsubscribe();
+                    permit.send(error_message(&e, None));
+                    return;
+                }
+            }
+        }
+        // Updates already queued on the bus are in the index the snapshot reads: skip them.
+        // (One published between here and the read is replayed; the feed drops stale moves.)
+        while !matches!(
+            updates.try_recv(),
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)
+        ) {}
+        let snapshot = {
+            let read = self.state.live.read(loaded.as_deref());
+            if self
+                .feed
+                .view()
+                .is_none_or(|v| v.version() != read.version())
+            {
+                // Another hierarchy was installed meanwhile: try again at the next tick.
+                return;
+            }
+            self.feed
+                .snapshot(read.index(), |id| self.state.live.info(id))
+        };
+        if let Some(snapshot) = &snapshot
+            && let Some(msg) = to_message(snapshot)
+        {
+            if snapshot.reason == SnapshotReason::Resync {
+                self.state.live.streams.resyncs.fetch_add(1, Relaxed);
+            }
+            permit.send(msg);
         }
     }
 }

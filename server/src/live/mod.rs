@@ -9,9 +9,11 @@
 //! index is re-located against it before it is next read or written.
 
 pub mod bus;
+pub mod stream;
 pub mod tracks;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -39,6 +41,39 @@ pub struct LiveConfig {
     pub offline_after: Duration,
     /// Batches the in-process bus keeps for slow subscribers.
     pub bus_capacity: usize,
+    /// The websocket streams.
+    pub stream: StreamConfig,
+}
+
+/// Settings of the websocket streams (`/ws`); see `docs/websocket.md`.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamConfig {
+    /// Deltas are sent at most once per this period (the coalescing window).
+    pub flush_every: Duration,
+    /// Messages a client's outgoing queue holds; when it is full, changes coalesce.
+    pub queue_messages: usize,
+    /// Changed resources a client may have pending before the backlog is dropped for a
+    /// snapshot.
+    pub max_pending: usize,
+    /// A socket that takes no data for this long is closed (4429 "too slow").
+    pub stall_timeout: Duration,
+    /// How often the server pings.
+    pub ping_every: Duration,
+    /// A client silent this long (no message, no pong) is closed (4408 "idle timeout").
+    pub idle_timeout: Duration,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            flush_every: Duration::from_millis(100),
+            queue_messages: 8,
+            max_pending: 20_000,
+            stall_timeout: Duration::from_secs(30),
+            ping_every: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+        }
+    }
 }
 
 impl Default for LiveConfig {
@@ -49,6 +84,7 @@ impl Default for LiveConfig {
             retention_days: 90,
             offline_after: Duration::from_secs(300),
             bus_capacity: 4096,
+            stream: StreamConfig::default(),
         }
     }
 }
@@ -177,6 +213,23 @@ pub struct Live {
     pub tracks: TrackWriter,
     /// Unknown OsmAnd device identifiers per address.
     pub ident_limiter: crate::http::positions::IdentLimiter,
+    /// Counters of the websocket streams.
+    pub streams: StreamStats,
+}
+
+/// Counters of the websocket streams, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct StreamStats {
+    /// Sockets open now.
+    pub open: AtomicUsize,
+    /// Flushes put off because a client's outgoing queue was full (its changes coalesce).
+    pub behind: AtomicUsize,
+    /// Snapshots sent because a client fell behind (`"reason": "resync"`).
+    pub resyncs: AtomicUsize,
+    /// Sockets closed because the client took no data for the stall timeout (4429).
+    pub shed: AtomicUsize,
+    /// Sockets closed because the client was silent for the idle timeout (4408).
+    pub idle: AtomicUsize,
 }
 
 /// A read view of the index, valid for one hierarchy version.
@@ -219,6 +272,7 @@ impl Live {
             bus: Arc::new(LocalBus::new(config.bus_capacity)),
             tracks: TrackWriter::start(pool, config.tracks),
             ident_limiter: crate::http::positions::IdentLimiter::default(),
+            streams: StreamStats::default(),
         }
     }
 
