@@ -15,12 +15,13 @@ use crate::auth::{AuthConfig, AuthState};
 use crate::http::admin::parse_resolution;
 use crate::http::tiles::TileCache;
 use crate::import::{self, ImportError};
-use crate::metrics::Metrics;
 use crate::live::tracks::TrackConfig;
 use crate::live::{self, Live, LiveConfig};
+use crate::metrics::Metrics;
 use crate::state::{AppState, HierarchyHandle};
 use crate::{db, hierarchy, http};
 
+mod simulate;
 mod users;
 
 /// The H3 resolution of grid covers when none is given (see BENCHMARKS.md for why).
@@ -59,6 +60,8 @@ pub enum Command {
     User(users::UserArgs),
     /// Create (or repair) the demo accounts and write their passwords to a file.
     DemoAccounts(users::DemoAccountsArgs),
+    /// Simulate grid workers and patrol vehicles reporting positions to a server, as phones do.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Where the database is.
@@ -190,6 +193,7 @@ pub async fn main() -> ExitCode {
         Command::Migrate(args) => migrate(&args).await.map(|_| ()),
         Command::User(args) => return users::run(args).await,
         Command::DemoAccounts(args) => return users::demo_accounts(args).await,
+        Command::Simulate(args) => return simulate::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -264,13 +268,22 @@ pub async fn state(
         .load(&state.pool, loaded.as_deref())
         .await
         .map_err(|e| anyhow::anyhow!("loading the live positions: {e}"))?;
-    tracing::info!(resources = restored, "live positions restored from the last point of each resource");
+    tracing::info!(
+        resources = restored,
+        "live positions restored from the last point of each resource"
+    );
     Ok(state)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pool = migrate(&args.db).await?;
-    let state = state(pool, args.tile_cache_mb, args.auth_config(), args.live_config()).await?;
+    let state = state(
+        pool,
+        args.tile_cache_mb,
+        args.auth_config(),
+        args.live_config(),
+    )
+    .await?;
     match db::users::list(&state.pool, None, &db::users::UserFilter::default()).await {
         Ok(users) if !users.iter().any(|u| u.role == "admin") => tracing::warn!(
             "no active admin account: create one with `gridwall user add NAME --role admin`"
