@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::state::{AppState, HierarchyHandle};
 use crate::{db, hierarchy, http};
 
+mod loadgen;
 mod simulate;
 mod users;
 
@@ -62,6 +63,8 @@ pub enum Command {
     DemoAccounts(users::DemoAccountsArgs),
     /// Simulate grid workers and patrol vehicles reporting positions to a server, as phones do.
     Simulate(simulate::SimulateArgs),
+    /// The HTTP ingest benchmark: sustained positions/s and latency, and the PostGIS anchor.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 /// Where the database is.
@@ -194,6 +197,7 @@ pub async fn main() -> ExitCode {
         Command::User(args) => return users::run(args).await,
         Command::DemoAccounts(args) => return users::demo_accounts(args).await,
         Command::Simulate(args) => return simulate::run(args).await,
+        Command::Loadgen(args) => return loadgen::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
