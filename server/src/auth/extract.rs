@@ -257,3 +257,28 @@ impl FromRequestParts<AppState> for Device {
         })
     }
 }
+
+/// Who posts positions: a phone with its device token, or a user's session (integrations).
+#[derive(Debug, Clone)]
+pub enum Reporter {
+    /// A device token: its own resource only.
+    Device(Device),
+    /// A session: any resource in the user's territory (the route checks the role).
+    User(Box<Principal>),
+}
+
+impl FromRequestParts<AppState> for Reporter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if bearer(parts).is_some_and(|t| TokenKind::of(t) == Some(TokenKind::Device)) {
+            Device::from_request_parts(parts, state)
+                .await
+                .map(Self::Device)
+        } else {
+            Principal::from_request_parts(parts, state)
+                .await
+                .map(|p| Self::User(Box::new(p)))
+        }
+    }
+}

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, broadcast};
 use utoipa::ToSchema;
 
-pub use extract::{ClientAddr, Device, SESSION_COOKIE, session_cookie};
+pub use extract::{ClientAddr, Device, Reporter, SESSION_COOKIE, session_cookie};
 pub use mask::mask_phone;
 pub use password::{
     MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordError, generate_password, hash_password,

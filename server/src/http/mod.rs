@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod locate;
 pub mod params;
+pub mod positions;
 pub mod security;
 pub mod tiles;
 pub mod units;
@@ -116,6 +117,11 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let import = OpenApiRouter::new()
         .routes(routes!(admin::import_hierarchy))
         .layer(timeout(IMPORT_TIMEOUT));
+    let ingest = OpenApiRouter::new()
+        .routes(routes!(positions::post_positions))
+        .routes(routes!(positions::osmand_post, positions::osmand_get))
+        .layer(DefaultBodyLimit::max(positions::MAX_INGEST_BODY_BYTES))
+        .layer(timeout(REQUEST_TIMEOUT));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(openapi_json))
@@ -138,9 +144,12 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workers::whoami))
         .routes(routes!(tiles::tilejson))
         .routes(routes!(tiles::tile))
+        .routes(routes!(positions::track))
+        .routes(routes!(positions::clear_sos))
         .routes(routes!(ws::upgrade))
         .layer(timeout(REQUEST_TIMEOUT))
         .merge(import)
+        .merge(ingest)
         .split_for_parts()
 }
 

@@ -175,6 +175,8 @@ pub struct Live {
     pub bus: Arc<dyn Bus>,
     /// The track buffer.
     pub tracks: TrackWriter,
+    /// Unknown OsmAnd device identifiers per address.
+    pub ident_limiter: crate::http::positions::IdentLimiter,
 }
 
 /// A read view of the index, valid for one hierarchy version.
@@ -216,6 +218,7 @@ impl Live {
             directory: RwLock::new(HashMap::new()),
             bus: Arc::new(LocalBus::new(config.bus_capacity)),
             tracks: TrackWriter::start(pool, config.tracks),
+            ident_limiter: crate::http::positions::IdentLimiter::default(),
         }
     }
 
@@ -251,7 +254,7 @@ impl Live {
         if let Some(info) = self.info(id) {
             return Ok(Some(info));
         }
-        let Some(info) = load_resources(pool, Some(id)).await?.pop() else {
+        let Some(info) = load_resources(pool, Some(&[id])).await?.pop() else {
             return Ok(None);
         };
         let info = Arc::new(info);
@@ -260,6 +263,42 @@ impl Live {
             .unwrap_or_else(lock_poisoned)
             .insert(id, Arc::clone(&info));
         Ok(Some(info))
+    }
+
+    /// The directory entries of `ids` (sorted or not), reading the ones not loaded yet from
+    /// the database in one query; unknown ids are absent from the answer.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn resources(
+        &self,
+        pool: &PgPool,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, Arc<ResourceInfo>>, sqlx::Error> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        {
+            let dir = self.directory.read().unwrap_or_else(lock_poisoned);
+            for id in ids {
+                match dir.get(id) {
+                    Some(info) => {
+                        found.insert(*id, Arc::clone(info));
+                    }
+                    None => missing.push(*id),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let loaded = load_resources(pool, Some(&missing)).await?;
+            let mut dir = self.directory.write().unwrap_or_else(lock_poisoned);
+            for info in loaded {
+                let info = Arc::new(info);
+                dir.insert(info.id, Arc::clone(&info));
+                found.insert(info.id, info);
+            }
+        }
+        Ok(found)
     }
 
     /// Loads the directory and the latest point of every enabled resource (start-up).
@@ -448,7 +487,7 @@ impl Live {
         loaded: Option<&LoadedHierarchy>,
         id: i64,
     ) -> Result<(), sqlx::Error> {
-        let info = load_resources(pool, Some(id)).await?.pop().map(Arc::new);
+        let info = load_resources(pool, Some(&[id])).await?.pop().map(Arc::new);
         {
             let mut dir = self.directory.write().unwrap_or_else(lock_poisoned);
             match &info {
@@ -474,18 +513,24 @@ impl Live {
                 }
                 Some(info) => {
                     let rid = ResourceId(id);
-                    inner.index.get(rid).map(|e| e.report.status).and_then(|old| {
-                        let keep = Status::BUSY.with(Status::OFFLINE);
-                        let status = info.base_status().with(Status::from_bits(old.bits() & keep.bits()));
-                        inner.index.set_status(rid, status);
-                        inner.index.get(rid).map(|entry| LiveUpdate {
-                            what: UpdateKind::Status,
-                            entry: *entry,
-                            home: home(&info),
-                            info,
-                            version,
+                    inner
+                        .index
+                        .get(rid)
+                        .map(|e| e.report.status)
+                        .and_then(|old| {
+                            let keep = Status::BUSY.with(Status::OFFLINE);
+                            let status = info
+                                .base_status()
+                                .with(Status::from_bits(old.bits() & keep.bits()));
+                            inner.index.set_status(rid, status);
+                            inner.index.get(rid).map(|entry| LiveUpdate {
+                                what: UpdateKind::Status,
+                                entry: *entry,
+                                home: home(&info),
+                                info,
+                                version,
+                            })
                         })
-                    })
                 }
             }
         };
@@ -581,12 +626,15 @@ struct ResourceRow {
     disabled: bool,
 }
 
-async fn load_resources(pool: &PgPool, only: Option<i64>) -> Result<Vec<ResourceInfo>, sqlx::Error> {
+async fn load_resources(
+    pool: &PgPool,
+    only: Option<&[i64]>,
+) -> Result<Vec<ResourceInfo>, sqlx::Error> {
     let rows = sqlx::query_as::<_, ResourceRow>(
         "SELECT r.id, r.kind, r.name, r.plate, r.unit_id, u.code AS unit_code, r.crs, r.on_duty,
                 r.sos_at IS NOT NULL AS sos, r.disabled_at IS NOT NULL AS disabled
          FROM resources r JOIN units u ON u.id = r.unit_id
-         WHERE $1::bigint IS NULL OR r.id = $1",
+         WHERE $1::bigint[] IS NULL OR r.id = ANY($1)",
     )
     .bind(only)
     .fetch_all(pool)
@@ -604,7 +652,11 @@ async fn load_resources(pool: &PgPool, only: Option<i64>) -> Result<Vec<Resource
             plate: r.plate.map(Into::into),
             unit_code: r.unit_code.into(),
             unit_id: r.unit_id,
-            crs: if r.crs == "gcj02" { Crs::Gcj02 } else { Crs::Wgs84 },
+            crs: if r.crs == "gcj02" {
+                Crs::Gcj02
+            } else {
+                Crs::Wgs84
+            },
             on_duty: r.on_duty,
             sos: r.sos,
             disabled: r.disabled,

@@ -183,12 +183,12 @@ impl TrackWriter {
             let _ = done.send(true);
             return Ok(Durable(rx));
         }
-        let reserved =
-            self.stats
-                .queued
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                    (q + n <= self.capacity).then_some(q + n)
-                });
+        let reserved = self
+            .stats
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                (q + n <= self.capacity).then_some(q + n)
+            });
         if let Err(queued) = reserved {
             return Err(BufferFull {
                 queued,
@@ -288,7 +288,12 @@ async fn write(
             })
             .or_insert(p);
     }
-    for day in cols.at.iter().map(DateTime::date_naive).collect::<HashSet<_>>() {
+    for day in cols
+        .at
+        .iter()
+        .map(DateTime::date_naive)
+        .collect::<HashSet<_>>()
+    {
         if !partitions.contains(&day) {
             sqlx::query("SELECT positions_ensure_partition($1)")
                 .bind(day)

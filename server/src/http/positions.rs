@@ -1,0 +1,742 @@
+//! Position ingest and tracks: `POST /api/positions` (JSON batches from phones and
+//! integrations), `/api/osmand` (the Traccar Client app, unmodified), `GET
+//! /api/resources/{id}/track`, and clearing an SOS.
+//!
+//! What an answer means (also in the OpenAPI text): **2xx = the accepted points are committed
+//! to PostGIS.** The live map moves as soon as a point is accepted; the answer waits for the
+//! track writer's commit (group commit, see `live::tracks`). 503 with Retry-After means
+//! either "the buffer is full, nothing was taken" (`track_buffer_full`) or "taken and shown
+//! live but not yet confirmed durable" (`not_durable_yet`); in both cases re-send the same
+//! points: an exact re-send is a no-op.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ApiResult, ErrorBody, Path, Query};
+use crate::audit::{self, Event};
+use crate::auth::{ClientAddr, Principal, Reporter, Role, hash_token};
+use crate::ingest::osmand::{self, OsmandError};
+use crate::ingest::report::{Fields, check, number};
+use crate::ingest::{Crs, Rejection, Report};
+use crate::live::ResourceInfo;
+use crate::live::tracks::NotDurable;
+use crate::state::AppState;
+
+/// Most positions in one request.
+pub const MAX_BATCH: usize = 10_000;
+/// Largest ingest body (10,000 positions with every field fit in about 2 MiB).
+pub const MAX_INGEST_BODY_BYTES: usize = 4 << 20;
+
+/// Query of `POST /api/positions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PositionParams {
+    /// Datum of the coordinates: `wgs84` (default: the resource's own setting) or `gcj02`.
+    pub crs: Option<String>,
+}
+
+/// One item's outcome.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemResult {
+    /// `accepted` or `rejected`.
+    pub status: &'static str,
+    /// For accepted points: `moved` (the live marker moved), `stale` (older than the
+    /// marker's point: track only) or `duplicate` (already known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<&'static str>,
+    /// For rejected points: why (`invalid_lat`, `invalid_lng`, `not_finite`,
+    /// `missing_field`, `invalid_time`, `future_time`, `too_old`, `invalid_value`,
+    /// `unknown_resource`, `out_of_scope`, `resource_disabled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    /// For people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The answer to a batch: one result per item, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestAnswer {
+    /// Points accepted (committed).
+    pub accepted: usize,
+    /// Points rejected.
+    pub rejected: usize,
+    /// Per item, in the order sent.
+    pub results: Vec<ItemResult>,
+}
+
+fn rejected(r: Rejection) -> ItemResult {
+    ItemResult {
+        status: "rejected",
+        live: None,
+        code: Some(r.code),
+        message: Some(r.message),
+    }
+}
+
+fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The oldest point still worth storing: older ones would fall in a dropped partition.
+fn oldest_kept(state: &AppState, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::days(i64::from(state.live.config.retention_days))
+}
+
+fn parse_crs(raw: Option<&str>) -> ApiResult<Option<Crs>> {
+    raw.map(|c| {
+        Crs::parse(c).ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_crs",
+                "crs",
+                format!("crs must be wgs84 or gcj02, got {c:?}"),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// Positions of workers and vehicles, up to 10,000 per request. A phone posts with its
+/// device token (its own resource; `resource` may be left out); a dispatcher or admin
+/// session may post for any resource in its territory. Each item is answered on its own: a
+/// bad item never drops the good ones. 200 = every accepted point is committed (durable);
+/// 422 when every item was rejected; 503 + Retry-After when the track buffer is full
+/// (nothing taken) or the database did not confirm in time (re-send: duplicates are
+/// ignored).
+#[utoipa::path(post, path = "/api/positions", tag = "live", params(PositionParams),
+    request_body(content = Value, description = "`{\"positions\": [{resource, lat, lng, at, \
+        accuracy_m?, speed_mps?, heading_deg?, altitude_m?, battery?, sos?}], \"crs\"?}` or a \
+        bare array; `at` in ISO-8601, Unix seconds or milliseconds"),
+    responses((status = 200, body = IngestAnswer), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
+    security(("device_token" = []), ("bearer" = []), ("session_cookie" = [])))]
+pub async fn post_positions(
+    State(state): State<AppState>,
+    reporter: Reporter,
+    Query(params): Query<PositionParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    if let Reporter::User(me) = &reporter {
+        me.require(&Role::MANAGERS)?;
+    }
+    if !headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+    {
+        return Err(ApiError::UnsupportedMediaType(
+            "the body must be JSON with Content-Type: application/json".into(),
+        ));
+    }
+    let body: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+        code: "invalid_json",
+        message: format!("the body is not valid JSON: {e}"),
+        details: json!({}),
+    })?;
+    let (items, body_crs) = match &body {
+        Value::Array(items) => (items.as_slice(), None),
+        Value::Object(o) => match o.get("positions") {
+            Some(Value::Array(items)) => (
+                items.as_slice(),
+                o.get("crs").and_then(Value::as_str).map(str::to_owned),
+            ),
+            _ => {
+                return Err(ApiError::BadRequest {
+                    code: "invalid_body",
+                    message: "expected {\"positions\": [...]} or an array of positions".into(),
+                    details: json!({}),
+                });
+            }
+        },
+        _ => {
+            return Err(ApiError::BadRequest {
+                code: "invalid_body",
+                message: "expected {\"positions\": [...]} or an array of positions".into(),
+                details: json!({}),
+            });
+        }
+    };
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::unprocessable(
+            "batch_too_large",
+            "positions",
+            format!(
+                "at most {MAX_BATCH} positions per request, got {}",
+                items.len()
+            ),
+        ));
+    }
+    let crs = match parse_crs(params.crs.as_deref())? {
+        Some(c) => Some(c),
+        None => parse_crs(body_crs.as_deref())?,
+    };
+    let now = Utc::now();
+    let oldest = oldest_kept(&state, now);
+    let loaded = state.hierarchy.get();
+    let scope = match &reporter {
+        Reporter::User(me) => match loaded.as_deref() {
+            Some(l) => me.scope(l),
+            None => me
+                .scope_id()
+                .is_none()
+                .then_some(gridwall_spatial::Scope::Everything),
+        },
+        Reporter::Device(_) => None,
+    };
+    // Which resources the batch names: looked up once each.
+    let mut ids: Vec<i64> = Vec::new();
+    let mut parsed: Vec<Result<(i64, &serde_json::Map<String, Value>), Rejection>> =
+        Vec::with_capacity(items.len());
+    for item in items {
+        let r = match item {
+            Value::Object(o) => match (&reporter, o.get("resource")) {
+                (Reporter::Device(d), None | Some(Value::Null)) => Ok((d.resource_id, o)),
+                (_, Some(v)) => match v.as_i64() {
+                    Some(id) => Ok((id, o)),
+                    None => Err(reject(
+                        "invalid_value",
+                        format!("resource must be an integer id, got {v}"),
+                    )),
+                },
+                (Reporter::User(_), None) => Err(reject("missing_field", "resource is required")),
+            },
+            other => Err(reject(
+                "invalid_value",
+                format!("each position must be an object, got {other}"),
+            )),
+        };
+        if let Ok((id, _)) = &r {
+            ids.push(*id);
+        }
+        parsed.push(r);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let known = state.live.resources(&state.pool, &ids).await?;
+    let mut accepted: Vec<(Arc<ResourceInfo>, Report)> = Vec::new();
+    let mut results: Vec<Result<usize, Rejection>> = Vec::with_capacity(items.len());
+    for r in parsed {
+        let outcome = r.and_then(|(id, o)| {
+            let info = known
+                .get(&id)
+                .ok_or_else(|| reject("unknown_resource", format!("no resource {id}")))?;
+            match &reporter {
+                Reporter::Device(d) if d.resource_id != id => {
+                    return Err(reject(
+                        "out_of_scope",
+                        format!(
+                            "this device token reports for resource {}, not {id}",
+                            d.resource_id
+                        ),
+                    ));
+                }
+                Reporter::User(_) => {
+                    let inside = match (scope, loaded.as_deref()) {
+                        (Some(s), Some(l)) => l
+                            .hierarchy
+                            .by_code(&info.unit_code)
+                            .is_some_and(|u| s.contains(&l.hierarchy, u)),
+                        (Some(gridwall_spatial::Scope::Everything), None) => true,
+                        _ => false,
+                    };
+                    if !inside {
+                        // Indistinguishable from unknown: the territory's edge hides what
+                        // lies beyond it.
+                        return Err(reject(
+                            "out_of_scope",
+                            format!("resource {id} is not in your territory"),
+                        ));
+                    }
+                }
+                Reporter::Device(_) => {}
+            }
+            if info.disabled {
+                return Err(reject(
+                    "resource_disabled",
+                    format!("resource {id} is disabled"),
+                ));
+            }
+            let report = item_report(o, crs.unwrap_or(info.crs), now)?;
+            if report.at < oldest {
+                return Err(reject(
+                    "too_old",
+                    format!(
+                        "at ({}) is older than the {} days of history kept",
+                        report.at, state.live.config.retention_days
+                    ),
+                ));
+            }
+            accepted.push((Arc::clone(info), report));
+            Ok(accepted.len() - 1)
+        });
+        results.push(outcome);
+    }
+    let applied = commit(&state, &accepted).await?;
+    let n_accepted = accepted.len();
+    let results: Vec<ItemResult> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(i) => ItemResult {
+                status: "accepted",
+                live: Some(applied[i].as_str()),
+                code: None,
+                message: None,
+            },
+            Err(e) => rejected(e),
+        })
+        .collect();
+    let answer = IngestAnswer {
+        accepted: n_accepted,
+        rejected: results.len() - n_accepted,
+        results,
+    };
+    if n_accepted == 0 && answer.rejected > 0 {
+        let first = answer.results.first().and_then(|r| r.message.clone());
+        return Err(ApiError::Unprocessable {
+            code: "all_rejected",
+            message: format!(
+                "no position was accepted{}",
+                first.map(|m| format!(" (first: {m})")).unwrap_or_default()
+            ),
+            details: serde_json::to_value(&answer).unwrap_or(Value::Null),
+        });
+    }
+    Ok(axum::Json(answer).into_response())
+}
+
+/// Checks one JSON item.
+fn item_report(
+    o: &serde_json::Map<String, Value>,
+    crs: Crs,
+    now: DateTime<Utc>,
+) -> Result<Report, Rejection> {
+    let crs = match o.get("crs").and_then(Value::as_str) {
+        Some(c) => {
+            Crs::parse(c).ok_or_else(|| reject("invalid_value", format!("crs {c:?} is unknown")))?
+        }
+        None => crs,
+    };
+    let sos = match o.get("sos") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => {
+            return Err(reject(
+                "invalid_value",
+                format!("sos must be true or false, got {v}"),
+            ));
+        }
+    };
+    check(
+        &Fields {
+            lat: o.get("lat"),
+            lng: o.get("lng"),
+            at: o.get("at"),
+            accuracy_m: o.get("accuracy_m"),
+            speed_mps: number("speed_mps", o.get("speed_mps"))?,
+            heading_deg: o.get("heading_deg"),
+            altitude_m: o.get("altitude_m"),
+            battery_pct: number("battery", o.get("battery"))?,
+            charging: o.get("charging").and_then(Value::as_bool),
+            sos,
+            crs,
+        },
+        now,
+    )
+}
+
+/// Applies accepted points to the live map and waits until the track has them.
+async fn commit(
+    state: &AppState,
+    accepted: &[(Arc<ResourceInfo>, Report)],
+) -> ApiResult<Vec<crate::live::Applied>> {
+    if accepted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let loaded = state.hierarchy.get();
+    let (applied, durable) = state
+        .live
+        .apply(loaded.as_deref(), accepted)
+        .map_err(|full| ApiError::Unavailable {
+            code: "track_buffer_full",
+            message: format!(
+                "the server is catching up with the database ({} points waiting); nothing \
+                 was taken, re-send shortly",
+                full.queued
+            ),
+        })?;
+    match durable.wait(state.live.config.ack_timeout).await {
+        Ok(()) => Ok(applied),
+        Err(NotDurable::Pending) => Err(ApiError::Unavailable {
+            code: "not_durable_yet",
+            message: "the points are on the live map and buffered, but the database has not \
+                      confirmed them yet; re-send them (duplicates are ignored)"
+                .into(),
+        }),
+        Err(NotDurable::Refused) => Err(ApiError::Internal(anyhow::anyhow!(
+            "the database refused a batch of track points"
+        ))),
+    }
+}
+
+/// Failed OsmAnd identifiers per address: after this many in a minute, the address waits.
+const OSMAND_FAILURES_PER_MINUTE: u32 = 10;
+
+/// Counts unknown device identifiers per client address (the identifier is the credential,
+/// so guessing must be slow).
+#[derive(Debug, Default)]
+pub struct IdentLimiter {
+    failures: Mutex<HashMap<Option<IpAddr>, (u32, Instant)>>,
+}
+
+impl IdentLimiter {
+    fn blocked(&self, addr: Option<IpAddr>) -> Option<u64> {
+        let map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (n, since) = map.get(&addr)?;
+        let left = Duration::from_secs(60).checked_sub(since.elapsed())?;
+        (*n >= OSMAND_FAILURES_PER_MINUTE).then(|| left.as_secs().max(1))
+    }
+
+    fn failed(&self, addr: Option<IpAddr>) {
+        let mut map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > 10_000 {
+            map.retain(|_, (_, since)| since.elapsed() < Duration::from_secs(60));
+        }
+        let e = map.entry(addr).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= Duration::from_secs(60) {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+    }
+}
+
+/// The OsmAnd protocol of the Traccar Client app: `GET` or `POST` with the query or a form
+/// (`id`, `lat`, `lon`, `timestamp`, `speed` in knots, `bearing`, `altitude`, `accuracy`,
+/// `batt`, `charge`, `alarm=sos`), or `POST` with the app's JSON body. The device identifier
+/// issued with the device is the credential: unknown or revoked identifiers answer 401, and
+/// an address that sends many unknown ones is refused for a minute (429). 200 = committed.
+#[utoipa::path(post, path = "/api/osmand", tag = "live",
+    request_body(content = String, description = "form fields as in the query, or the app's \
+        JSON body", content_type = "application/x-www-form-urlencoded"),
+    params(("id" = Option<String>, Query, description = "device identifier (query/form variant)")),
+    responses((status = 200, description = "committed"), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn osmand_post(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    osmand(state, addr, Method::POST, query, &headers, &body).await
+}
+
+/// The same as `POST /api/osmand`, with everything in the query string.
+#[utoipa::path(get, path = "/api/osmand", tag = "live",
+    params(("id" = Option<String>, Query, description = "device identifier")),
+    responses((status = 200, description = "committed"), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn osmand_get(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    RawQuery(query): RawQuery,
+) -> ApiResult<StatusCode> {
+    osmand(state, addr, Method::GET, query, &HeaderMap::new(), &[]).await
+}
+
+fn form_pairs(raw: &[u8]) -> HashMap<String, String> {
+    form_urlencoded::parse(raw).into_owned().collect()
+}
+
+async fn osmand(
+    state: AppState,
+    addr: ClientAddr,
+    method: Method,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<StatusCode> {
+    let limiter = &state.live.ident_limiter;
+    if let Some(wait) = limiter.blocked(addr.0) {
+        return Err(ApiError::TooManyRequests {
+            code: "too_many_unknown_devices",
+            message: "too many unknown device identifiers from this address; wait a minute".into(),
+            retry_after_s: wait,
+        });
+    }
+    let now = Utc::now();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut params = form_pairs(query.as_deref().unwrap_or("").as_bytes());
+    let parsed = if method == Method::POST && content_type.starts_with("application/json") {
+        let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+            code: "invalid_json",
+            message: format!("the body is not valid JSON: {e}"),
+            details: json!({}),
+        })?;
+        osmand::from_json(&v, now)
+    } else {
+        if method == Method::POST && !body.is_empty() {
+            params.extend(form_pairs(body));
+        }
+        osmand::from_params(&params, now)
+    };
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(OsmandError::NoDevice) => {
+            return Err(ApiError::unauthorized(
+                "missing_device_id",
+                "the device identifier (id / device_id) is required",
+            ));
+        }
+        Err(OsmandError::Invalid(r)) => {
+            return Err(ApiError::Unprocessable {
+                code: r.code,
+                message: r.message,
+                details: json!({}),
+            });
+        }
+    };
+    let row = sqlx::query_as::<_, (i64, i64, bool)>(
+        "SELECT d.id, d.resource_id, d.revoked_at IS NOT NULL OR r.disabled_at IS NOT NULL
+         FROM devices d JOIN resources r ON r.id = d.resource_id WHERE d.ident_hash = $1",
+    )
+    .bind(hash_token(&parsed.device_ident))
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some((device_id, resource_id, revoked)) = row else {
+        limiter.failed(addr.0);
+        return Err(ApiError::unauthorized(
+            "unknown_device",
+            "this device identifier is not known; enter the one the command center issued",
+        ));
+    };
+    if revoked {
+        limiter.failed(addr.0);
+        return Err(ApiError::unauthorized(
+            "device_revoked",
+            "this device was revoked; ask the command center for a new identifier",
+        ));
+    }
+    let info = state
+        .live
+        .resource(&state.pool, resource_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown_device", "the device's resource is gone"))?;
+    let mut report = parsed.report;
+    // The app reports WGS84 unless the server says otherwise for this resource; `from_*`
+    // converted already when the request declared crs=gcj02.
+    if info.crs == Crs::Gcj02 && !params.contains_key("crs") {
+        report.position = gridwall_spatial::gcj02_to_wgs84(report.position);
+    }
+    if report.at < oldest_kept(&state, now) {
+        return Err(ApiError::unprocessable(
+            "too_old",
+            "timestamp",
+            "the fix is older than the history kept",
+        ));
+    }
+    commit(&state, &[(info, report)]).await?;
+    sqlx::query("UPDATE devices SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')")
+        .bind(device_id)
+        .execute(&state.pool)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Query of the track.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TrackParams {
+    /// Start (ISO-8601); default 24 hours before `to`.
+    pub from: Option<DateTime<Utc>>,
+    /// End (ISO-8601); default now.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Longest track window.
+const MAX_TRACK_DAYS: i64 = 31;
+/// Most points in one track answer; beyond, `truncated` is set (ask for a shorter window).
+const MAX_TRACK_POINTS: i64 = 200_000;
+
+#[derive(sqlx::FromRow)]
+struct TrackRow {
+    at: DateTime<Utc>,
+    lng: f64,
+    lat: f64,
+    speed_mps: Option<f32>,
+    grid: Option<String>,
+}
+
+/// A resource's track between two times as a GeoJSON Feature: a LineString (a Point for a
+/// single fix, no geometry when there is none) with the time of every vertex in
+/// `properties.times`, plus speeds and grid codes; scoped to the caller's territory.
+#[utoipa::path(get, path = "/api/resources/{id}/track", tag = "live", params(
+        ("id" = i64, Path, description = "resource id"), TrackParams),
+    responses((status = 200, description = "GeoJSON Feature", content_type = "application/geo+json"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn track(
+    State(state): State<AppState>,
+    me: Principal,
+    Path(id): Path<i64>,
+    Query(q): Query<TrackParams>,
+) -> ApiResult<Response> {
+    me.require(&Role::READERS)?;
+    let to = q.to.unwrap_or_else(Utc::now);
+    let from = q.from.unwrap_or(to - chrono::Duration::hours(24));
+    if from > to {
+        return Err(ApiError::unprocessable(
+            "invalid_window",
+            "from",
+            "from is after to",
+        ));
+    }
+    if to - from > chrono::Duration::days(MAX_TRACK_DAYS) {
+        return Err(ApiError::unprocessable(
+            "window_too_long",
+            "from",
+            format!("a track covers at most {MAX_TRACK_DAYS} days"),
+        ));
+    }
+    let resource = sqlx::query_as::<_, (String, String, String)>(
+        "SELECT r.kind, r.name, u.code FROM resources r JOIN units u ON u.id = r.unit_id
+         WHERE r.id = $2
+           AND ($1::bigint IS NULL OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                                              AND (SELECT tree_hi FROM units WHERE id = $1))",
+    )
+    .bind(me.scope_id())
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(|| {
+        ApiError::not_found(
+            "resource_not_found",
+            format!("no worker or vehicle {id} in your territory"),
+        )
+    })?;
+    let rows = sqlx::query_as::<_, TrackRow>(
+        "SELECT p.at, ST_X(p.geom) AS lng, ST_Y(p.geom) AS lat, p.speed_mps, g.code AS grid
+         FROM positions p LEFT JOIN units g ON g.id = p.grid_id
+         WHERE p.resource_id = $1 AND p.at >= $2 AND p.at <= $3
+         ORDER BY p.at LIMIT $4",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(MAX_TRACK_POINTS + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let truncated = rows.len() > usize::try_from(MAX_TRACK_POINTS).unwrap_or(usize::MAX);
+    let rows = &rows[..rows
+        .len()
+        .min(usize::try_from(MAX_TRACK_POINTS).unwrap_or(usize::MAX))];
+    let coords: Vec<[f64; 2]> = rows.iter().map(|r| [r.lng, r.lat]).collect();
+    let geometry = match coords.len() {
+        0 => Value::Null,
+        1 => json!({"type": "Point", "coordinates": coords[0]}),
+        _ => json!({"type": "LineString", "coordinates": coords}),
+    };
+    let feature = json!({
+        "type": "Feature",
+        "id": id,
+        "geometry": geometry,
+        "properties": {
+            "resource": id,
+            "kind": resource.0,
+            "name": resource.1,
+            "unit": resource.2,
+            "from": from,
+            "to": to,
+            "points": rows.len(),
+            "truncated": truncated,
+            "times": rows.iter().map(|r| r.at).collect::<Vec<_>>(),
+            "speeds_mps": rows.iter().map(|r| r.speed_mps).collect::<Vec<_>>(),
+            "grids": rows.iter().map(|r| r.grid.as_deref()).collect::<Vec<_>>(),
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        feature.to_string(),
+    )
+        .into_response())
+}
+
+/// Clears a resource's SOS once someone has handled it (admins and dispatchers, in their
+/// territory; audited).
+#[utoipa::path(delete, path = "/api/resources/{id}/sos", tag = "live",
+    params(("id" = i64, Path, description = "resource id")),
+    responses((status = 204, description = "cleared (or there was none)"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn clear_sos(
+    State(state): State<AppState>,
+    me: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    me.require(&Role::MANAGERS)?;
+    let mut tx = state.pool.begin().await?;
+    let row = sqlx::query_as::<_, (String, Option<DateTime<Utc>>)>(
+        "SELECT u.code, r.sos_at FROM resources r JOIN units u ON u.id = r.unit_id
+         WHERE r.id = $2
+           AND ($1::bigint IS NULL OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                                              AND (SELECT tree_hi FROM units WHERE id = $1))
+         FOR UPDATE OF r",
+    )
+    .bind(me.scope_id())
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| {
+        ApiError::not_found(
+            "resource_not_found",
+            format!("no worker or vehicle {id} in your territory"),
+        )
+    })?;
+    if let (unit, Some(raised)) = row {
+        sqlx::query("UPDATE resources SET sos_at = NULL, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut *tx,
+            &me.actor(),
+            Event::ok("resource.sos_clear", "resource", id)
+                .unit(Some(&unit))
+                .details(json!({ "raised_at": raised })),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    state
+        .live
+        .refresh_resource(&state.pool, state.hierarchy.get().as_deref(), id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
