@@ -202,8 +202,9 @@ pub async fn post_positions(
     };
     // Which resources the batch names: looked up once each.
     let mut ids: Vec<i64> = Vec::new();
-    let mut parsed: Vec<Result<(i64, &serde_json::Map<String, Value>), Rejection>> =
-        Vec::with_capacity(items.len());
+    /// An item with the resource it names, or why it cannot be read.
+    type Named<'a> = Result<(i64, &'a serde_json::Map<String, Value>), Rejection>;
+    let mut parsed: Vec<Named<'_>> = Vec::with_capacity(items.len());
     for item in items {
         let r = match item {
             Value::Object(o) => match (&reporter, o.get("resource")) {
