@@ -445,6 +445,16 @@ pub async fn post_positions(
                 _ => Posted::Failed("200 without accepted/rejected counts".into()),
             }
         }
+        // Every item refused: the answer's details carry the counts; never worth re-sending.
+        StatusCode::UNPROCESSABLE_ENTITY if error_message(&bytes).0 == "all_rejected" => {
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            Posted::Done {
+                accepted: 0,
+                rejected: v["error"]["details"]["rejected"]
+                    .as_u64()
+                    .unwrap_or(fixes.len() as u64),
+            }
+        }
         StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
             Posted::Busy(retry_after(&headers))
         }
