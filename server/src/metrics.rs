@@ -57,6 +57,18 @@ pub struct Metrics {
     pub tile_cache_hits: Counter,
     /// Tiles rendered by PostGIS.
     pub tile_cache_misses: Counter,
+    /// Positions accepted by ingest.
+    pub positions_accepted: Counter,
+    /// Positions rejected by ingest (per item).
+    pub positions_rejected: Counter,
+    /// Resources on the live map (set when rendered).
+    pub live_resources: Gauge,
+    /// Points waiting in the track buffer (set when rendered).
+    pub track_buffer_points: Gauge,
+    /// Points committed to `positions` since start (set when rendered).
+    pub track_points_written: Gauge,
+    /// Failed track writes since start, each retried (set when rendered).
+    pub track_write_failures: Gauge,
 }
 
 impl Default for Metrics {
@@ -113,7 +125,49 @@ impl Metrics {
             "Vector tiles rendered by PostGIS",
             tile_cache_misses.clone(),
         );
+        let positions_accepted = Counter::default();
+        registry.register(
+            "positions_accepted",
+            "Positions accepted by ingest",
+            positions_accepted.clone(),
+        );
+        let positions_rejected = Counter::default();
+        registry.register(
+            "positions_rejected",
+            "Positions rejected by ingest (per item)",
+            positions_rejected.clone(),
+        );
+        let live_resources = Gauge::default();
+        registry.register(
+            "live_resources",
+            "Workers and vehicles on the live map",
+            live_resources.clone(),
+        );
+        let track_buffer_points = Gauge::default();
+        registry.register(
+            "track_buffer_points",
+            "Points waiting in the track buffer for the database",
+            track_buffer_points.clone(),
+        );
+        let track_points_written = Gauge::default();
+        registry.register(
+            "track_points_written",
+            "Points committed to the positions table since start",
+            track_points_written.clone(),
+        );
+        let track_write_failures = Gauge::default();
+        registry.register(
+            "track_write_failures",
+            "Failed track writes since start (each retried)",
+            track_write_failures.clone(),
+        );
         Self {
+            positions_accepted,
+            positions_rejected,
+            live_resources,
+            track_buffer_points,
+            track_points_written,
+            track_write_failures,
             registry,
             requests,
             latency,

@@ -17,7 +17,7 @@ use common::{
     user_with_session,
 };
 use gridwall_server::AppState;
-use gridwall_server::auth::{AuthConfig, hash_token};
+use gridwall_server::auth::{AuthConfig, hash_ident};
 use gridwall_server::live::LiveConfig;
 use gridwall_server::live::tracks::TrackConfig;
 use gridwall_spatial::{ResourceId, Status};
@@ -348,7 +348,7 @@ async fn gcj02_input_is_stored_as_wgs84(pool: PgPool) {
 async fn set_ident(pool: &PgPool, resource: i64, ident: &str) {
     sqlx::query("UPDATE devices SET ident_hash = $2 WHERE resource_id = $1")
         .bind(resource)
-        .bind(hash_token(ident))
+        .bind(hash_ident(ident))
         .execute(pool)
         .await
         .unwrap();

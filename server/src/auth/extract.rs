@@ -5,6 +5,7 @@
 //! enforcement of "logged in".
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -219,22 +220,63 @@ impl FromRequestParts<AppState> for Device {
                 "this route takes a device token (gwd_…), not a session",
             ));
         }
-        let row = sqlx::query!(
-            r#"SELECT d.id, d.label, d.revoked_at, d.created_at, d.last_used_at,
-                      r.id AS resource_id, r.kind, r.name, r.disabled_at, now() AS "now!"
-               FROM devices d JOIN resources r ON r.id = d.resource_id
-               WHERE d.token_hash = $1"#,
-            hash_token(token)
-        )
-        .fetch_optional(&state.pool)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("invalid_token", "this device token is not known"))?;
-        if row.revoked_at.is_some() || row.disabled_at.is_some() {
+        let hash = hash_token(token);
+        let record = match state.auth.devices.get(&hash).await {
+            Some(r) => r,
+            None => {
+                let record = Arc::new(DeviceRecord::load(&state.pool, &hash).await?.ok_or_else(
+                    || ApiError::unauthorized("invalid_token", "this device token is not known"),
+                )?);
+                state.auth.devices.insert(hash, Arc::clone(&record)).await;
+                record
+            }
+        };
+        if record.revoked {
             return Err(ApiError::unauthorized(
                 "device_revoked",
                 "this device token was revoked; ask the command center for a new one",
             ));
         }
+        Ok(Self {
+            device_id: record.device_id,
+            label: record.label.clone(),
+            resource_id: record.resource_id,
+            resource_kind: record.resource_kind.clone(),
+            resource_name: record.resource_name.clone(),
+            created_at: record.created_at,
+            address,
+        })
+    }
+}
+
+/// A device token as the database knows it (cached in [`AuthState::devices`](super::AuthState)).
+#[derive(Debug, Clone)]
+pub struct DeviceRecord {
+    device_id: i64,
+    label: String,
+    resource_id: i64,
+    resource_kind: String,
+    resource_name: String,
+    created_at: DateTime<Utc>,
+    /// The token or its resource was revoked or disabled.
+    revoked: bool,
+}
+
+impl DeviceRecord {
+    /// Reads the device of a token hash, and notes its use (at most once a minute).
+    async fn load(pool: &sqlx::PgPool, hash: &[u8]) -> Result<Option<Self>, sqlx::Error> {
+        let Some(row) = sqlx::query!(
+            r#"SELECT d.id, d.label, d.revoked_at, d.created_at, d.last_used_at,
+                      r.id AS resource_id, r.kind, r.name, r.disabled_at, now() AS "now!"
+               FROM devices d JOIN resources r ON r.id = d.resource_id
+               WHERE d.token_hash = $1"#,
+            hash
+        )
+        .fetch_optional(pool)
+        .await?
+        else {
+            return Ok(None);
+        };
         if row
             .last_used_at
             .is_none_or(|t| row.now - t > chrono::Duration::seconds(60))
@@ -243,18 +285,18 @@ impl FromRequestParts<AppState> for Device {
                 "UPDATE devices SET last_used_at = now() WHERE id = $1",
                 row.id
             )
-            .execute(&state.pool)
+            .execute(pool)
             .await?;
         }
-        Ok(Self {
+        Ok(Some(Self {
             device_id: row.id,
             label: row.label,
             resource_id: row.resource_id,
             resource_kind: row.kind,
             resource_name: row.name,
             created_at: row.created_at,
-            address,
-        })
+            revoked: row.revoked_at.is_some() || row.disabled_at.is_some(),
+        }))
     }
 }
 

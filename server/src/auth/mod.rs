@@ -37,7 +37,7 @@ pub use session::{
     SessionCheck, create_session, purge_old, recheck, revoke_session, revoke_user_sessions,
 };
 pub use throttle::{LoginThrottle, ThrottleDecision};
-pub use token::{TokenKind, hash_token, new_token};
+pub use token::{TokenKind, hash_ident, hash_token, new_ident, new_token};
 
 use crate::http::ApiError;
 use crate::state::LoadedHierarchy;
@@ -170,7 +170,15 @@ pub struct AuthState {
     pub dummy_hash: String,
     /// Revocations, for open websockets.
     pub revocations: broadcast::Sender<Revocation>,
+    /// Device tokens seen lately (by SHA-256), so that phones keep reporting to the live map
+    /// without a database round trip per request, and while the database is down. Entries
+    /// live [`DEVICE_CACHE_TTL`]; revoking or rotating in this process empties the cache at
+    /// once (another instance's revocation takes effect within the TTL).
+    pub devices: moka::future::Cache<Vec<u8>, Arc<extract::DeviceRecord>>,
 }
+
+/// How long a device token is trusted from memory.
+pub const DEVICE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl AuthState {
     /// A new auth state with this policy.
@@ -185,6 +193,10 @@ impl AuthState {
             hashing: Semaphore::new(threads),
             dummy_hash: hash_password("gridwall dummy password for timing")?,
             revocations: broadcast::channel(256).0,
+            devices: moka::future::Cache::builder()
+                .max_capacity(500_000)
+                .time_to_live(DEVICE_CACHE_TTL)
+                .build(),
         })
     }
 

@@ -1,4 +1,4 @@
-//! Queries on `resources` (grid workers; vehicles arrive with the live issue) and `devices`.
+//! Queries on `resources` (grid workers and vehicles) and `devices`.
 //! Reads take the viewer's scope root: a resource is visible when its unit lies in the
 //! viewer's subtree.
 
@@ -28,6 +28,8 @@ pub struct WorkerRow {
     pub skills: Vec<String>,
     /// On duty now.
     pub on_duty: bool,
+    /// `wgs84` or `gcj02`: the datum the worker's phones report in.
+    pub crs: String,
     /// Active device tokens.
     pub active_devices: i64,
     /// When disabled.
@@ -67,7 +69,7 @@ pub async fn list_workers(
     sqlx::query_as!(
         WorkerRow,
         r#"SELECT r.id, r.name, r.phone, g.code AS unit_code, g.name AS unit_name, r.user_id,
-                  us.username AS "username?", r.skills, r.on_duty,
+                  us.username AS "username?", r.skills, r.on_duty, r.crs,
                   (SELECT count(*) FROM devices d
                    WHERE d.resource_id = r.id AND d.revoked_at IS NULL) AS "active_devices!",
                   r.disabled_at, r.created_at, r.updated_at
@@ -109,7 +111,7 @@ pub async fn get_worker(
     sqlx::query_as!(
         WorkerRow,
         r#"SELECT r.id, r.name, r.phone, g.code AS unit_code, g.name AS unit_name, r.user_id,
-                  us.username AS "username?", r.skills, r.on_duty,
+                  us.username AS "username?", r.skills, r.on_duty, r.crs,
                   (SELECT count(*) FROM devices d
                    WHERE d.resource_id = r.id AND d.revoked_at IS NULL) AS "active_devices!",
                   r.disabled_at, r.created_at, r.updated_at
@@ -142,6 +144,8 @@ pub struct NewWorker<'a> {
     pub skills: &'a [String],
     /// On duty.
     pub on_duty: bool,
+    /// `wgs84` or `gcj02`.
+    pub crs: &'a str,
 }
 
 /// Inserts a worker; returns its id, or `None` when the account already belongs to a worker.
@@ -150,14 +154,15 @@ pub async fn insert_worker(
     w: &NewWorker<'_>,
 ) -> Result<Option<i64>, sqlx::Error> {
     let result = sqlx::query_scalar!(
-        "INSERT INTO resources (kind, name, phone, unit_id, user_id, skills, on_duty)
-         VALUES ('worker', $1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO resources (kind, name, phone, unit_id, user_id, skills, on_duty, crs)
+         VALUES ('worker', $1, $2, $3, $4, $5, $6, $7) RETURNING id",
         w.name,
         w.phone,
         w.unit_id,
         w.user_id,
         w.skills,
         w.on_duty,
+        w.crs,
     )
     .fetch_one(db)
     .await;
@@ -183,6 +188,8 @@ pub struct WorkerPatch<'a> {
     pub skills: Option<&'a [String]>,
     /// On duty.
     pub on_duty: Option<bool>,
+    /// `wgs84` or `gcj02`.
+    pub crs: Option<&'a str>,
     /// Disable (`Some(true)`) or enable.
     pub disabled: Option<bool>,
 }
@@ -203,8 +210,9 @@ pub async fn update_worker(
            disabled_at = CASE WHEN $8::bool IS NULL THEN disabled_at
                               WHEN $8 THEN coalesce(disabled_at, now())
                               ELSE NULL END,
+           crs = coalesce($9, crs),
            updated_at = now()
-         WHERE id = $1",
+         WHERE id = $1 AND kind = 'worker'",
         id,
         p.name,
         p.phone.is_some(),
@@ -213,6 +221,7 @@ pub async fn update_worker(
         p.skills,
         p.on_duty,
         p.disabled,
+        p.crs,
     )
     .execute(db)
     .await?;
@@ -253,12 +262,13 @@ pub async fn devices_of(
     .await
 }
 
-/// Issues a device token for a resource unless it already has `max_active` active ones
-/// (`Ok(None)`). The resource row is locked so that concurrent requests cannot both pass.
+/// Issues a device token and OsmAnd identifier (both as SHA-256) for a resource unless it
+/// already has `max_active` active devices (`Ok(None)`). The resource row is locked so that
+/// concurrent requests cannot both pass.
 pub async fn insert_device(
     tx: &mut Transaction<'_, Postgres>,
     resource_id: i64,
-    token_hash: &[u8],
+    hashes: &DeviceHashes<'_>,
     label: &str,
     created_by: Option<i64>,
     max_active: i64,
@@ -280,11 +290,12 @@ pub async fn insert_device(
     }
     sqlx::query_as!(
         DeviceRow,
-        "INSERT INTO devices (resource_id, token_hash, label, created_by)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO devices (resource_id, token_hash, ident_hash, label, created_by)
+         VALUES ($1, $2, $3, $4, $5)
          RETURNING id, resource_id, label, created_by, created_at, last_used_at, revoked_at",
         resource_id,
-        token_hash,
+        hashes.token,
+        hashes.ident,
         label,
         created_by,
     )
@@ -293,15 +304,83 @@ pub async fn insert_device(
     .map(Some)
 }
 
-/// A device with the code of its resource's unit, when the resource is visible in `scope_id`.
+/// The stored forms (SHA-256) of a device's credentials: its token and its OsmAnd identifier.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceHashes<'a> {
+    /// `auth::hash_token` of the token.
+    pub token: &'a [u8],
+    /// `auth::hash_ident` of the identifier.
+    pub ident: &'a [u8],
+}
+
+/// Replaces a device's token and identifier; the old ones stop matching at once. `None` when
+/// the device is revoked (or gone): a revoked device stays revoked.
+pub async fn rotate_device(
+    db: impl PgExecutor<'_>,
+    device_id: i64,
+    hashes: &DeviceHashes<'_>,
+) -> Result<Option<DeviceRow>, sqlx::Error> {
+    sqlx::query_as!(
+        DeviceRow,
+        "UPDATE devices SET token_hash = $2, ident_hash = $3
+         WHERE id = $1 AND revoked_at IS NULL
+         RETURNING id, resource_id, label, created_by, created_at, last_used_at, revoked_at",
+        device_id,
+        hashes.token,
+        hashes.ident,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// A device found by its OsmAnd identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentDevice {
+    /// `devices.id`.
+    pub device_id: i64,
+    /// The worker or vehicle it reports for.
+    pub resource_id: i64,
+    /// The device is revoked or its resource disabled: its reports must be refused.
+    pub revoked: bool,
+}
+
+/// The device whose identifier hashes to `ident_hash` (`auth::hash_ident`), revoked or not.
+pub async fn device_by_ident(
+    db: impl PgExecutor<'_>,
+    ident_hash: &[u8],
+) -> Result<Option<IdentDevice>, sqlx::Error> {
+    sqlx::query_as!(
+        IdentDevice,
+        r#"SELECT d.id AS device_id, d.resource_id,
+                  (d.revoked_at IS NOT NULL OR r.disabled_at IS NOT NULL) AS "revoked!"
+           FROM devices d JOIN resources r ON r.id = d.resource_id
+           WHERE d.ident_hash = $1"#,
+        ident_hash
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// A device with what the handlers need of its resource.
+#[derive(Debug, Clone)]
+pub struct ScopedDevice {
+    /// The device.
+    pub device: DeviceRow,
+    /// `worker` or `vehicle`.
+    pub resource_kind: String,
+    /// Code of the resource's home unit.
+    pub unit_code: String,
+}
+
+/// A device, when its resource is visible in `scope_id`.
 pub async fn device_in_scope(
     db: impl PgExecutor<'_>,
     scope_id: Option<i64>,
     device_id: i64,
-) -> Result<Option<(DeviceRow, String)>, sqlx::Error> {
+) -> Result<Option<ScopedDevice>, sqlx::Error> {
     let row = sqlx::query!(
         r#"SELECT d.id, d.resource_id, d.label, d.created_by, d.created_at, d.last_used_at,
-                  d.revoked_at, g.code
+                  d.revoked_at, r.kind, g.code
            FROM devices d JOIN resources r ON r.id = d.resource_id JOIN units g ON g.id = r.unit_id
            WHERE d.id = $2
              AND ($1::bigint IS NULL
@@ -312,23 +391,23 @@ pub async fn device_in_scope(
     )
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| {
-        (
-            DeviceRow {
-                id: r.id,
-                resource_id: r.resource_id,
-                label: r.label,
-                created_by: r.created_by,
-                created_at: r.created_at,
-                last_used_at: r.last_used_at,
-                revoked_at: r.revoked_at,
-            },
-            r.code,
-        )
+    Ok(row.map(|r| ScopedDevice {
+        device: DeviceRow {
+            id: r.id,
+            resource_id: r.resource_id,
+            label: r.label,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+        },
+        resource_kind: r.kind,
+        unit_code: r.code,
     }))
 }
 
-/// Revokes a device token; `false` when it was already revoked.
+/// Revokes a device: its token and its identifier both stop working. `false` when it was
+/// already revoked.
 pub async fn revoke_device(db: impl PgExecutor<'_>, device_id: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         "UPDATE devices SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
@@ -337,4 +416,253 @@ pub async fn revoke_device(db: impl PgExecutor<'_>, device_id: i64) -> Result<bo
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// A vehicle as stored.
+#[derive(Debug, Clone)]
+pub struct VehicleRow {
+    /// `resources.id`.
+    pub id: i64,
+    /// Name (call sign).
+    pub name: String,
+    /// Plate, as normalised on the way in.
+    pub plate: String,
+    /// `patrol`, `van`, `motorcycle`, `ebike` or `other`.
+    pub vehicle_kind: String,
+    /// Home unit code.
+    pub unit_code: String,
+    /// Home unit name.
+    pub unit_name: String,
+    /// Home unit level (0–4).
+    pub unit_level: i16,
+    /// On duty now.
+    pub on_duty: bool,
+    /// `wgs84` or `gcj02`.
+    pub crs: String,
+    /// Active devices.
+    pub active_devices: i64,
+    /// When disabled.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters of the vehicle list.
+#[derive(Debug, Default)]
+pub struct VehicleFilter {
+    /// Only vehicles whose home unit lies under this unit (its id).
+    pub under_unit_id: Option<i64>,
+    /// Name or home unit name contains this (as typed) or the plate contains it (normalised).
+    pub q: Option<String>,
+    /// `q` normalised as plates are.
+    pub q_plate: Option<String>,
+    /// Only on-duty (`true`) or off-duty vehicles.
+    pub on_duty: Option<bool>,
+    /// Include disabled vehicles.
+    pub include_disabled: bool,
+    /// At most this many.
+    pub limit: i64,
+    /// Skip this many.
+    pub offset: i64,
+}
+
+/// One page of vehicles visible in `scope_id` (by home unit code, then name) and how many
+/// match in all.
+pub async fn list_vehicles(
+    db: &sqlx::PgPool,
+    scope_id: Option<i64>,
+    f: &VehicleFilter,
+) -> Result<(Vec<VehicleRow>, i64), sqlx::Error> {
+    let q = f.q.as_deref().map(like_pattern);
+    let q_plate = f.q_plate.as_deref().map(like_pattern);
+    let rows = sqlx::query_as!(
+        VehicleRow,
+        r#"SELECT r.id, r.name, r.plate AS "plate!", r.vehicle_kind AS "vehicle_kind!",
+                  g.code AS unit_code, g.name AS unit_name, g.level AS unit_level, r.on_duty,
+                  r.crs,
+                  (SELECT count(*) FROM devices d
+                   WHERE d.resource_id = r.id AND d.revoked_at IS NULL) AS "active_devices!",
+                  r.disabled_at, r.created_at, r.updated_at
+           FROM resources r
+           JOIN units g ON g.id = r.unit_id
+           WHERE r.kind = 'vehicle'
+             AND ($1::bigint IS NULL
+                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                                   AND (SELECT tree_hi FROM units WHERE id = $1))
+             AND ($2::bigint IS NULL
+                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
+                                   AND (SELECT tree_hi FROM units WHERE id = $2))
+             AND ($3::text IS NULL OR r.name ILIKE $3 OR g.name ILIKE $3
+                  OR r.plate ILIKE $3 OR r.plate ILIKE $8)
+             AND ($4::bool IS NULL OR r.on_duty = $4)
+             AND ($5 OR r.disabled_at IS NULL)
+           ORDER BY g.code, r.name, r.id
+           LIMIT $6 OFFSET $7"#,
+        scope_id,
+        f.under_unit_id,
+        q,
+        f.on_duty,
+        f.include_disabled,
+        f.limit,
+        f.offset,
+        q_plate,
+    )
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!"
+           FROM resources r
+           JOIN units g ON g.id = r.unit_id
+           WHERE r.kind = 'vehicle'
+             AND ($1::bigint IS NULL
+                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                                   AND (SELECT tree_hi FROM units WHERE id = $1))
+             AND ($2::bigint IS NULL
+                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
+                                   AND (SELECT tree_hi FROM units WHERE id = $2))
+             AND ($3::text IS NULL OR r.name ILIKE $3 OR g.name ILIKE $3
+                  OR r.plate ILIKE $3 OR r.plate ILIKE $6)
+             AND ($4::bool IS NULL OR r.on_duty = $4)
+             AND ($5 OR r.disabled_at IS NULL)"#,
+        scope_id,
+        f.under_unit_id,
+        q,
+        f.on_duty,
+        f.include_disabled,
+        q_plate,
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((rows, total))
+}
+
+/// One vehicle, when visible in `scope_id`.
+pub async fn get_vehicle(
+    db: impl PgExecutor<'_>,
+    scope_id: Option<i64>,
+    id: i64,
+) -> Result<Option<VehicleRow>, sqlx::Error> {
+    sqlx::query_as!(
+        VehicleRow,
+        r#"SELECT r.id, r.name, r.plate AS "plate!", r.vehicle_kind AS "vehicle_kind!",
+                  g.code AS unit_code, g.name AS unit_name, g.level AS unit_level, r.on_duty,
+                  r.crs,
+                  (SELECT count(*) FROM devices d
+                   WHERE d.resource_id = r.id AND d.revoked_at IS NULL) AS "active_devices!",
+                  r.disabled_at, r.created_at, r.updated_at
+           FROM resources r
+           JOIN units g ON g.id = r.unit_id
+           WHERE r.kind = 'vehicle' AND r.id = $2
+             AND ($1::bigint IS NULL
+                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                                   AND (SELECT tree_hi FROM units WHERE id = $1))"#,
+        scope_id,
+        id,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The plate is already another vehicle's (compared case-insensitively).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlateTaken;
+
+fn plate_taken<T>(e: sqlx::Error) -> Result<Result<T, PlateTaken>, sqlx::Error> {
+    match e {
+        sqlx::Error::Database(e) if e.constraint() == Some("resources_plate_key") => {
+            Ok(Err(PlateTaken))
+        }
+        e => Err(e),
+    }
+}
+
+/// A new vehicle.
+#[derive(Debug)]
+pub struct NewVehicle<'a> {
+    /// Name (call sign).
+    pub name: &'a str,
+    /// Plate, normalised.
+    pub plate: &'a str,
+    /// Kind (`patrol`, …).
+    pub vehicle_kind: &'a str,
+    /// Home unit id.
+    pub unit_id: i64,
+    /// On duty.
+    pub on_duty: bool,
+    /// `wgs84` or `gcj02`.
+    pub crs: &'a str,
+}
+
+/// Inserts a vehicle; returns its id, or `PlateTaken`.
+pub async fn insert_vehicle(
+    db: impl PgExecutor<'_>,
+    v: &NewVehicle<'_>,
+) -> Result<Result<i64, PlateTaken>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "INSERT INTO resources (kind, name, plate, vehicle_kind, unit_id, on_duty, crs)
+         VALUES ('vehicle', $1, $2, $3, $4, $5, $6) RETURNING id",
+        v.name,
+        v.plate,
+        v.vehicle_kind,
+        v.unit_id,
+        v.on_duty,
+        v.crs,
+    )
+    .fetch_one(db)
+    .await
+    .map_or_else(plate_taken, |id| Ok(Ok(id)))
+}
+
+/// Changes to a vehicle; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct VehiclePatch<'a> {
+    /// Name.
+    pub name: Option<&'a str>,
+    /// Plate, normalised.
+    pub plate: Option<&'a str>,
+    /// Kind.
+    pub vehicle_kind: Option<&'a str>,
+    /// Home unit id.
+    pub unit_id: Option<i64>,
+    /// On duty.
+    pub on_duty: Option<bool>,
+    /// `wgs84` or `gcj02`.
+    pub crs: Option<&'a str>,
+    /// Disable (`Some(true)`) or enable.
+    pub disabled: Option<bool>,
+}
+
+/// Applies a patch to a vehicle; `PlateTaken` when the new plate is another vehicle's.
+pub async fn update_vehicle(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    p: &VehiclePatch<'_>,
+) -> Result<Result<(), PlateTaken>, sqlx::Error> {
+    sqlx::query!(
+        "UPDATE resources SET
+           name = coalesce($2, name),
+           plate = coalesce($3, plate),
+           vehicle_kind = coalesce($4, vehicle_kind),
+           unit_id = coalesce($5, unit_id),
+           on_duty = coalesce($6, on_duty),
+           crs = coalesce($7, crs),
+           disabled_at = CASE WHEN $8::bool IS NULL THEN disabled_at
+                              WHEN $8 THEN coalesce(disabled_at, now())
+                              ELSE NULL END,
+           updated_at = now()
+         WHERE id = $1 AND kind = 'vehicle'",
+        id,
+        p.name,
+        p.plate,
+        p.vehicle_kind,
+        p.unit_id,
+        p.on_duty,
+        p.crs,
+        p.disabled,
+    )
+    .execute(db)
+    .await
+    .map_or_else(plate_taken, |_| Ok(Ok(())))
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod devices;
 pub mod error;
 pub mod health;
 pub mod locate;
@@ -13,6 +14,7 @@ pub mod security;
 pub mod tiles;
 pub mod units;
 pub mod users;
+pub mod vehicles;
 pub mod workers;
 pub mod ws;
 
@@ -55,7 +57,10 @@ use crate::state::AppState;
         (name = "auth", description = "login, logout, sessions"),
         (name = "accounts", description = "users and the audit log (admins)"),
         (name = "hierarchy", description = "the units of the 王 hierarchy"),
-        (name = "workers", description = "grid workers and their phones' device tokens"),
+        (name = "workers", description = "grid workers"),
+        (name = "vehicles", description = "patrol cars and other tracked vehicles"),
+        (name = "devices", description = "the phones that report positions: device tokens and \
+                                          OsmAnd identifiers"),
         (name = "tiles", description = "vector tiles"),
         (name = "live", description = "the live websocket")
     ),
@@ -140,8 +145,12 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workers::list, workers::create))
         .routes(routes!(workers::get_one, workers::update))
         .routes(routes!(workers::list_devices, workers::issue_device))
-        .routes(routes!(workers::revoke_device))
-        .routes(routes!(workers::whoami))
+        .routes(routes!(vehicles::list, vehicles::create))
+        .routes(routes!(vehicles::get_one, vehicles::update))
+        .routes(routes!(vehicles::list_devices, vehicles::issue_device))
+        .routes(routes!(devices::revoke_device))
+        .routes(routes!(devices::rotate_device))
+        .routes(routes!(devices::whoami))
         .routes(routes!(tiles::tilejson))
         .routes(routes!(tiles::tile))
         .routes(routes!(positions::track))
@@ -151,6 +160,23 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(import)
         .merge(ingest)
         .split_for_parts()
+}
+
+/// Brings the live picture up to date after a committed change to a worker or vehicle (created,
+/// renamed, moved, duty, datum, disabled). The change is committed whatever happens here, so a
+/// failure is logged rather than answered: the directory then catches up on the next change or
+/// restart.
+pub(crate) async fn refresh_live(state: &AppState, resource_id: i64) {
+    // A disabled resource's devices must stop at once, not when their cache entry expires.
+    state.auth.devices.invalidate_all();
+    let loaded = state.hierarchy.get();
+    if let Err(e) = state
+        .live
+        .refresh_resource(&state.pool, loaded.as_deref(), resource_id)
+        .await
+    {
+        tracing::error!(error = %e, resource_id, "live directory not refreshed after a change");
+    }
 }
 
 /// This document (OpenAPI 3).
@@ -196,6 +222,23 @@ pub fn app(state: AppState, web_dir: Option<PathBuf>) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
+    let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let stats = &state.live.tracks.stats;
+    let m = &state.metrics;
+    m.live_resources.set(gauge(
+        state
+            .live
+            .read(state.hierarchy.get().as_deref())
+            .index()
+            .len(),
+    ));
+    m.track_buffer_points.set(gauge(state.live.tracks.queued()));
+    m.track_points_written.set(gauge(
+        stats.written.load(std::sync::atomic::Ordering::Relaxed),
+    ));
+    m.track_write_failures.set(gauge(
+        stats.failures.load(std::sync::atomic::Ordering::Relaxed),
+    ));
     let text = state
         .metrics
         .render()

@@ -182,3 +182,17 @@ pub fn optional_time(
             )
         })
 }
+
+/// The datum a resource's devices report in, as stored: `wgs84` or `gcj02` (also accepts
+/// `WGS-84`, `EPSG:4326`, `GCJ-02`).
+pub fn crs(field: &str, raw: &str) -> Result<&'static str, ApiError> {
+    match crate::ingest::Crs::parse(raw) {
+        Some(crate::ingest::Crs::Wgs84) => Ok("wgs84"),
+        Some(crate::ingest::Crs::Gcj02) => Ok("gcj02"),
+        None => Err(ApiError::unprocessable(
+            "invalid_crs",
+            field,
+            format!("{field} must be wgs84 or gcj02, got {raw:?}"),
+        )),
+    }
+}

@@ -25,7 +25,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody, Path, Query};
 use crate::audit::{self, Event};
-use crate::auth::{ClientAddr, Principal, Reporter, Role, hash_token};
+use crate::auth::{ClientAddr, Principal, Reporter, Role, hash_ident};
 use crate::ingest::osmand::{self, OsmandError};
 use crate::ingest::report::{Fields, check, number};
 use crate::ingest::{Crs, Rejection, Report};
@@ -202,9 +202,7 @@ pub async fn post_positions(
     };
     // Which resources the batch names: looked up once each.
     let mut ids: Vec<i64> = Vec::new();
-    /// An item with the resource it names, or why it cannot be read.
-    type Named<'a> = Result<(i64, &'a serde_json::Map<String, Value>), Rejection>;
-    let mut parsed: Vec<Named<'_>> = Vec::with_capacity(items.len());
+    let mut parsed: Vec<Result<(i64, &Item), Rejection>> = Vec::with_capacity(items.len());
     for item in items {
         let r = match item {
             Value::Object(o) => match (&reporter, o.get("resource")) {
@@ -308,6 +306,14 @@ pub async fn post_positions(
         rejected: results.len() - n_accepted,
         results,
     };
+    state
+        .metrics
+        .positions_accepted
+        .inc_by(u64::try_from(n_accepted).unwrap_or(u64::MAX));
+    state
+        .metrics
+        .positions_rejected
+        .inc_by(u64::try_from(answer.rejected).unwrap_or(u64::MAX));
     if n_accepted == 0 && answer.rejected > 0 {
         let first = answer.results.first().and_then(|r| r.message.clone());
         return Err(ApiError::Unprocessable {
@@ -322,12 +328,11 @@ pub async fn post_positions(
     Ok(axum::Json(answer).into_response())
 }
 
+/// One item of a batch, as sent.
+type Item = serde_json::Map<String, Value>;
+
 /// Checks one JSON item.
-fn item_report(
-    o: &serde_json::Map<String, Value>,
-    crs: Crs,
-    now: DateTime<Utc>,
-) -> Result<Report, Rejection> {
+fn item_report(o: &Item, crs: Crs, now: DateTime<Utc>) -> Result<Report, Rejection> {
     let crs = match o.get("crs").and_then(Value::as_str) {
         Some(c) => {
             Crs::parse(c).ok_or_else(|| reject("invalid_value", format!("crs {c:?} is unknown")))?
@@ -524,13 +529,9 @@ async fn osmand(
             });
         }
     };
-    let row = sqlx::query_as::<_, (i64, i64, bool)>(
-        "SELECT d.id, d.resource_id, d.revoked_at IS NOT NULL OR r.disabled_at IS NOT NULL
-         FROM devices d JOIN resources r ON r.id = d.resource_id WHERE d.ident_hash = $1",
-    )
-    .bind(hash_token(&parsed.device_ident))
-    .fetch_optional(&state.pool)
-    .await?;
+    let row = crate::db::resources::device_by_ident(&state.pool, &hash_ident(&parsed.device_ident))
+        .await?
+        .map(|d| (d.device_id, d.resource_id, d.revoked));
     let Some((device_id, resource_id, revoked)) = row else {
         limiter.failed(addr.0);
         return Err(ApiError::unauthorized(
@@ -564,6 +565,7 @@ async fn osmand(
         ));
     }
     commit(&state, &[(info, report)]).await?;
+    state.metrics.positions_accepted.inc();
     sqlx::query("UPDATE devices SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')")
         .bind(device_id)
         .execute(&state.pool)

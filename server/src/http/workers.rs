@@ -1,4 +1,4 @@
-//! `/api/workers` (网格员) and their device tokens; `/api/device` for the phone itself.
+//! `/api/workers` (网格员) and their devices (the device routes themselves are in `devices`).
 //!
 //! Everyone who reads in scope may list and read workers of their territory (phones masked
 //! unless the role needs them); admins and dispatchers create and change them and issue or
@@ -14,12 +14,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
+use gridwall_spatial::ResourceKind;
+
+use super::devices::{self, DeviceList, IssuedDevice, NewDeviceRequest, Owner};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::params;
 use crate::audit::{self, Event};
-use crate::auth::{self, Device, Principal, Role, TokenKind};
+use crate::auth::{Principal, Role};
 use crate::db;
-use crate::db::resources::{DeviceRow, NewWorker, WorkerFilter, WorkerPatch, WorkerRow};
+use crate::db::resources::{NewWorker, WorkerFilter, WorkerPatch, WorkerRow};
 use crate::state::AppState;
 
 /// A unit by code and name.
@@ -48,6 +51,8 @@ pub struct WorkerView {
     pub skills: Vec<String>,
     /// On duty now.
     pub on_duty: bool,
+    /// The datum the worker's phones report in: `wgs84` or `gcj02` (converted on the way in).
+    pub crs: String,
     /// Active device tokens.
     pub active_devices: i64,
     /// Disabled workers are not tracked or dispatched.
@@ -70,6 +75,7 @@ fn view(row: WorkerRow, me: &Principal) -> WorkerView {
         username: row.username,
         skills: row.skills,
         on_duty: row.on_duty,
+        crs: row.crs,
         active_devices: row.active_devices,
         disabled: row.disabled_at.is_some(),
         created_at: row.created_at,
@@ -249,6 +255,9 @@ pub struct NewWorkerRequest {
     /// Login name of the worker's own account (role worker), if they have one.
     #[serde(default)]
     pub username: Option<String>,
+    /// The datum the worker's phones report in: `wgs84` (default) or `gcj02`.
+    #[serde(default)]
+    pub crs: Option<String>,
 }
 
 async fn home_grid(state: &AppState, me: &Principal, raw: &str) -> ApiResult<i64> {
@@ -312,6 +321,10 @@ pub async fn create(
         .transpose()?;
     let unit_id = home_grid(&state, &me, &req.grid).await?;
     let skills = skills(&req.skills)?;
+    let crs = req
+        .crs
+        .as_deref()
+        .map_or(Ok("wgs84"), |c| params::crs("crs", c))?;
     let user_id = match req.username.as_deref().filter(|u| !u.trim().is_empty()) {
         None => None,
         Some(u) => {
@@ -343,6 +356,7 @@ pub async fn create(
             user_id,
             skills: &skills,
             on_duty: req.on_duty,
+            crs,
         },
     )
     .await?
@@ -364,6 +378,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    super::refresh_live(&state, id).await;
     Ok((StatusCode::CREATED, axum::Json(view(row, &me))).into_response())
 }
 
@@ -387,6 +402,9 @@ pub struct WorkerPatchRequest {
     /// On duty.
     #[serde(default)]
     pub on_duty: Option<bool>,
+    /// `wgs84` or `gcj02`.
+    #[serde(default)]
+    pub crs: Option<String>,
     /// `true` disables the worker and revokes nothing else; `false` enables.
     #[serde(default)]
     pub disabled: Option<bool>,
@@ -424,6 +442,11 @@ pub async fn update(
         Some(g) => Some(home_grid(&state, &me, g).await?),
     };
     let skills = req.skills.as_deref().map(skills).transpose()?;
+    let crs = req
+        .crs
+        .as_deref()
+        .map(|c| params::crs("crs", c))
+        .transpose()?;
     let mut tx = state.pool.begin().await?;
     db::resources::update_worker(
         &mut *tx,
@@ -434,6 +457,7 @@ pub async fn update(
             unit_id,
             skills: skills.as_deref(),
             on_duty: req.on_duty,
+            crs,
             disabled: req.disabled,
         },
     )
@@ -449,52 +473,17 @@ pub async fn update(
             .details(json!({
                 "grid": {"from": before.unit_code, "to": after.unit_code},
                 "on_duty": after.on_duty,
+                "crs": after.crs,
                 "disabled": after.disabled_at.is_some(),
             })),
     )
     .await?;
     tx.commit().await?;
+    super::refresh_live(&state, id).await;
     Ok(axum::Json(view(after, &me)))
 }
 
-/// A device token as listed (the token itself is shown only when issued).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceView {
-    /// Id.
-    pub id: i64,
-    /// The worker or vehicle it reports for.
-    pub resource_id: i64,
-    /// Label (e.g. the phone).
-    pub label: String,
-    /// Issued.
-    pub created_at: DateTime<Utc>,
-    /// Last used.
-    pub last_used_at: Option<DateTime<Utc>>,
-    /// Revoked.
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<DeviceRow> for DeviceView {
-    fn from(d: DeviceRow) -> Self {
-        Self {
-            id: d.id,
-            resource_id: d.resource_id,
-            label: d.label,
-            created_at: d.created_at,
-            last_used_at: d.last_used_at,
-            revoked_at: d.revoked_at,
-        }
-    }
-}
-
-/// Device tokens of a worker.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceList {
-    /// Newest first, revoked ones included.
-    pub devices: Vec<DeviceView>,
-}
-
-/// The device tokens of a worker (admins and dispatchers).
+/// The devices of a worker (admins and dispatchers).
 #[utoipa::path(get, path = "/api/workers/{id}/devices", tag = "workers",
     params(("id" = i64, Path, description = "worker (resource) id")),
     responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody),
@@ -505,41 +494,31 @@ pub async fn list_devices(
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<DeviceList>> {
     me.require(&Role::MANAGERS)?;
-    db::resources::get_worker(&state.pool, me.scope_id(), id)
+    let worker = db::resources::get_worker(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| worker_not_found(id))?;
-    let devices = db::resources::devices_of(&state.pool, id).await?;
-    Ok(axum::Json(DeviceList {
-        devices: devices.into_iter().map(DeviceView::from).collect(),
-    }))
+    devices::list_for(&state, owner(&worker)).await
 }
 
-/// A device token to issue.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewDeviceRequest {
-    /// What the phone is, for people (1–100 characters).
-    pub label: String,
+fn owner(w: &WorkerRow) -> Owner<'_> {
+    Owner {
+        id: w.id,
+        kind: ResourceKind::Worker,
+        unit_code: &w.unit_code,
+        disabled: w.disabled_at.is_some(),
+    }
 }
 
-/// A newly issued device token.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IssuedDevice {
-    /// The device.
-    pub device: DeviceView,
-    /// The token, shown this once: `Authorization: Bearer <token>` on the phone.
-    pub token: String,
-}
-
-/// Issues a device token for a worker's phone (admins and dispatchers); it may only post
-/// positions for that worker. At most a few are active per worker (409 beyond).
+/// Issues a device for a worker's phone (admins and dispatchers): a token and an OsmAnd
+/// identifier, shown this once; it may only post positions for that worker. At most a few are
+/// active per worker (409 beyond).
 #[utoipa::path(post, path = "/api/workers/{id}/devices", tag = "workers",
     request_body = NewDeviceRequest,
     params(("id" = i64, Path, description = "worker (resource) id")),
     responses((status = 201, body = IssuedDevice), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "the worker has the most active devices allowed",
-         body = ErrorBody),
+        (status = 409, description = "the worker is disabled or has the most active devices \
+         allowed", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn issue_device(
     State(state): State<AppState>,
@@ -551,113 +530,5 @@ pub async fn issue_device(
     let worker = db::resources::get_worker(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| worker_not_found(id))?;
-    if worker.disabled_at.is_some() {
-        return Err(ApiError::conflict(
-            "worker_disabled",
-            "the worker is disabled; enable them first",
-        ));
-    }
-    let label = params::display_name("label", &req.label)?;
-    let token = auth::new_token(TokenKind::Device)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
-    let max = state.auth.config.max_devices_per_resource;
-    let mut tx = state.pool.begin().await?;
-    let device = db::resources::insert_device(
-        &mut tx,
-        id,
-        &auth::hash_token(&token),
-        &label,
-        Some(me.user_id),
-        max,
-    )
-    .await?
-    .ok_or_else(|| ApiError::Conflict {
-        code: "device_limit",
-        message: format!("worker {id} already has {max} active device tokens; revoke one first"),
-        details: json!({ "max_active": max }),
-    })?;
-    audit::record(
-        &mut *tx,
-        &me.actor(),
-        Event::ok("device.issue", "device", device.id)
-            .unit(Some(&worker.unit_code))
-            .details(json!({ "worker": id, "label": label })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(IssuedDevice {
-            device: device.into(),
-            token,
-        }),
-    )
-        .into_response())
-}
-
-/// Revokes a device token (admins and dispatchers, in their territory); the phone's next
-/// request answers 401.
-#[utoipa::path(delete, path = "/api/devices/{id}", tag = "workers",
-    params(("id" = i64, Path, description = "device id")),
-    responses((status = 204, description = "revoked"), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn revoke_device(
-    State(state): State<AppState>,
-    me: Principal,
-    Path(id): Path<i64>,
-) -> ApiResult<StatusCode> {
-    me.require(&Role::MANAGERS)?;
-    let (device, unit_code) = db::resources::device_in_scope(&state.pool, me.scope_id(), id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "device_not_found",
-                format!("no device {id} in your territory"),
-            )
-        })?;
-    let mut tx = state.pool.begin().await?;
-    if db::resources::revoke_device(&mut *tx, id).await? {
-        audit::record(
-            &mut *tx,
-            &me.actor(),
-            Event::ok("device.revoke", "device", id)
-                .unit(Some(&unit_code))
-                .details(json!({ "resource": device.resource_id, "label": device.label })),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// What a device token is bound to.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceIdentity {
-    /// Device id.
-    pub device_id: i64,
-    /// Its label.
-    pub label: String,
-    /// The worker or vehicle it reports for.
-    pub resource_id: i64,
-    /// `worker` or `vehicle`.
-    pub resource_kind: String,
-    /// The resource's name.
-    pub resource_name: String,
-    /// When the token was issued.
-    pub issued_at: DateTime<Utc>,
-}
-
-/// For the phone: which worker this device token reports for (a set-up check).
-#[utoipa::path(get, path = "/api/device", tag = "workers",
-    responses((status = 200, body = DeviceIdentity), (status = 401, body = ErrorBody)),
-    security(("device_token" = [])))]
-pub async fn whoami(device: Device) -> axum::Json<DeviceIdentity> {
-    axum::Json(DeviceIdentity {
-        device_id: device.device_id,
-        label: device.label,
-        resource_id: device.resource_id,
-        resource_kind: device.resource_kind,
-        resource_name: device.resource_name,
-        issued_at: device.created_at,
-    })
+    devices::issue_for(&state, &me, owner(&worker), &req).await
 }
