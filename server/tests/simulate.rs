@@ -2,8 +2,7 @@
 //! vehicle through the API, issues their device tokens, and every resource reports through
 //! `POST /api/positions`; each gets positions stored, and every worker's lie inside its home
 //! grid (PostGIS `ST_Covers`, an independent check of the walker's geometry). A second run
-//! finds the same resources and reuses the stored tokens. The patrol-car test waits for the
-//! vehicles API.
+//! finds the same resources and reuses the stored tokens.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod common;
@@ -119,7 +118,6 @@ async fn simulated_workers_report_inside_their_grids(pool: PgPool) {
 }
 
 #[sqlx::test]
-#[ignore = "needs /api/vehicles (issue 4, branch veh), not on main yet"]
 async fn a_simulated_patrol_car_reports_too(pool: PgPool) {
     let addr = start(pool.clone()).await;
     let dir = std::env::temp_dir().join(format!("gridwall-sim-veh-{}", std::process::id()));

@@ -495,7 +495,10 @@ fn listed(v: &Value) -> Option<Listed> {
         name: v["name"].as_str()?.to_owned(),
         unit,
         plate: v["plate"].as_str().map(str::to_owned),
-        disabled: v["disabled"].as_bool().unwrap_or(false),
+        // Workers say `disabled`, vehicles `disabled_at`.
+        disabled: v["disabled"]
+            .as_bool()
+            .unwrap_or_else(|| !v["disabled_at"].is_null()),
     })
 }
 
