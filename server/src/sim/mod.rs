@@ -486,7 +486,7 @@ async fn setup_vehicles(
     };
     let by_plate: HashMap<String, client::Listed> = existing
         .into_iter()
-        .filter_map(|v| Some((v.plate.clone()?.to_uppercase(), v)))
+        .filter_map(|v| Some((plate_key(v.plate.as_deref()?), v)))
         .collect();
     let mut townships = api.units("township").await?;
     townships.sort_by(|a, b| a.code.cmp(&b.code));
@@ -498,7 +498,7 @@ async fn setup_vehicles(
     let ids: Vec<Option<i64>> = futures_util::stream::iter(&chosen)
         .map(|t| {
             let plate = format!("{PLATE_PREFIX}{}", t.code);
-            let found = by_plate.get(&plate.to_uppercase());
+            let found = by_plate.get(&plate_key(&plate));
             async move {
                 let r = match found {
                     Some(v) if v.disabled => api.enable(Kind::Vehicle, v.id).await.map(|()| v.id),
@@ -531,6 +531,16 @@ async fn setup_vehicles(
             })
         })
         .collect())
+}
+
+/// A plate as the server compares it: letters and digits only, upper case (the server
+/// stores `SIM-320612001` as `SIM320612001`).
+fn plate_key(plate: &str) -> String {
+    plate
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 /// The wait after `failures` failed sends in a row: 2, 4, 8 … 60 s, with jitter.
@@ -695,6 +705,12 @@ mod tests {
         let s = spread(11_820, 100);
         assert_eq!(s.len(), 100);
         assert!(s.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn plates_compare_as_the_server_stores_them() {
+        assert_eq!(plate_key("SIM-320612001"), plate_key("sim320612001"));
+        assert_eq!(plate_key("苏F·A123"), "苏FA123");
     }
 
     #[test]
