@@ -476,7 +476,8 @@ async fn setup_vehicles(
         return Ok(Vec::new());
     }
     let api = &shared.api;
-    let existing = match api.list(Kind::Vehicle, PLATE_PREFIX).await {
+    // By name: the server keeps plates without the hyphen, so `SIM-` would find nothing.
+    let existing = match api.list(Kind::Vehicle, VEHICLE_PREFIX).await {
         Ok(v) => v,
         Err(e) if e.status() == Some(404) => {
             tracing::warn!("this server has no vehicles API; simulating workers only");
