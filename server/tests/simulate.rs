@@ -87,7 +87,7 @@ async fn run_and_check(pool: &PgPool, cfg: SimConfig, secs: f64) -> sim::Report 
     report
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
 async fn simulated_workers_report_inside_their_grids(pool: PgPool) {
     let addr = start(pool.clone()).await;
     let dir = std::env::temp_dir().join(format!("gridwall-sim-test-{}", std::process::id()));
@@ -117,7 +117,7 @@ async fn simulated_workers_report_inside_their_grids(pool: PgPool) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
 async fn a_simulated_patrol_car_reports_too(pool: PgPool) {
     let addr = start(pool.clone()).await;
     let dir = std::env::temp_dir().join(format!("gridwall-sim-veh-{}", std::process::id()));
@@ -136,7 +136,7 @@ async fn a_simulated_patrol_car_reports_too(pool: PgPool) {
 
 /// Set-up alone (what works before the ingest route exists): workers found again by grid on
 /// the second run, their device tokens reused from the state file, none issued twice.
-#[sqlx::test]
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
 async fn setup_is_idempotent_and_reuses_device_tokens(pool: PgPool) {
     let addr = start(pool.clone()).await;
     let dir = std::env::temp_dir().join(format!("gridwall-sim-setup-{}", std::process::id()));
