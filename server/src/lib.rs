@@ -11,6 +11,8 @@
 //! - `import/`: GeoJSON parsing and validation of a hierarchy, then the write in one transaction.
 //! - `http/`: the router ([`http::app`]), one module per resource, the typed [`http::ApiError`].
 //! - `metrics`: Prometheus counters and histograms, kept in the state (no globals).
+//! - `sim/`: the demo simulator, an HTTP client of the public API (workers and vehicles
+//!   reporting as phones do).
 
 pub mod audit;
 pub mod auth;
@@ -23,6 +25,7 @@ pub mod import;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod sim;
 pub mod state;
 
 pub use state::{AppState, HierarchyHandle, LoadedHierarchy};

@@ -21,6 +21,8 @@ use crate::metrics::Metrics;
 use crate::state::{AppState, HierarchyHandle};
 use crate::{db, hierarchy, http};
 
+mod loadgen;
+mod simulate;
 mod users;
 
 /// The H3 resolution of grid covers when none is given (see BENCHMARKS.md for why).
@@ -59,6 +61,10 @@ pub enum Command {
     User(users::UserArgs),
     /// Create (or repair) the demo accounts and write their passwords to a file.
     DemoAccounts(users::DemoAccountsArgs),
+    /// Simulate grid workers and patrol vehicles reporting positions to a server, as phones do.
+    Simulate(simulate::SimulateArgs),
+    /// The HTTP ingest benchmark: sustained positions/s and latency, and the PostGIS anchor.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 /// Where the database is.
@@ -190,6 +196,8 @@ pub async fn main() -> ExitCode {
         Command::Migrate(args) => migrate(&args).await.map(|_| ()),
         Command::User(args) => return users::run(args).await,
         Command::DemoAccounts(args) => return users::demo_accounts(args).await,
+        Command::Simulate(args) => return simulate::run(args).await,
+        Command::Loadgen(args) => return loadgen::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

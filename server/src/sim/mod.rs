@@ -1,0 +1,725 @@
+//! The demo simulator (`gridwall simulate`): grid workers walking patrols inside their grids
+//! and patrol vehicles driving loops through their townships, each reporting its position
+//! every few seconds through the public ingest API with its own device token, as a phone does.
+//!
+//! It is an HTTP client only (see [`client`]): it sets up its workers and vehicles through the
+//! API (idempotently, found again by name and plate), issues one device token per resource and
+//! keeps them in a state file for the next run, then runs one task per resource. Sends are
+//! bounded by a semaphore; 503/Retry-After and connection errors back off and the phone keeps
+//! its unsent points (up to [`MAX_PENDING`]) to send them with the next report.
+
+pub mod client;
+pub mod patrol;
+mod state;
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::StreamExt as _;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng as _};
+use tokio::sync::{Mutex, Semaphore, watch};
+use tokio::time::Instant;
+
+pub use client::{Api, Fix, Kind, Posted, UnitShape};
+pub use patrol::{Mover, Reading, Style};
+pub use state::{ServerState, StateFile, StoredDevice};
+
+/// Names of simulated workers start with this, then `·` and the grid's name.
+pub const WORKER_PREFIX: &str = "模拟网格员";
+/// Names of simulated vehicles start with this, then `·` and the township's name.
+pub const VEHICLE_PREFIX: &str = "模拟巡逻车";
+/// Plates of simulated vehicles: this, then the township code.
+pub const PLATE_PREFIX: &str = "SIM-";
+/// The label of the simulator's device tokens (only these are ever revoked by it).
+pub const DEVICE_LABEL: &str = "模拟器 (gridwall simulate)";
+/// Points a simulated phone keeps while it cannot send; older ones are dropped.
+pub const MAX_PENDING: usize = 500;
+/// Points per request at most (a phone catching up after an outage).
+const MAX_BATCH: usize = 100;
+
+/// Why the simulator stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The server could not be reached.
+    #[error("cannot reach {url}: {source}")]
+    Connect {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: reqwest::Error,
+    },
+    /// The server answered with an error.
+    #[error("{method} {path} answered {status} {code}: {message}")]
+    Api {
+        /// HTTP method.
+        method: String,
+        /// Path and query.
+        path: String,
+        /// Status code.
+        status: u16,
+        /// The error code of the body, if any.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// Anything else that prevents setting up.
+    #[error("{0}")]
+    Setup(String),
+    /// The state file.
+    #[error("state file: {0}")]
+    State(#[from] std::io::Error),
+}
+
+impl SimError {
+    fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// The simulator's result type.
+pub type Result<T, E = SimError> = std::result::Result<T, E>;
+
+/// How the simulator signs in to set things up.
+#[derive(Debug, Clone)]
+pub enum Login {
+    /// User name and password (an admin or a dispatcher).
+    Password {
+        /// Login name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// A session token already held.
+    Session(String),
+}
+
+/// What to simulate and how.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Server base URL, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    /// How to sign in.
+    pub login: Login,
+    /// Workers (one per grid, grids spread evenly over the territory); `None`: every grid.
+    pub workers: Option<usize>,
+    /// Vehicles (one per township, spread evenly); `None`: every township.
+    pub vehicles: Option<usize>,
+    /// Where device tokens are kept between runs.
+    pub state_file: PathBuf,
+    /// Shortest time between two reports of one resource.
+    pub interval_min: Duration,
+    /// Longest time between two reports of one resource.
+    pub interval_max: Duration,
+    /// Seed of the movements (the same seed walks the same patrols).
+    pub seed: u64,
+    /// Requests in flight at most (set-up and reports).
+    pub concurrency: usize,
+    /// How often the one-line summary is logged.
+    pub summary_every: Duration,
+}
+
+/// A simulated resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimResource {
+    /// Resource id.
+    pub id: i64,
+    /// Worker or vehicle.
+    pub kind: Kind,
+    /// Home unit code (grid or township).
+    pub unit: String,
+}
+
+/// Counters since the start.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Points sent (a point sent twice counts twice).
+    pub sent: AtomicU64,
+    /// Requests made.
+    pub requests: AtomicU64,
+    /// Points the server accepted.
+    pub accepted: AtomicU64,
+    /// Points the server rejected.
+    pub rejected: AtomicU64,
+    /// 503/429 answers (the server asked to back off).
+    pub busy: AtomicU64,
+    /// Failed requests (connection errors, timeouts, 401, other statuses).
+    pub errors: AtomicU64,
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Points sent.
+    pub sent: u64,
+    /// Requests made.
+    pub requests: u64,
+    /// Points accepted.
+    pub accepted: u64,
+    /// Points rejected.
+    pub rejected: u64,
+    /// 503/429 answers.
+    pub busy: u64,
+    /// Failed requests.
+    pub errors: u64,
+}
+
+impl Stats {
+    fn totals(&self) -> Totals {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Totals {
+            sent: g(&self.sent),
+            requests: g(&self.requests),
+            accepted: g(&self.accepted),
+            rejected: g(&self.rejected),
+            busy: g(&self.busy),
+            errors: g(&self.errors),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The simulated resources.
+    pub resources: Vec<SimResource>,
+    /// Counters at the end.
+    pub totals: Totals,
+}
+
+/// Every `len / n`-th index: `n` items spread evenly over `len` (all when `n ≥ len`).
+#[must_use]
+pub fn spread(len: usize, n: usize) -> Vec<usize> {
+    if n >= len {
+        return (0..len).collect();
+    }
+    (0..n).map(|i| i * len / n).collect()
+}
+
+/// Everything the resource tasks share.
+#[derive(Debug)]
+struct Shared {
+    api: Api,
+    limit: Semaphore,
+    stats: Stats,
+    interval: (Duration, Duration),
+    state: Mutex<StateFile>,
+    state_file: PathBuf,
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn interval(&self, rng: &mut impl Rng) -> Duration {
+        let (lo, hi) = self.interval;
+        if hi <= lo {
+            lo
+        } else {
+            rng.random_range(lo..=hi)
+        }
+    }
+
+    fn note_error(&self, e: impl Into<String>) {
+        if let Ok(mut g) = self.last_error.lock() {
+            *g = Some(e.into());
+        }
+    }
+
+    async fn save_state(&self) {
+        let s = self.state.lock().await;
+        if let Err(e) = s.save(&self.state_file) {
+            tracing::error!(file = %self.state_file.display(), "cannot save the simulator state: {e}");
+        }
+    }
+
+    /// A device token for a resource: from the state file when known, else a new one. With
+    /// `stale`, the stored token no longer works: it is revoked (if the server still lists it
+    /// for this resource under our label) and replaced.
+    async fn device(&self, r: &SimResource, stale: Option<&StoredDevice>) -> Result<StoredDevice> {
+        let url = self.api.base().to_owned();
+        if stale.is_none()
+            && let Some(d) = self.state.lock().await.server(&url).devices.get(&r.id)
+        {
+            return Ok(d.clone());
+        }
+        let _permit = self.limit.acquire().await;
+        if let Some(old) = stale {
+            // Revoke only what is provably ours: the id may belong to someone else after the
+            // server's database was recreated.
+            let ours = self
+                .api
+                .active_devices(r.kind, r.id)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|(id, label)| *id == old.device && label == DEVICE_LABEL);
+            if ours {
+                self.api.revoke_device(old.device).await?;
+            }
+        }
+        let issued = match self.api.issue_device(r.kind, r.id, DEVICE_LABEL).await {
+            Err(e) if e.status() == Some(409) => {
+                // Too many active tokens (a lost state file): revoke the simulator's own.
+                for (id, label) in self.api.active_devices(r.kind, r.id).await? {
+                    if label == DEVICE_LABEL {
+                        self.api.revoke_device(id).await?;
+                    }
+                }
+                self.api.issue_device(r.kind, r.id, DEVICE_LABEL).await?
+            }
+            other => other?,
+        };
+        let d = StoredDevice {
+            device: issued.device,
+            token: issued.token,
+        };
+        self.state
+            .lock()
+            .await
+            .server(&url)
+            .devices
+            .insert(r.id, d.clone());
+        Ok(d)
+    }
+}
+
+/// Runs the simulator until `stop` completes: set-up, then every resource reporting.
+///
+/// # Errors
+///
+/// Set-up fails: the server cannot be reached, refuses the login, or has no grids.
+pub async fn run(config: SimConfig, stop: impl Future<Output = ()>) -> Result<Report> {
+    if config.interval_min.is_zero() || config.interval_min > config.interval_max {
+        return Err(SimError::Setup(
+            "the report interval must be positive, min ≤ max".into(),
+        ));
+    }
+    let http = client::http_client(config.concurrency.max(1))?;
+    let api = match &config.login {
+        Login::Password { username, password } => {
+            Api::login(http, &config.url, username, password).await?
+        }
+        Login::Session(token) => Api::with_session(http, &config.url, token),
+    };
+    let shared = Arc::new(Shared {
+        api,
+        limit: Semaphore::new(config.concurrency.max(1)),
+        stats: Stats::default(),
+        interval: (config.interval_min, config.interval_max),
+        state: Mutex::new(StateFile::load(&config.state_file)?),
+        state_file: config.state_file.clone(),
+        last_error: std::sync::Mutex::new(None),
+    });
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut agents = setup_workers(&shared, &config, &mut rng).await?;
+    agents.extend(setup_vehicles(&shared, &config, &mut rng).await?);
+    let resources: Vec<SimResource> = agents.iter().map(|a| a.resource.clone()).collect();
+
+    // One token per resource, issued once and remembered.
+    let issued = futures_util::stream::iter(agents)
+        .map(|mut a| {
+            let shared = Arc::clone(&shared);
+            async move {
+                match shared.device(&a.resource, None).await {
+                    Ok(d) => {
+                        a.device = Some(d);
+                        Some(a)
+                    }
+                    Err(e) => {
+                        tracing::warn!(resource = a.resource.id, "no device token: {e}");
+                        None
+                    }
+                }
+            }
+        })
+        .buffer_unordered(config.concurrency.max(1))
+        .filter_map(std::future::ready)
+        .collect::<Vec<Agent>>()
+        .await;
+    shared.save_state().await;
+    let workers = issued
+        .iter()
+        .filter(|a| a.resource.kind == Kind::Worker)
+        .count();
+    tracing::info!(
+        workers,
+        vehicles = issued.len() - workers,
+        url = shared.api.base(),
+        "simulating; every resource reports every {:?} to {:?}",
+        config.interval_min,
+        config.interval_max
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for a in issued {
+        let seed = config.seed ^ (a.resource.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        tasks.spawn(agent(
+            a,
+            Arc::clone(&shared),
+            stop_rx.clone(),
+            StdRng::seed_from_u64(seed),
+        ));
+    }
+    let summary = summaries(Arc::clone(&shared), config.summary_every);
+    tokio::select! {
+        () = stop => {}
+        () = summary => {}
+    }
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    shared.save_state().await;
+    let totals = shared.stats.totals();
+    tracing::info!(
+        sent = totals.sent,
+        accepted = totals.accepted,
+        rejected = totals.rejected,
+        busy = totals.busy,
+        errors = totals.errors,
+        "simulator stopped"
+    );
+    Ok(Report { resources, totals })
+}
+
+/// A resource being simulated.
+#[derive(Debug)]
+struct Agent {
+    resource: SimResource,
+    mover: Mover,
+    device: Option<StoredDevice>,
+}
+
+async fn setup_workers(
+    shared: &Shared,
+    config: &SimConfig,
+    rng: &mut StdRng,
+) -> Result<Vec<Agent>> {
+    let api = &shared.api;
+    let mut grids = api.units("grid").await?;
+    if grids.is_empty() {
+        return Err(SimError::Setup(
+            "the server has no grids in this account's territory: import a hierarchy first".into(),
+        ));
+    }
+    grids.sort_by(|a, b| a.code.cmp(&b.code));
+    let chosen: Vec<UnitShape> = spread(grids.len(), config.workers.unwrap_or(grids.len()))
+        .into_iter()
+        .filter_map(|i| grids.get(i).cloned())
+        .collect();
+    let mut existing: HashMap<String, client::Listed> = HashMap::new();
+    for w in api.list(Kind::Worker, WORKER_PREFIX).await? {
+        if w.name.starts_with(WORKER_PREFIX) {
+            let keep = existing.get(&w.unit).is_none_or(|e| e.id > w.id);
+            if keep {
+                existing.insert(w.unit.clone(), w);
+            }
+        }
+    }
+    let created = AtomicU64::new(0);
+    let ids: Vec<Option<i64>> = futures_util::stream::iter(&chosen)
+        .map(|g| {
+            let found = existing.get(&g.code);
+            let created = &created;
+            async move {
+                let r = match found {
+                    Some(w) if w.disabled => api.enable(Kind::Worker, w.id).await.map(|()| w.id),
+                    Some(w) => Ok(w.id),
+                    None => {
+                        created.fetch_add(1, Ordering::Relaxed);
+                        api.create_worker(&format!("{WORKER_PREFIX}·{}", g.name), &g.code)
+                            .await
+                    }
+                };
+                r.map_err(|e| tracing::warn!(grid = %g.code, "worker set-up failed: {e}"))
+                    .ok()
+            }
+        })
+        .buffered(config.concurrency.max(1))
+        .collect()
+        .await;
+    tracing::info!(
+        grids = grids.len(),
+        workers = chosen.len(),
+        created = created.load(Ordering::Relaxed),
+        "workers ready"
+    );
+    Ok(chosen
+        .iter()
+        .zip(ids)
+        .filter_map(|(g, id)| {
+            Some(Agent {
+                resource: SimResource {
+                    id: id?,
+                    kind: Kind::Worker,
+                    unit: g.code.clone(),
+                },
+                mover: Mover::walker(&g.area, rng)?,
+                device: None,
+            })
+        })
+        .collect())
+}
+
+async fn setup_vehicles(
+    shared: &Shared,
+    config: &SimConfig,
+    rng: &mut StdRng,
+) -> Result<Vec<Agent>> {
+    if config.vehicles == Some(0) {
+        return Ok(Vec::new());
+    }
+    let api = &shared.api;
+    // By name: the server keeps plates without the hyphen, so `SIM-` would find nothing.
+    let existing = match api.list(Kind::Vehicle, VEHICLE_PREFIX).await {
+        Ok(v) => v,
+        Err(e) if e.status() == Some(404) => {
+            tracing::warn!("this server has no vehicles API; simulating workers only");
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let by_plate: HashMap<String, client::Listed> = existing
+        .into_iter()
+        .filter_map(|v| Some((plate_key(v.plate.as_deref()?), v)))
+        .collect();
+    let mut townships = api.units("township").await?;
+    townships.sort_by(|a, b| a.code.cmp(&b.code));
+    let chosen: Vec<UnitShape> =
+        spread(townships.len(), config.vehicles.unwrap_or(townships.len()))
+            .into_iter()
+            .filter_map(|i| townships.get(i).cloned())
+            .collect();
+    let ids: Vec<Option<i64>> = futures_util::stream::iter(&chosen)
+        .map(|t| {
+            let plate = format!("{PLATE_PREFIX}{}", t.code);
+            let found = by_plate.get(&plate_key(&plate));
+            async move {
+                let r = match found {
+                    Some(v) if v.disabled => api.enable(Kind::Vehicle, v.id).await.map(|()| v.id),
+                    Some(v) => Ok(v.id),
+                    None => {
+                        api.create_vehicle(&format!("{VEHICLE_PREFIX}·{}", t.name), &plate, &t.code)
+                            .await
+                    }
+                };
+                r.map_err(|e| tracing::warn!(township = %t.code, "vehicle set-up failed: {e}"))
+                    .ok()
+            }
+        })
+        .buffered(config.concurrency.max(1))
+        .collect()
+        .await;
+    tracing::info!(vehicles = chosen.len(), "vehicles ready");
+    Ok(chosen
+        .iter()
+        .zip(ids)
+        .filter_map(|(t, id)| {
+            Some(Agent {
+                resource: SimResource {
+                    id: id?,
+                    kind: Kind::Vehicle,
+                    unit: t.code.clone(),
+                },
+                mover: Mover::driver(&t.area, rng)?,
+                device: None,
+            })
+        })
+        .collect())
+}
+
+/// A plate as the server compares it: letters and digits only, upper case (the server
+/// stores `SIM-320612001` as `SIM320612001`).
+fn plate_key(plate: &str) -> String {
+    plate
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// The wait after `failures` failed sends in a row: 2, 4, 8 … 60 s, with jitter.
+fn backoff(failures: u32, rng: &mut impl Rng) -> Duration {
+    let base = 2_f64
+        .powi(i32::try_from(failures.min(6)).unwrap_or(6))
+        .min(60.0);
+    Duration::from_secs_f64(base * rng.random_range(0.75..=1.25))
+}
+
+fn fix(id: i64, r: &Reading, at_ms: i64, battery: bool) -> Fix {
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "accuracy, speed, heading and battery fit f32 with room to spare"
+    )]
+    Fix {
+        resource: id,
+        lat: r.lat,
+        lng: r.lng,
+        at: at_ms,
+        accuracy_m: r.accuracy_m as f32,
+        speed_mps: r.speed_mps as f32,
+        heading_deg: r.heading_deg as f32,
+        battery: battery.then_some(r.battery_pct as f32),
+    }
+}
+
+/// One resource: move, read, report, wait; until stopped.
+async fn agent(
+    mut a: Agent,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    mut rng: StdRng,
+) {
+    let Some(mut device) = a.device.take() else {
+        return;
+    };
+    let mut pending: VecDeque<Fix> = VecDeque::new();
+    let mut last = Instant::now();
+    let mut failures = 0_u32;
+    // Phones are not in step: the first report comes anywhere in the first interval.
+    let mut wait = shared.interval(&mut rng).mul_f64(rng.random::<f64>());
+    let battery = a.resource.kind == Kind::Worker;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        let now = Instant::now();
+        a.mover.advance((now - last).as_secs_f64(), &mut rng);
+        last = now;
+        let reading = a.mover.read(&mut rng);
+        pending.push_back(fix(
+            a.resource.id,
+            &reading,
+            Utc::now().timestamp_millis(),
+            battery,
+        ));
+        while pending.len() > MAX_PENDING {
+            pending.pop_front();
+        }
+        let batch: Vec<Fix> = pending.iter().take(MAX_BATCH).copied().collect();
+        let posted = {
+            let Ok(_permit) = shared.limit.acquire().await else {
+                return;
+            };
+            tokio::select! {
+                _ = stop.changed() => return,
+                p = client::post_positions(shared.api.http(), shared.api.base(), &device.token, &batch) => p,
+            }
+        };
+        let n = batch.len() as u64;
+        shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+        shared.stats.sent.fetch_add(n, Ordering::Relaxed);
+        wait = shared.interval(&mut rng);
+        match posted {
+            Posted::Done { accepted, rejected } => {
+                shared.stats.accepted.fetch_add(accepted, Ordering::Relaxed);
+                shared.stats.rejected.fetch_add(rejected, Ordering::Relaxed);
+                pending.drain(..batch.len());
+                failures = 0;
+            }
+            Posted::Busy(retry) => {
+                shared.stats.busy.fetch_add(1, Ordering::Relaxed);
+                // Same points again later (duplicates are ignored by the server).
+                wait = wait.max(retry.mul_f64(rng.random_range(1.0..=1.5)));
+            }
+            Posted::Unauthorized => {
+                shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                match shared.device(&a.resource, Some(&device)).await {
+                    Ok(d) => {
+                        tracing::info!(resource = a.resource.id, "device token replaced");
+                        device = d;
+                        shared.save_state().await;
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        shared.note_error(format!("resource {}: {e}", a.resource.id));
+                        wait = backoff(failures, &mut rng).max(wait);
+                    }
+                }
+            }
+            Posted::Failed(e) => {
+                shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                failures += 1;
+                shared.note_error(e);
+                wait = backoff(failures, &mut rng).max(wait);
+            }
+        }
+    }
+}
+
+/// Logs one line every `every`: rates over the window and totals. Never returns.
+async fn summaries(shared: Arc<Shared>, every: Duration) {
+    let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+    let mut before = shared.stats.totals();
+    let mut at = Instant::now();
+    loop {
+        tick.tick().await;
+        let now = shared.stats.totals();
+        let dt = at.elapsed().as_secs_f64().max(1e-3);
+        at = Instant::now();
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "counts far below 2^52, shown as rates"
+        )]
+        let rate = |a: u64, b: u64| (a - b) as f64 / dt;
+        let last_error = shared
+            .last_error
+            .lock()
+            .ok()
+            .and_then(|mut g| g.take())
+            .map(|e| format!(" (last: {e})"))
+            .unwrap_or_default();
+        tracing::info!(
+            "sent {:.1} points/s in {:.1} requests/s; accepted {}, rejected {}, busy {}, errors {}{last_error} \
+             in the last {:.0} s; totals: accepted {}, rejected {}, errors {}",
+            rate(now.sent, before.sent),
+            rate(now.requests, before.requests),
+            now.accepted - before.accepted,
+            now.rejected - before.rejected,
+            now.busy - before.busy,
+            now.errors - before.errors,
+            dt,
+            now.accepted,
+            now.rejected,
+            now.errors,
+        );
+        before = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreads_evenly() {
+        assert_eq!(spread(10, 3), vec![0, 3, 6]);
+        assert_eq!(spread(3, 10), vec![0, 1, 2]);
+        assert_eq!(spread(5, 0), Vec::<usize>::new());
+        let s = spread(11_820, 100);
+        assert_eq!(s.len(), 100);
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn plates_compare_as_the_server_stores_them() {
+        assert_eq!(plate_key("SIM-320612001"), plate_key("sim320612001"));
+        assert_eq!(plate_key("苏F·A123"), "苏FA123");
+    }
+
+    #[test]
+    fn backs_off_up_to_a_minute() {
+        let mut rng = StdRng::seed_from_u64(1);
+        assert!(backoff(1, &mut rng) <= Duration::from_secs(3));
+        for f in 0..50 {
+            assert!(backoff(f, &mut rng) <= Duration::from_secs(75));
+        }
+    }
+}

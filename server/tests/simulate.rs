@@ -1,0 +1,173 @@
+//! The simulator against a real server on port 0 and real PostGIS: it sets up its workers and
+//! vehicle through the API, issues their device tokens, and every resource reports through
+//! `POST /api/positions`; each gets positions stored, and every worker's lie inside its home
+//! grid (PostGIS `ST_Covers`, an independent check of the walker's geometry). A second run
+//! finds the same resources and reuses the stored tokens.
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
+mod common;
+
+use std::future::IntoFuture as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{TOKEN, collection, features, post_hierarchy};
+use gridwall_server::sim::{self, Kind, Login, SimConfig, StateFile};
+use sqlx::PgPool;
+
+async fn start(pool: PgPool) -> SocketAddr {
+    let (router, _state) = common::app(pool).await;
+    let (status, body) =
+        post_hierarchy(&router, collection(features()).to_string().into_bytes()).await;
+    assert!(status.is_success(), "import: {body}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .into_future(),
+    );
+    addr
+}
+
+fn config(addr: SocketAddr, state_file: std::path::PathBuf) -> SimConfig {
+    SimConfig {
+        url: format!("http://{addr}"),
+        login: Login::Session(TOKEN.to_owned()),
+        workers: Some(3),
+        vehicles: Some(1),
+        state_file,
+        interval_min: Duration::from_secs(1),
+        interval_max: Duration::from_secs(1),
+        seed: 42,
+        concurrency: 8,
+        summary_every: Duration::from_secs(1),
+    }
+}
+
+/// Runs the simulator for `secs` and checks what it stored: positions for every resource,
+/// every worker's inside its home grid (PostGIS `ST_Covers`).
+async fn run_and_check(pool: &PgPool, cfg: SimConfig, secs: f64) -> sim::Report {
+    let report = sim::run(cfg, tokio::time::sleep(Duration::from_secs_f64(secs)))
+        .await
+        .unwrap();
+    assert_eq!(report.totals.rejected, 0, "{report:?}");
+    assert_eq!(report.totals.errors, 0, "{report:?}");
+    assert!(
+        report.totals.accepted >= report.resources.len() as u64,
+        "{report:?}"
+    );
+    for r in &report.resources {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM positions WHERE resource_id = $1")
+            .bind(r.id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert!(n >= 1, "no positions stored for {r:?}");
+    }
+    for w in report.resources.iter().filter(|r| r.kind == Kind::Worker) {
+        let (n, outside): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE NOT ST_Covers(u.geom, p.geom))
+             FROM positions p JOIN units u ON u.code = $2
+             WHERE p.resource_id = $1",
+        )
+        .bind(w.id)
+        .bind(&w.unit)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert!(n >= 1);
+        assert_eq!(
+            outside, 0,
+            "{outside} of {n} positions of {w:?} outside its grid"
+        );
+    }
+    report
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn simulated_workers_report_inside_their_grids(pool: PgPool) {
+    let addr = start(pool.clone()).await;
+    let dir = std::env::temp_dir().join(format!("gridwall-sim-test-{}", std::process::id()));
+    let state_file = dir.join("simulator.json");
+    let _ = std::fs::remove_file(&state_file);
+    let cfg = SimConfig {
+        vehicles: Some(0),
+        ..config(addr, state_file.clone())
+    };
+    let report = run_and_check(&pool, cfg.clone(), 3.5).await;
+    assert_eq!(report.resources.len(), 3, "{report:?}");
+
+    // Again: the same workers, the same device tokens (no new ones issued).
+    let tokens = StateFile::load(&state_file).unwrap().servers[&cfg.url]
+        .devices
+        .clone();
+    assert_eq!(tokens.len(), 3);
+    let again = run_and_check(&pool, cfg.clone(), 1.5).await;
+    assert_eq!(again.resources, report.resources);
+    let after = StateFile::load(&state_file).unwrap();
+    assert_eq!(after.servers[&cfg.url].devices, tokens);
+    let issued: i64 = sqlx::query_scalar("SELECT count(*) FROM devices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(issued, 3);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_simulated_patrol_car_reports_too(pool: PgPool) {
+    let addr = start(pool.clone()).await;
+    let dir = std::env::temp_dir().join(format!("gridwall-sim-veh-{}", std::process::id()));
+    let report = run_and_check(&pool, config(addr, dir.join("simulator.json")), 3.5).await;
+    assert_eq!(report.resources.len(), 4, "{report:?}");
+    assert_eq!(
+        report
+            .resources
+            .iter()
+            .filter(|r| r.kind == Kind::Vehicle)
+            .count(),
+        1
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Set-up alone (what works before the ingest route exists): workers found again by grid on
+/// the second run, their device tokens reused from the state file, none issued twice.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn setup_is_idempotent_and_reuses_device_tokens(pool: PgPool) {
+    let addr = start(pool.clone()).await;
+    let dir = std::env::temp_dir().join(format!("gridwall-sim-setup-{}", std::process::id()));
+    let state_file = dir.join("simulator.json");
+    let _ = std::fs::remove_file(&state_file);
+    let cfg = SimConfig {
+        vehicles: Some(0),
+        ..config(addr, state_file.clone())
+    };
+    let first = sim::run(cfg.clone(), std::future::ready(())).await.unwrap();
+    assert_eq!(first.resources.len(), 3, "{first:?}");
+    let second = sim::run(cfg, std::future::ready(())).await.unwrap();
+    assert_eq!(first.resources, second.resources);
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT r.id, r.name, u.code FROM resources r JOIN units u ON u.id = r.unit_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for r in &first.resources {
+        let (_, name, code) = rows.iter().find(|row| row.0 == r.id).unwrap();
+        assert!(name.starts_with("模拟网格员·测试"), "{name}");
+        assert_eq!(code, &r.unit);
+    }
+    let issued: i64 = sqlx::query_scalar("SELECT count(*) FROM devices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(issued, 3);
+    let state = StateFile::load(&state_file).unwrap();
+    assert_eq!(state.servers[&format!("http://{addr}")].devices.len(), 3);
+    let _ = std::fs::remove_dir_all(dir);
+}
