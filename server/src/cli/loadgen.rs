@@ -12,7 +12,6 @@
 //! Each phase writes its points into its own ten-minute window of time, so no phase's points
 //! collide with another's (the server ignores exact duplicates, which would flatter it).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,31 +23,14 @@ use futures_util::StreamExt as _;
 use sqlx::postgres::PgPoolOptions;
 
 use crate::sim::client::{self, Api, Fix, Posted};
-use crate::sim::{Kind, Login, UnitShape, spread};
+use crate::sim::{Kind, UnitShape, spread};
 
 /// `gridwall loadgen`.
 #[derive(Debug, Args)]
 pub struct LoadgenArgs {
-    /// The server's base URL.
-    #[arg(
-        long,
-        env = "GRIDWALL_SIM_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub url: String,
-    /// The demo accounts file; its admin creates the load's workers.
-    #[arg(
-        long,
-        env = "GRIDWALL_SIM_ACCOUNTS",
-        default_value = ".data/demo-accounts.txt"
-    )]
-    pub accounts: PathBuf,
-    /// Sign in as this admin instead of the accounts file's.
-    #[arg(long, env = "GRIDWALL_SIM_USERNAME")]
-    pub username: Option<String>,
-    /// The password of `--username`.
-    #[arg(long, env = "GRIDWALL_SIM_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
+    /// The server and the account; its admin creates the load's workers.
+    #[command(flatten)]
+    pub server: super::simulate::ServerLogin,
     /// Workers created for the load (each with its own device token).
     #[arg(long, default_value_t = 1000)]
     pub resources: usize,
@@ -366,15 +348,8 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
             "--batch sizes are 1 to 10000"
         );
         let http = client::http_client(args.concurrency.max(1))?;
-        let Login::Password { username, password } = super::simulate::login(
-            args.username.as_deref(),
-            args.password.as_deref(),
-            &args.accounts,
-        )?
-        else {
-            anyhow::bail!("a user name and password are needed");
-        };
-        let api = Api::login(http, &args.url, &username, &password).await?;
+        let (username, password) = args.server.credentials()?;
+        let api = Api::login(http, &args.server.url, &username, &password).await?;
         let started = Instant::now();
         let targets = Arc::new(targets(&api, args.resources, args.concurrency).await?);
         tracing::info!(

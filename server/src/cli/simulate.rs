@@ -8,9 +8,9 @@ use clap::Args;
 
 use crate::sim::{self, Login, SimConfig};
 
-/// `gridwall simulate`.
+/// Which server the simulator or the load generator talks to, and as whom.
 #[derive(Debug, Args)]
-pub struct SimulateArgs {
+pub struct ServerLogin {
     /// The server's base URL.
     #[arg(
         long,
@@ -31,6 +31,32 @@ pub struct SimulateArgs {
     /// The password of `--username` (better given in the environment).
     #[arg(long, env = "GRIDWALL_SIM_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+}
+
+impl ServerLogin {
+    /// The user name and password these flags give: `--username`/`--password`, else the
+    /// accounts file's admin.
+    ///
+    /// # Errors
+    ///
+    /// A user name without a password, or an unreadable accounts file.
+    pub(crate) fn credentials(&self) -> anyhow::Result<(String, String)> {
+        match (&self.username, &self.password) {
+            (Some(u), Some(p)) => Ok((u.clone(), p.clone())),
+            (Some(_), None) => {
+                anyhow::bail!("--username needs a password (GRIDWALL_SIM_PASSWORD)")
+            }
+            _ => account_from_file(&self.accounts),
+        }
+    }
+}
+
+/// `gridwall simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The server and the account.
+    #[command(flatten)]
+    pub server: ServerLogin,
     /// Grid workers to simulate, one per grid spread evenly; default: one in every grid.
     #[arg(long, env = "GRIDWALL_SIM_WORKERS")]
     pub workers: Option<usize>,
@@ -90,30 +116,15 @@ fn seconds(name: &str, s: f64) -> anyhow::Result<Duration> {
     }
 }
 
-/// How to sign in, from the flags.
-pub(crate) fn login(
-    username: Option<&str>,
-    password: Option<&str>,
-    accounts: &Path,
-) -> anyhow::Result<Login> {
-    let (username, password) = match (username, password) {
-        (Some(u), Some(p)) => (u.to_owned(), p.to_owned()),
-        (Some(_), None) => anyhow::bail!("--username needs a password (GRIDWALL_SIM_PASSWORD)"),
-        _ => account_from_file(accounts)?,
-    };
-    Ok(Login::Password { username, password })
-}
-
 /// Runs `gridwall simulate` until Ctrl-C or SIGTERM.
 pub async fn run(args: SimulateArgs) -> ExitCode {
     let config = async {
         anyhow::Ok(SimConfig {
-            login: login(
-                args.username.as_deref(),
-                args.password.as_deref(),
-                &args.accounts,
-            )?,
-            url: args.url.clone(),
+            login: {
+                let (username, password) = args.server.credentials()?;
+                Login::Password { username, password }
+            },
+            url: args.server.url.clone(),
             workers: args.workers,
             vehicles: args.vehicles,
             state_file: args.state.clone(),

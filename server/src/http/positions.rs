@@ -150,6 +150,11 @@ pub async fn post_positions(
         message: format!("the body is not valid JSON: {e}"),
         details: json!({}),
     })?;
+    let invalid_body = || ApiError::BadRequest {
+        code: "invalid_body",
+        message: "expected {\"positions\": [...]} or an array of positions".into(),
+        details: json!({}),
+    };
     let (items, body_crs) = match &body {
         Value::Array(items) => (items.as_slice(), None),
         Value::Object(o) => match o.get("positions") {
@@ -157,21 +162,9 @@ pub async fn post_positions(
                 items.as_slice(),
                 o.get("crs").and_then(Value::as_str).map(str::to_owned),
             ),
-            _ => {
-                return Err(ApiError::BadRequest {
-                    code: "invalid_body",
-                    message: "expected {\"positions\": [...]} or an array of positions".into(),
-                    details: json!({}),
-                });
-            }
+            _ => return Err(invalid_body()),
         },
-        _ => {
-            return Err(ApiError::BadRequest {
-                code: "invalid_body",
-                message: "expected {\"positions\": [...]} or an array of positions".into(),
-                details: json!({}),
-            });
-        }
+        _ => return Err(invalid_body()),
     };
     if items.len() > MAX_BATCH {
         return Err(ApiError::unprocessable(

@@ -274,10 +274,9 @@ async fn write(
     jobs: &[Job],
     partitions: &mut HashSet<NaiveDate>,
 ) -> Result<(), sqlx::Error> {
-    let points = jobs.iter().flat_map(|j| j.points.iter());
     let mut cols = Columns::default();
     let mut newest: HashMap<i64, &TrackPoint> = HashMap::new();
-    for p in points.clone() {
+    for p in jobs.iter().flat_map(|j| &j.points) {
         cols.push(p);
         newest
             .entry(p.resource_id)
