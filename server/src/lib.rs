@@ -4,6 +4,8 @@
 //! - `auth/`: accounts, sessions, device tokens, roles and territorial scope; the extractors
 //!   every protected route takes.
 //! - `audit`: the append-only audit log.
+//! - `cases/`: cases from report to follow-up: the lifecycle, the board of open cases,
+//!   dispatch candidates from the live index, the overdue and auto-dispatch sweep.
 //! - `cli`: the `gridwall` command line (serve, import, migrate), config from flags and env.
 //! - `state`: [`AppState`], shared by every handler; the hot-swappable in-memory hierarchy.
 //! - `db/`: the pool, migrations and the queries, one module per table group.
@@ -16,6 +18,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cases;
 pub mod cli;
 pub mod db;
 pub mod geojson;

@@ -8,6 +8,7 @@ use gridwall_spatial::Hierarchy;
 use sqlx::PgPool;
 
 use crate::auth::AuthState;
+use crate::cases::Cases;
 use crate::http::tiles::TileCache;
 use crate::live::Live;
 use crate::metrics::Metrics;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub auth: Arc<AuthState>,
     /// Live positions: the index, the resource directory, the track buffer, the bus.
     pub live: Arc<Live>,
+    /// Cases: settings, the open cases, the category list.
+    pub cases: Arc<Cases>,
 }
 
 /// One imported hierarchy version, built for fast lookups.

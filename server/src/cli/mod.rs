@@ -12,6 +12,7 @@ use gridwall_spatial::Resolution;
 use sqlx::PgPool;
 
 use crate::auth::{AuthConfig, AuthState};
+use crate::cases::{self, Cases, CasesConfig};
 use crate::http::admin::parse_resolution;
 use crate::http::tiles::TileCache;
 use crate::import::{self, ImportError};
@@ -130,6 +131,41 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDWALL_OFFLINE_AFTER_S", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub offline_after_s: u64,
+    /// Prefix of case numbers (NT → NT-20261126-000123).
+    #[arg(long, env = "GRIDWALL_CASE_PREFIX", default_value = "NT",
+          value_parser = case_prefix)]
+    pub case_prefix: String,
+    /// Workers whose last position is older than this many minutes are not offered for
+    /// dispatch.
+    #[arg(long, env = "GRIDWALL_DISPATCH_LIVE_MINUTES", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub dispatch_live_minutes: u64,
+    /// Workers holding this many dispatched or in-progress cases are not offered.
+    #[arg(long, env = "GRIDWALL_MAX_OPEN_CASES", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_open_cases: u32,
+    /// Escalate cases automatically when they go past their deadline.
+    #[arg(long, env = "GRIDWALL_AUTO_ESCALATE")]
+    pub auto_escalate: bool,
+    /// Offer a case to the next candidate when its worker does not accept it in time (or
+    /// declines it).
+    #[arg(long, env = "GRIDWALL_AUTO_DISPATCH")]
+    pub auto_dispatch: bool,
+    /// Seconds a worker has to accept an assignment in auto-dispatch mode.
+    #[arg(long, env = "GRIDWALL_ACCEPT_TIMEOUT_S", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub accept_timeout_s: u64,
+}
+
+fn case_prefix(s: &str) -> Result<String, String> {
+    let ok = (1..=10).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("1 to 10 capital letters or digits, e.g. NT".into())
+    }
 }
 
 impl ServeArgs {
@@ -146,6 +182,20 @@ impl ServeArgs {
             retention_days: self.retention_days,
             offline_after: Duration::from_secs(self.offline_after_s),
             ..defaults
+        }
+    }
+
+    /// The case settings these flags ask for.
+    #[must_use]
+    pub fn cases_config(&self) -> CasesConfig {
+        CasesConfig {
+            number_prefix: self.case_prefix.clone(),
+            live_within: Duration::from_secs(self.dispatch_live_minutes * 60),
+            max_open_per_worker: self.max_open_cases,
+            auto_escalate_overdue: self.auto_escalate,
+            auto_dispatch: self.auto_dispatch,
+            accept_timeout: Duration::from_secs(self.accept_timeout_s),
+            ..CasesConfig::default()
         }
     }
 
@@ -252,8 +302,24 @@ pub async fn state(
     auth: AuthConfig,
     live: LiveConfig,
 ) -> anyhow::Result<AppState> {
+    state_with(pool, tile_cache_mb, auth, live, CasesConfig::default()).await
+}
+
+/// [`state`] with given case settings.
+///
+/// # Errors
+///
+/// When the auth state cannot be set up, or the live positions or open cases cannot be read.
+pub async fn state_with(
+    pool: PgPool,
+    tile_cache_mb: u64,
+    auth: AuthConfig,
+    live: LiveConfig,
+    cases: CasesConfig,
+) -> anyhow::Result<AppState> {
     let auth = AuthState::new(auth).map_err(|e| anyhow::anyhow!("auth set-up: {e}"))?;
     let state = AppState {
+        cases: Arc::new(Cases::new(cases)),
         live: Arc::new(Live::new(pool.clone(), live)),
         pool,
         hierarchy: Arc::new(HierarchyHandle::default()),
@@ -276,16 +342,23 @@ pub async fn state(
         resources = restored,
         "live positions restored from the last point of each resource"
     );
+    let open = state
+        .cases
+        .load(&state.pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the open cases: {e}"))?;
+    tracing::info!(cases = open, "open cases loaded");
     Ok(state)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pool = migrate(&args.db).await?;
-    let state = state(
+    let state = state_with(
         pool,
         args.tile_cache_mb,
         args.auth_config(),
         args.live_config(),
+        args.cases_config(),
     )
     .await?;
     match db::users::list(&state.pool, None, &db::users::UserFilter::default()).await {
@@ -306,6 +379,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.retention_days,
     ));
     tokio::spawn(live::offline_task(state.clone()));
+    tokio::spawn(cases::tasks::sweep_task(state.clone()));
     let web_dir = args.web_dir.is_dir().then_some(args.web_dir.clone());
     if web_dir.is_none() {
         tracing::warn!(dir = %args.web_dir.display(), "web page not built; serving the API only");

@@ -1,5 +1,6 @@
 //! PostGIS access: the pool, the migrations and the queries, one module per table group.
 
+pub mod cases;
 pub mod resources;
 pub mod units;
 pub mod users;

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod cases;
 pub mod devices;
 pub mod error;
 pub mod health;
@@ -62,6 +63,7 @@ use crate::state::AppState;
         (name = "devices", description = "the phones that report positions: device tokens and \
                                           OsmAnd identifiers"),
         (name = "tiles", description = "vector tiles"),
+        (name = "cases", description = "cases (事件) from report to follow-up, and dispatch"),
         (name = "live", description = "the live websocket")
     ),
     modifiers(&SecuritySchemes)
@@ -155,6 +157,13 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tiles::tile))
         .routes(routes!(positions::track))
         .routes(routes!(positions::clear_sos))
+        .routes(routes!(cases::list_categories))
+        .routes(routes!(cases::put_category))
+        .routes(routes!(cases::list, cases::create))
+        .routes(routes!(cases::get_one))
+        .routes(routes!(cases::transition))
+        .routes(routes!(cases::candidates))
+        .routes(routes!(cases::my_cases))
         .routes(routes!(ws::upgrade))
         .layer(timeout(REQUEST_TIMEOUT))
         .merge(import)

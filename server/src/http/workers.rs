@@ -188,7 +188,7 @@ pub async fn list(
         .into_response())
 }
 
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     // Quote everything; neutralise formulas (a leading = + - @ in a spreadsheet cell).
     let s = if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}")

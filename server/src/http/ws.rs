@@ -13,6 +13,8 @@
 //! takes nothing for the stall timeout. So a slow or dead client never holds up the bus or any
 //! other client, and its memory is bounded by the queue, the pending cap and what it sees.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::error::ErrorBody;
 use crate::auth::{Principal, Revocation, SessionCheck};
+use crate::cases::{CaseBrief, CaseChange, CaseChangeKind};
 use crate::live::stream::{self, ClientMessage, Feed, ProtocolError, SnapshotReason, View};
 use crate::state::{AppState, LoadedHierarchy};
 
@@ -139,10 +142,12 @@ pub async fn run<Tx, Rx>(
         state,
         me,
         feed: Feed::new(config.max_pending),
+        cases_pending: HashMap::new(),
+        cases_owed: false,
     };
     let stats = &reader.state.live.streams;
     stats.open.fetch_add(1, Relaxed);
-    let live = std::sync::Arc::clone(&reader.state.live);
+    let live = Arc::clone(&reader.state.live);
     let (_, shed) = tokio::join!(
         reader.run(rx, revocations, recheck_every),
         write(tx, queue, config.stall_timeout),
@@ -189,6 +194,19 @@ struct Reader {
     state: AppState,
     me: Principal,
     feed: Feed,
+    /// Case changes not sent yet, the latest per case (the `cases` layer).
+    cases_pending: HashMap<i64, Arc<CaseChange>>,
+    /// A snapshot of the visible open cases is owed (new subscription, or fell behind).
+    cases_owed: bool,
+}
+
+/// Case changes a client may have pending before they are dropped for a snapshot.
+const MAX_PENDING_CASES: usize = 10_000;
+
+#[derive(serde::Serialize)]
+struct CaseDelta<'a> {
+    what: CaseChangeKind,
+    case: &'a CaseBrief,
 }
 
 impl Reader {
@@ -217,6 +235,7 @@ impl Reader {
     {
         let config = self.state.live.config.stream;
         let mut updates = self.state.live.bus.subscribe();
+        let mut case_changes = self.state.cases.board.subscribe();
         let mut recheck = tokio::time::interval(recheck_every);
         recheck.tick().await;
         let mut ping = tokio::time::interval(config.ping_every);
@@ -256,8 +275,20 @@ impl Reader {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
+                c = case_changes.recv() => match c {
+                    Ok(change) => {
+                        self.observe_case(change);
+                        false
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.cases_owed = true;
+                        false
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
                 _ = flush.tick() => {
                     self.flush(&mut updates);
+                    self.flush_cases();
                     false
                 }
                 r = revocations.recv() => match r {
@@ -318,10 +349,66 @@ impl Reader {
         match View::resolve(sub, loaded, scope) {
             Ok(view) => {
                 self.feed.subscribe(view);
+                self.cases_pending.clear();
+                self.cases_owed = true;
                 // Answer now rather than at the next tick.
                 self.flush(updates);
+                self.flush_cases();
             }
             Err(e) => self.offer(error_message(&e, None)),
+        }
+    }
+
+    fn observe_case(&mut self, change: Arc<CaseChange>) {
+        if self.cases_owed || !self.feed.view().is_some_and(|v| v.sees_case(&change.case)) {
+            return;
+        }
+        if self.cases_pending.len() >= MAX_PENDING_CASES {
+            self.cases_pending.clear();
+            self.cases_owed = true;
+            return;
+        }
+        self.cases_pending.insert(change.case.id, change);
+    }
+
+    /// Sends the case layer's snapshot or changes, if the queue has room (otherwise they stay
+    /// coalesced, the latest per case).
+    fn flush_cases(&mut self) {
+        let Some(view) = self.feed.view() else { return };
+        if !view.subscription().layers.cases {
+            self.cases_pending.clear();
+            self.cases_owed = false;
+            return;
+        }
+        if !self.cases_owed && self.cases_pending.is_empty() {
+            return;
+        }
+        let Ok(permit) = self.out.try_reserve() else {
+            self.state.live.streams.behind.fetch_add(1, Relaxed);
+            return;
+        };
+        let msg = if self.cases_owed {
+            let mut cases = self.state.cases.board.open(|c| view.sees_case(c));
+            cases.sort_by_key(|c| c.id);
+            self.cases_owed = false;
+            self.cases_pending.clear();
+            let cases: Vec<&CaseBrief> = cases.iter().map(|c| &**c).collect();
+            to_message(&json!({"type": "cases_snapshot", "cases": cases}))
+        } else {
+            let mut changes: Vec<Arc<CaseChange>> =
+                self.cases_pending.drain().map(|(_, c)| c).collect();
+            changes.sort_by_key(|c| (c.case.updated_at, c.case.id));
+            let changes: Vec<CaseDelta<'_>> = changes
+                .iter()
+                .map(|c| CaseDelta {
+                    what: c.what,
+                    case: &c.case,
+                })
+                .collect();
+            to_message(&json!({"type": "cases", "changes": changes}))
+        };
+        if let Some(msg) = msg {
+            permit.send(msg);
         }
     }
 

@@ -176,30 +176,34 @@ pub(super) async fn geometry_problems(
     Ok(problems)
 }
 
-/// Units the file drops while accounts or resources still belong to them: refused, so that
-/// nobody silently loses their territory and no worker loses their home grid.
+/// Units the file drops while accounts, resources or cases still belong to them: refused, so
+/// that nobody silently loses their territory, no worker their home grid and no case its place.
 pub(super) async fn removed_in_use(
     tx: &mut Transaction<'_, Postgres>,
 ) -> Result<Vec<Problem>, sqlx::Error> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
         "SELECT u.code,
                 (SELECT count(*) FROM users s WHERE s.scope_unit_id = u.id),
-                (SELECT count(*) FROM resources r WHERE r.unit_id = u.id)
+                (SELECT count(*) FROM resources r WHERE r.unit_id = u.id),
+                (SELECT count(*) FROM cases c WHERE c.grid_id = u.id OR c.handling_unit_id = u.id)
          FROM units u
          WHERE NOT EXISTS (SELECT 1 FROM import_units i WHERE i.code = u.code)
            AND (EXISTS (SELECT 1 FROM users s WHERE s.scope_unit_id = u.id)
-                OR EXISTS (SELECT 1 FROM resources r WHERE r.unit_id = u.id))
+                OR EXISTS (SELECT 1 FROM resources r WHERE r.unit_id = u.id)
+                OR EXISTS (SELECT 1 FROM cases c
+                           WHERE c.grid_id = u.id OR c.handling_unit_id = u.id))
          ORDER BY u.code",
     )
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(code, users, resources)| Problem {
+        .map(|(code, users, resources, cases)| Problem {
             index: None,
             reason: format!(
-                "unit {code} is missing from the file but is the territory of {users} account(s) \
-                 and the home of {resources} worker(s)/vehicle(s); move them first"
+                "unit {code} is missing from the file but is the territory of {users} account(s), \
+                 the home of {resources} worker(s)/vehicle(s) and the place of {cases} case(s); \
+                 move them first"
             ),
             code: Some(code),
         })

@@ -108,6 +108,9 @@ pub struct ResourceInfo {
     pub crs: Crs,
     /// On duty.
     pub on_duty: bool,
+    /// Skills (a worker is dispatched only to cases whose category needs none or one of
+    /// these).
+    pub skills: Arc<[Arc<str>]>,
     /// An SOS is raised and not cleared.
     pub sos: bool,
     /// Disabled: reports are refused and it is not on the map.
@@ -200,13 +203,49 @@ struct Inner {
     version: i64,
 }
 
+/// The resources the server knows, by id and by home unit.
+#[derive(Debug, Default)]
+struct Directory {
+    by_id: HashMap<i64, Arc<ResourceInfo>>,
+    /// `units.id` of the home unit → the resources homed there (a grid's own workers).
+    by_home: HashMap<i64, Vec<i64>>,
+}
+
+impl Directory {
+    fn insert(&mut self, info: Arc<ResourceInfo>) {
+        let (id, home) = (info.id, info.unit_id);
+        if let Some(old) = self.by_id.insert(id, info) {
+            if old.unit_id == home {
+                return;
+            }
+            self.unhome(id, old.unit_id);
+        }
+        self.by_home.entry(home).or_default().push(id);
+    }
+
+    fn remove(&mut self, id: i64) {
+        if let Some(old) = self.by_id.remove(&id) {
+            self.unhome(id, old.unit_id);
+        }
+    }
+
+    fn unhome(&mut self, id: i64, unit_id: i64) {
+        if let Some(ids) = self.by_home.get_mut(&unit_id) {
+            ids.retain(|&i| i != id);
+            if ids.is_empty() {
+                self.by_home.remove(&unit_id);
+            }
+        }
+    }
+}
+
 /// The live picture; shared by every handler.
 #[derive(Debug)]
 pub struct Live {
     /// Settings.
     pub config: LiveConfig,
     inner: RwLock<Inner>,
-    directory: RwLock<HashMap<i64, Arc<ResourceInfo>>>,
+    directory: RwLock<Directory>,
     /// Where changes are published.
     pub bus: Arc<dyn Bus>,
     /// The track buffer.
@@ -268,7 +307,7 @@ impl Live {
                 index: LiveIndex::default(),
                 version: 0,
             }),
-            directory: RwLock::new(HashMap::new()),
+            directory: RwLock::new(Directory::default()),
             bus: Arc::new(LocalBus::new(config.bus_capacity)),
             tracks: TrackWriter::start(pool, config.tracks),
             ident_limiter: crate::http::positions::IdentLimiter::default(),
@@ -290,8 +329,21 @@ impl Live {
         self.directory
             .read()
             .unwrap_or_else(lock_poisoned)
+            .by_id
             .get(&id)
             .cloned()
+    }
+
+    /// The resources whose home unit is `unit_id` (`units.id`): a grid's own workers.
+    #[must_use]
+    pub fn homed_at(&self, unit_id: i64) -> Vec<Arc<ResourceInfo>> {
+        let dir = self.directory.read().unwrap_or_else(lock_poisoned);
+        dir.by_home
+            .get(&unit_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| dir.by_id.get(id).cloned())
+            .collect()
     }
 
     /// The directory entry of a resource, from the database when not loaded yet (a resource
@@ -315,7 +367,7 @@ impl Live {
         self.directory
             .write()
             .unwrap_or_else(lock_poisoned)
-            .insert(id, Arc::clone(&info));
+            .insert(Arc::clone(&info));
         Ok(Some(info))
     }
 
@@ -335,7 +387,7 @@ impl Live {
         {
             let dir = self.directory.read().unwrap_or_else(lock_poisoned);
             for id in ids {
-                match dir.get(id) {
+                match dir.by_id.get(id) {
                     Some(info) => {
                         found.insert(*id, Arc::clone(info));
                     }
@@ -348,7 +400,7 @@ impl Live {
             let mut dir = self.directory.write().unwrap_or_else(lock_poisoned);
             for info in loaded {
                 let info = Arc::new(info);
-                dir.insert(info.id, Arc::clone(&info));
+                dir.insert(Arc::clone(&info));
                 found.insert(info.id, info);
             }
         }
@@ -374,13 +426,15 @@ impl Live {
         )
         .fetch_all(pool)
         .await?;
-        let directory: HashMap<i64, Arc<ResourceInfo>> =
-            infos.into_iter().map(|i| (i.id, Arc::new(i))).collect();
+        let mut directory = Directory::default();
+        for info in infos {
+            directory.insert(Arc::new(info));
+        }
         let now_ms = Utc::now().timestamp_millis();
         let mut inner = self.inner.write().unwrap_or_else(lock_poisoned);
         let mut index = LiveIndex::with_capacity(inner.index.resolution(), rows.len());
         for row in rows {
-            let Some(info) = directory.get(&row.resource_id) else {
+            let Some(info) = directory.by_id.get(&row.resource_id) else {
                 continue;
             };
             let Ok(position) = LatLng::new(row.lat, row.lng) else {
@@ -520,7 +574,7 @@ impl Live {
 
     fn set_sos(&self, id: i64, sos: bool) {
         let mut dir = self.directory.write().unwrap_or_else(lock_poisoned);
-        if let Some(info) = dir.get_mut(&id)
+        if let Some(info) = dir.by_id.get_mut(&id)
             && info.sos != sos
         {
             let mut next = (**info).clone();
@@ -545,9 +599,9 @@ impl Live {
         {
             let mut dir = self.directory.write().unwrap_or_else(lock_poisoned);
             match &info {
-                Some(i) => dir.insert(id, Arc::clone(i)),
-                None => dir.remove(&id),
-            };
+                Some(i) => dir.insert(Arc::clone(i)),
+                None => dir.remove(id),
+            }
         }
         self.relocate_if_needed(loaded);
         let version = loaded.map_or(0, |l| l.version);
@@ -676,6 +730,7 @@ struct ResourceRow {
     unit_code: String,
     crs: String,
     on_duty: bool,
+    skills: Vec<String>,
     sos: bool,
     disabled: bool,
 }
@@ -686,7 +741,7 @@ async fn load_resources(
 ) -> Result<Vec<ResourceInfo>, sqlx::Error> {
     let rows = sqlx::query_as::<_, ResourceRow>(
         "SELECT r.id, r.kind, r.name, r.plate, r.unit_id, u.code AS unit_code, r.crs, r.on_duty,
-                r.sos_at IS NOT NULL AS sos, r.disabled_at IS NOT NULL AS disabled
+                r.skills, r.sos_at IS NOT NULL AS sos, r.disabled_at IS NOT NULL AS disabled
          FROM resources r JOIN units u ON u.id = r.unit_id
          WHERE $1::bigint[] IS NULL OR r.id = ANY($1)",
     )
@@ -712,6 +767,7 @@ async fn load_resources(
                 Crs::Wgs84
             },
             on_duty: r.on_duty,
+            skills: r.skills.into_iter().map(Arc::from).collect(),
             sos: r.sos,
             disabled: r.disabled,
         })

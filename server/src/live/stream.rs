@@ -52,15 +52,15 @@ impl ProtocolError {
     }
 }
 
-/// The layers a client may subscribe to; `cases` and `alerts` are reserved (accepted, nothing
-/// is sent on them yet).
+/// The layers a client may subscribe to; `alerts` is reserved (accepted, nothing is sent on
+/// it yet). `cases` is served by the socket glue from the case board (`cases::Board`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Layers {
     /// Grid workers.
     pub workers: bool,
     /// Vehicles.
     pub vehicles: bool,
-    /// Cases (reserved).
+    /// Open cases.
     pub cases: bool,
     /// Alerts (reserved).
     pub alerts: bool,
@@ -384,6 +384,31 @@ impl View {
                 grid.and_then(|g| l.hierarchy.path(g))
                     .is_some_and(|p| Scope::Subtree(unit).contains_path(&p))
             }),
+        }
+    }
+
+    /// Whether an open case is visible: the `cases` layer is subscribed, its grid is in the
+    /// user's scope, and it lies in the viewport or under the subscribed unit.
+    #[must_use]
+    pub fn sees_case(&self, case: &crate::cases::CaseBrief) -> bool {
+        if !self.subscription.layers.cases {
+            return false;
+        }
+        let (Some(scope), Some(l)) = (self.scope, self.loaded.as_deref()) else {
+            return false;
+        };
+        let Some(grid) = l.hierarchy.by_code(&case.grid) else {
+            return false;
+        };
+        if !scope.contains(&l.hierarchy, grid) {
+            return false;
+        }
+        match self.target {
+            Target::Viewport(bbox) => case.latlng().is_some_and(|p| bbox.contains(p)),
+            Target::Unit(unit) => l
+                .hierarchy
+                .path(grid)
+                .is_some_and(|p| Scope::Subtree(unit).contains_path(&p)),
         }
     }
 
@@ -827,6 +852,7 @@ mod tests {
             unit_id: 0,
             crs: Crs::Wgs84,
             on_duty: true,
+            skills: Arc::from([]),
             sos: false,
             disabled: false,
         })

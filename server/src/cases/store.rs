@@ -1,0 +1,682 @@
+//! Registering a case and moving it through its life. Each write is one transaction (the case
+//! row and its event), checked against the lifecycle and the version the caller saw; after the
+//! commit the board follows and the change goes out on the `cases` layer.
+
+use chrono::{DateTime, Utc};
+use gridwall_spatial::{LatLng, UnitId};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::lifecycle::{self, Action, CaseStatus, Party};
+use super::{DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_H, brief, local_day};
+use crate::auth::{Device, Principal, Role};
+use crate::db;
+use crate::db::cases::{CasePatch, CaseRow, NewCase, NewEvent};
+use crate::http::{ApiError, ApiResult};
+use crate::state::{AppState, LoadedHierarchy};
+
+/// Who acts on a case.
+#[derive(Debug, Clone)]
+pub enum Who {
+    /// A logged-in user; `resource` is their worker record when their role is worker.
+    User {
+        /// The user.
+        principal: Box<Principal>,
+        /// `resources.id` of a worker account.
+        resource: Option<i64>,
+    },
+    /// A worker's phone (device token).
+    Device(Box<Device>),
+    /// The server (overdue escalation, auto-dispatch).
+    System,
+}
+
+impl Who {
+    /// The worker (`resources.id`) acting, for workers and their phones.
+    #[must_use]
+    pub fn resource(&self) -> Option<i64> {
+        match self {
+            Self::User { resource, .. } => *resource,
+            Self::Device(d) => (d.resource_kind == "worker").then_some(d.resource_id),
+            Self::System => None,
+        }
+    }
+
+    fn user_id(&self) -> Option<i64> {
+        match self {
+            Self::User { principal, .. } => Some(principal.user_id),
+            _ => None,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Self::User { principal, .. } => principal.username.clone(),
+            Self::Device(d) => format!("device:{}", d.device_id),
+            Self::System => "system".into(),
+        }
+    }
+
+    fn role(&self) -> Option<&'static str> {
+        match self {
+            Self::User { principal, .. } => Some(principal.role.as_str()),
+            Self::Device(_) => Some("worker"),
+            Self::System => None,
+        }
+    }
+
+    /// The user's territory root for SQL (`None`: everything, or no territory applies).
+    #[must_use]
+    pub fn scope_id(&self) -> Option<i64> {
+        match self {
+            Self::User { principal, .. } if principal.role != Role::Worker => principal.scope_id(),
+            _ => None,
+        }
+    }
+
+    /// A center role that reads cases of a territory (not a worker, not a phone).
+    #[must_use]
+    pub fn is_center(&self) -> bool {
+        match self {
+            Self::User { principal, .. } => Role::READERS.contains(&principal.role),
+            Self::Device(_) => false,
+            Self::System => true,
+        }
+    }
+
+    /// The part this actor plays on a case assigned to `assignee`.
+    #[must_use]
+    pub fn party(&self, assignee: Option<i64>) -> Option<Party> {
+        match self {
+            Self::System => Some(Party::System),
+            Self::User { principal, .. } => match principal.role {
+                Role::Admin | Role::Dispatcher => Some(Party::Dispatcher),
+                Role::Operator => Some(Party::Operator),
+                Role::Leader => None,
+                Role::Worker => self
+                    .resource()
+                    .filter(|r| Some(*r) == assignee)
+                    .map(|_| Party::Assignee),
+            },
+            Self::Device(_) => self
+                .resource()
+                .filter(|r| Some(*r) == assignee)
+                .map(|_| Party::Assignee),
+        }
+    }
+
+    /// The idempotency namespace of this credential.
+    fn idempotency_actor(&self) -> String {
+        match self {
+            Self::User { principal, .. } => format!("user:{}", principal.user_id),
+            Self::Device(d) => format!("device:{}", d.device_id),
+            Self::System => "system".into(),
+        }
+    }
+}
+
+/// Reads a case for `who`: center roles within their territory, workers the cases assigned to
+/// them or reported by them. Anything else answers 404, like a case that does not exist.
+///
+/// # Errors
+///
+/// 404 `case_not_found`; database failures.
+pub async fn visible(state: &AppState, who: &Who, id: i64) -> ApiResult<CaseRow> {
+    let row = db::cases::get_case(&state.pool, who.scope_id(), id).await?;
+    match row {
+        Some(r) if who.is_center() || sees_as_worker(who, &r) => Ok(r),
+        _ => Err(case_not_found(id)),
+    }
+}
+
+fn sees_as_worker(who: &Who, r: &CaseRow) -> bool {
+    let me = who.resource();
+    me.is_some() && (r.assignee_id == me || r.created_by_resource == me)
+}
+
+/// 404 for a case.
+#[must_use]
+pub fn case_not_found(id: i64) -> ApiError {
+    ApiError::not_found("case_not_found", format!("no case {id} in your territory"))
+}
+
+/// What a new case says.
+#[derive(Debug, Clone)]
+pub struct NewCaseInput {
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Category code.
+    pub category: String,
+    /// Source.
+    pub source: String,
+    /// 1–4.
+    pub severity: i16,
+    /// Where (WGS84).
+    pub position: LatLng,
+    /// Address text.
+    pub address: Option<String>,
+    /// Reporter's name.
+    pub reporter_name: Option<String>,
+    /// Reporter's phone.
+    pub reporter_phone: Option<String>,
+}
+
+impl NewCaseInput {
+    /// SHA-256 of what the request asks, for idempotent retries.
+    fn fingerprint(&self) -> Vec<u8> {
+        let v = json!([
+            self.title,
+            self.description,
+            self.category,
+            self.source,
+            self.severity,
+            self.position.lng(),
+            self.position.lat(),
+            self.address,
+            self.reporter_name,
+            self.reporter_phone
+        ]);
+        Sha256::digest(v.to_string().as_bytes()).to_vec()
+    }
+}
+
+fn hierarchy(state: &AppState) -> ApiResult<std::sync::Arc<LoadedHierarchy>> {
+    state.hierarchy.get().ok_or_else(|| ApiError::Unavailable {
+        code: "hierarchy_not_loaded",
+        message: "no hierarchy has been imported yet (gridwall import FILE)".into(),
+    })
+}
+
+/// Registers a case; answers it and whether it is new (`false`: an idempotent retry).
+///
+/// # Errors
+///
+/// 422 for an unknown category, a position outside every grid or outside the caller's
+/// territory, an idempotency key reused with another request; database failures.
+pub async fn create(
+    state: &AppState,
+    who: &Who,
+    input: &NewCaseInput,
+    idempotency_key: Option<&str>,
+) -> ApiResult<(CaseRow, bool)> {
+    let cases = &state.cases;
+    let Some(category) = cases.category(&input.category).filter(|c| c.active) else {
+        return Err(ApiError::Unprocessable {
+            code: "unknown_category",
+            message: format!("no active case category {:?}", input.category),
+            details: json!({"field": "category", "known": cases.category_codes()}),
+        });
+    };
+    let loaded = hierarchy(state)?;
+    let Some(path) = loaded.hierarchy.locate(input.position) else {
+        return Err(ApiError::Unprocessable {
+            code: "outside_grids",
+            message: format!(
+                "({}, {}) lies in no grid of the hierarchy",
+                input.position.lng(),
+                input.position.lat()
+            ),
+            details: json!({"field": "lat"}),
+        });
+    };
+    if let Who::User { principal, .. } = who
+        && principal.role != Role::Worker
+        && !principal
+            .scope(&loaded)
+            .is_some_and(|s| s.contains(&loaded.hierarchy, path.grid))
+    {
+        return Err(ApiError::Unprocessable {
+            code: "out_of_scope",
+            message: "this position lies outside your territory".into(),
+            details: json!({"field": "lat"}),
+        });
+    }
+    let grid_id = loaded.db_ids[path.grid.0 as usize];
+    let fingerprint = input.fingerprint();
+    let actor = who.idempotency_actor();
+    if let Some(key) = idempotency_key
+        && let Some(found) = replay(state, who, &actor, key, &fingerprint).await?
+    {
+        return Ok((found, false));
+    }
+    let now = Utc::now();
+    let n = db::cases::next_number(&state.pool, local_day(now)).await?;
+    let number = format!(
+        "{}-{}-{n:06}",
+        cases.config.number_prefix,
+        local_day(now).format("%Y%m%d")
+    );
+    let duplicate_of = db::cases::possible_duplicate(
+        &state.pool,
+        &input.category,
+        input.position.lng(),
+        input.position.lat(),
+        DUPLICATE_RADIUS_M,
+        DUPLICATE_WINDOW_H,
+    )
+    .await?;
+    let deadline_at = now + chrono::Duration::hours(i64::from(category.sla_hours));
+    let mut tx = state.pool.begin().await?;
+    let inserted = db::cases::insert_case(
+        &mut tx,
+        &NewCase {
+            number: &number,
+            title: &input.title,
+            description: &input.description,
+            category: &input.category,
+            source: &input.source,
+            severity: input.severity,
+            lng: input.position.lng(),
+            lat: input.position.lat(),
+            address: input.address.as_deref(),
+            grid_id,
+            reporter_name: input.reporter_name.as_deref(),
+            reporter_phone: input.reporter_phone.as_deref(),
+            created_by_user: who.user_id(),
+            created_by_resource: who.resource(),
+            deadline_at,
+            duplicate_of,
+            now,
+            idempotency: idempotency_key.map(|k| (actor.as_str(), k, fingerprint.as_slice())),
+        },
+    )
+    .await?;
+    let Some(id) = inserted else {
+        // Another request with the same key committed first: answer what it made.
+        drop(tx);
+        let key = idempotency_key.unwrap_or_default();
+        return match replay(state, who, &actor, key, &fingerprint).await? {
+            Some(found) => Ok((found, false)),
+            None => Err(ApiError::Internal(anyhow::anyhow!(
+                "idempotency conflict without a stored case"
+            ))),
+        };
+    };
+    db::cases::insert_event(
+        &mut tx,
+        &NewEvent {
+            case_id: id,
+            version: 1,
+            at: now,
+            action: "report",
+            from_status: None,
+            to_status: CaseStatus::Reported.as_str(),
+            actor: &who.name(),
+            actor_user: who.user_id(),
+            actor_resource: who.resource(),
+            role: who.role(),
+            note: None,
+            position: None,
+            details: json!({"source": input.source, "duplicate_of": duplicate_of}),
+        },
+    )
+    .await?;
+    let row = db::cases::get_case(&mut *tx, None, id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("case {id} vanished in its tx")))?;
+    tx.commit().await?;
+    cases.board.apply(brief(&row), true);
+    Ok((row, true))
+}
+
+async fn replay(
+    state: &AppState,
+    who: &Who,
+    actor: &str,
+    key: &str,
+    fingerprint: &[u8],
+) -> ApiResult<Option<CaseRow>> {
+    let Some((id, hash)) = db::cases::by_idempotency_key(&state.pool, actor, key).await? else {
+        return Ok(None);
+    };
+    if hash.as_deref() != Some(fingerprint) {
+        return Err(ApiError::Unprocessable {
+            code: "idempotency_key_reused",
+            message: format!(
+                "Idempotency-Key {key:?} was used for another request (case {id}); use a new key \
+                 for a new case"
+            ),
+            details: json!({"header": "Idempotency-Key", "case": id}),
+        });
+    }
+    // The creator may no longer see it (territory changed): still theirs to be told about.
+    let _ = who;
+    Ok(db::cases::get_case(&state.pool, None, id).await?)
+}
+
+/// What a transition asks.
+#[derive(Debug, Clone)]
+pub struct TransitionInput {
+    /// The action.
+    pub action: Action,
+    /// The case version the caller saw.
+    pub version: i32,
+    /// Reason or what was done.
+    pub note: Option<String>,
+    /// The worker to assign (`dispatch`, `reassign`).
+    pub assignee: Option<i64>,
+    /// Where the actor is.
+    pub position: Option<LatLng>,
+}
+
+/// The unit a case escalates to from its handling unit: a grid's (or village's) township,
+/// then the county; `None` at the county.
+fn escalation_target(
+    loaded: &LoadedHierarchy,
+    grid: UnitId,
+    handling_level: i16,
+) -> Option<UnitId> {
+    let path = loaded.hierarchy.path(grid)?;
+    match handling_level {
+        3 | 4 => Some(path.township),
+        2 => Some(path.county),
+        _ => None,
+    }
+}
+
+/// Moves a case; answers it after the change.
+///
+/// # Errors
+///
+/// 404 when `who` may not see it; 403 when the role may not take the action; 409 for an
+/// illegal transition (with the allowed actions) or a stale version (with the current one);
+/// 422 for a missing note or a bad assignee; database failures.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the checks and the patch read best in order"
+)]
+pub async fn transition(
+    state: &AppState,
+    who: &Who,
+    id: i64,
+    input: &TransitionInput,
+) -> ApiResult<CaseRow> {
+    let row = visible(state, who, id).await?;
+    let status = CaseStatus::parse(&row.status)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("case {id}: unknown status")))?;
+    let taken = row.taken_at.is_some();
+    let Some(party) = who.party(row.assignee_id) else {
+        return Err(ApiError::Forbidden(format!(
+            "you may not act on case {} (it is not assigned to you, or your role only reads)",
+            row.number
+        )));
+    };
+    let action = input.action;
+    if !lifecycle::permits(party, action) {
+        return Err(ApiError::Forbidden(format!(
+            "{} may not {} a case",
+            who.role().unwrap_or("the system"),
+            action.as_str()
+        )));
+    }
+    // A stale view first: whatever it asked was decided on a case that has changed.
+    if input.version != row.version {
+        return Err(version_conflict(&row));
+    }
+    let Some(to) = lifecycle::next(status, taken, action) else {
+        let allowed: Vec<&str> = lifecycle::allowed(status, taken, party)
+            .into_iter()
+            .map(Action::as_str)
+            .collect();
+        return Err(ApiError::Conflict {
+            code: "illegal_transition",
+            message: format!(
+                "case {} is {}{}: {} is not possible (allowed: {})",
+                row.number,
+                status.as_str(),
+                if taken { " (taken)" } else { "" },
+                action.as_str(),
+                if allowed.is_empty() {
+                    "none".into()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
+            details: json!({"status": status, "action": action, "allowed": allowed}),
+        });
+    };
+    let note = input
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if action.needs_note() && note.is_none() {
+        return Err(ApiError::unprocessable(
+            "note_required",
+            "note",
+            format!(
+                "{} needs a note (the reason, or what was done)",
+                action.as_str()
+            ),
+        ));
+    }
+    let now = Utc::now();
+    let mut patch = CasePatch {
+        status: to.as_str().to_owned(),
+        assignee_id: row.assignee_id,
+        assigned_at: row.assigned_at,
+        taken_at: row.taken_at,
+        handling_unit_id: row.handling_unit_id,
+        deadline_at: row.deadline_at,
+        overdue_at: row.overdue_at,
+        first_dispatched_at: row.first_dispatched_at,
+        resolved_at: row.resolved_at,
+        closed_at: row.closed_at,
+        now,
+    };
+    let mut details = json!({});
+    match action {
+        Action::Dispatch | Action::Reassign => {
+            let assignee = check_assignee(state, who, &row, input.assignee).await?;
+            details = json!({"assignee": assignee.0, "assignee_name": assignee.1,
+                             "previous_assignee": row.assignee_id});
+            patch.assignee_id = Some(assignee.0);
+            patch.assigned_at = Some(now);
+            patch.taken_at = None;
+            patch.first_dispatched_at = row.first_dispatched_at.or(Some(now));
+        }
+        Action::Take => patch.taken_at = Some(now),
+        Action::Start => patch.taken_at = row.taken_at.or(Some(now)),
+        Action::Decline | Action::Return | Action::Reject => {
+            details = json!({"previous_assignee": row.assignee_id});
+            patch.assignee_id = None;
+            patch.assigned_at = None;
+            patch.taken_at = None;
+            if action == Action::Reject {
+                patch.closed_at = Some(now);
+            }
+        }
+        Action::Resolve => patch.resolved_at = Some(now),
+        Action::Close => patch.closed_at = Some(now),
+        Action::Reopen => patch.resolved_at = None,
+        Action::Escalate => {
+            let loaded = hierarchy(state)?;
+            let grid = loaded.hierarchy.by_code(&row.grid_code);
+            let target = grid.and_then(|g| escalation_target(&loaded, g, row.handling_level));
+            let Some(target) = target else {
+                return Err(ApiError::Conflict {
+                    code: "cannot_escalate",
+                    message: format!(
+                        "case {} is already handled at the county ({}); there is no higher unit",
+                        row.number, row.handling_code
+                    ),
+                    details: json!({"handling_unit": row.handling_code}),
+                });
+            };
+            let unit = loaded.hierarchy.unit(target);
+            details = json!({"from_unit": row.handling_code, "to_unit": unit.code.as_str(),
+                             "to_level": unit.level.number(),
+                             "previous_assignee": row.assignee_id});
+            patch.handling_unit_id = loaded.db_ids[target.0 as usize];
+            patch.assignee_id = None;
+            patch.assigned_at = None;
+            patch.taken_at = None;
+            // The higher unit gets the category's full time limit from now.
+            if let Some(cat) = state.cases.category(&row.category) {
+                patch.deadline_at = now + chrono::Duration::hours(i64::from(cat.sla_hours));
+            }
+        }
+        Action::Accept | Action::FollowUp => {}
+    }
+    write(
+        state,
+        who,
+        &row,
+        input.version,
+        &patch,
+        action.as_str(),
+        to,
+        note,
+        input.position,
+        details,
+    )
+    .await
+}
+
+fn version_conflict(row: &CaseRow) -> ApiError {
+    ApiError::Conflict {
+        code: "version_conflict",
+        message: format!(
+            "case {} changed since you read it (now version {}, status {}); reload and retry",
+            row.number, row.version, row.status
+        ),
+        details: json!({"current_version": row.version, "status": row.status}),
+    }
+}
+
+/// The worker to assign: exists, is a worker in the dispatcher's territory, enabled, and not
+/// the one already assigned.
+async fn check_assignee(
+    state: &AppState,
+    who: &Who,
+    row: &CaseRow,
+    assignee: Option<i64>,
+) -> ApiResult<(i64, String)> {
+    let Some(id) = assignee else {
+        return Err(ApiError::unprocessable(
+            "assignee_required",
+            "assignee",
+            "dispatch and reassign name the worker (resources.id) to assign",
+        ));
+    };
+    if row.assignee_id == Some(id) {
+        return Err(ApiError::unprocessable(
+            "same_assignee",
+            "assignee",
+            format!("case {} is already assigned to worker {id}", row.number),
+        ));
+    }
+    match db::cases::assignable_worker(&state.pool, who.scope_id(), id).await? {
+        Some((name, false)) => Ok((id, name)),
+        Some((_, true)) => Err(ApiError::unprocessable(
+            "assignee_disabled",
+            "assignee",
+            format!("worker {id} is disabled"),
+        )),
+        None => Err(ApiError::unprocessable(
+            "unknown_assignee",
+            "assignee",
+            format!("no worker {id} in your territory"),
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments, reason = "one write, its parts named")]
+async fn write(
+    state: &AppState,
+    who: &Who,
+    row: &CaseRow,
+    version: i32,
+    patch: &CasePatch,
+    action: &str,
+    to: CaseStatus,
+    note: Option<&str>,
+    position: Option<LatLng>,
+    details: Value,
+) -> ApiResult<CaseRow> {
+    let mut tx = state.pool.begin().await?;
+    let Some(new_version) = db::cases::update_case(&mut tx, row.id, version, patch).await? else {
+        drop(tx);
+        let current = db::cases::get_case(&state.pool, None, row.id)
+            .await?
+            .unwrap_or_else(|| row.clone());
+        return Err(version_conflict(&current));
+    };
+    db::cases::insert_event(
+        &mut tx,
+        &NewEvent {
+            case_id: row.id,
+            version: new_version,
+            at: patch.now,
+            action,
+            from_status: Some(&row.status),
+            to_status: to.as_str(),
+            actor: &who.name(),
+            actor_user: who.user_id(),
+            actor_resource: who.resource(),
+            role: who.role(),
+            note,
+            position: position.map(|p| (p.lng(), p.lat())),
+            details,
+        },
+    )
+    .await?;
+    let next = db::cases::get_case(&mut *tx, None, row.id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("case {} vanished", row.id)))?;
+    tx.commit().await?;
+    state.cases.board.apply(brief(&next), false);
+    Ok(next)
+}
+
+/// Flags a pending case that went past its deadline (an `overdue` event by the system), and
+/// escalates it when so configured. Answers false when the case changed meanwhile.
+///
+/// # Errors
+///
+/// Database failures.
+pub async fn mark_overdue(state: &AppState, id: i64, now: DateTime<Utc>) -> ApiResult<bool> {
+    let Some(row) = db::cases::get_case(&state.pool, None, id).await? else {
+        return Ok(false);
+    };
+    let Some(status) = CaseStatus::parse(&row.status) else {
+        return Ok(false);
+    };
+    if row.overdue_at.is_some() || !status.is_pending() || row.deadline_at > now {
+        return Ok(false);
+    }
+    let patch = CasePatch {
+        status: row.status.clone(),
+        assignee_id: row.assignee_id,
+        assigned_at: row.assigned_at,
+        taken_at: row.taken_at,
+        handling_unit_id: row.handling_unit_id,
+        deadline_at: row.deadline_at,
+        overdue_at: Some(now),
+        first_dispatched_at: row.first_dispatched_at,
+        resolved_at: row.resolved_at,
+        closed_at: row.closed_at,
+        now,
+    };
+    let details = json!({"deadline_at": row.deadline_at});
+    match write(
+        state,
+        &Who::System,
+        &row,
+        row.version,
+        &patch,
+        "overdue",
+        status,
+        None,
+        None,
+        details,
+    )
+    .await
+    {
+        Ok(_) => Ok(true),
+        Err(ApiError::Conflict { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
