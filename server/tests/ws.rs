@@ -903,3 +903,149 @@ async fn a_client_that_answers_nothing_is_closed_as_idle(pool: PgPool) {
     }
     wait_for("the socket to be gone", || streams.open.load(Relaxed) == 0).await;
 }
+
+/// Registers a case at (lng, lat) through the API as `token`; returns it.
+async fn new_case(server: &Server, token: &str, lng: f64, lat: f64) -> Value {
+    let (status, v) = common::json_as(
+        &server.router,
+        "POST",
+        "/api/cases",
+        Some(token),
+        Some(
+            json!({"title": "占道经营", "category": "city_appearance", "source": "walk_in",
+                    "lng": lng, "lat": lat}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v
+}
+
+/// Moves a case as the admin.
+async fn case_action(server: &Server, case: &Value, action: &str, note: Option<&str>) -> Value {
+    let (status, v) = common::json_as(
+        &server.router,
+        "POST",
+        &format!("/api/cases/{}/transition", case["id"]),
+        Some(TOKEN),
+        Some(json!({"action": action, "version": case["version"], "note": note})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v
+}
+
+/// The next `cases` message: (what, id, status) of each change.
+async fn next_cases(ws: &mut Ws) -> Vec<(String, i64, String)> {
+    let m = next_json(ws).await;
+    assert_eq!(m["type"], "cases", "{m}");
+    m["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["what"].as_str().unwrap().to_owned(),
+                c["case"]["id"].as_i64().unwrap(),
+                c["case"]["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn the_cases_layer_streams_open_cases_within_scope(pool: PgPool) {
+    let server = Server::start(pool.clone(), NEVER).await;
+    load_hierarchy(&server).await;
+    let west_token = user_with_session(&pool, "west", "dispatcher", Some("320999001")).await;
+    let early_west = new_case(&server, TOKEN, 120.01, 32.05).await;
+    let early_east = new_case(&server, TOKEN, 120.15, 32.05).await;
+    let closed_before = new_case(&server, TOKEN, 120.02, 32.05).await;
+    case_action(&server, &closed_before, "reject", Some("不属实")).await;
+
+    let mut west = server.open(&west_token).await;
+    let mut admin = server.open(TOKEN).await;
+    // The resources' snapshot answers the subscription, the cases' snapshot follows.
+    for (ws, want) in [
+        (&mut west, vec![early_west["id"].as_i64().unwrap()]),
+        (
+            &mut admin,
+            vec![
+                early_west["id"].as_i64().unwrap(),
+                early_east["id"].as_i64().unwrap(),
+            ],
+        ),
+    ] {
+        subscribe(ws, "c", &["workers", "cases"], viewport(CITY_BOX)).await;
+        let snap = next_json(ws).await;
+        assert_eq!(snap["type"], "cases_snapshot", "{snap}");
+        assert_eq!(ids(&snap["cases"]), want, "{snap}");
+        assert_eq!(snap["cases"][0]["status"], "reported");
+        assert!(
+            snap["cases"][0]["number"]
+                .as_str()
+                .unwrap()
+                .starts_with("NT-")
+        );
+    }
+
+    // Created: each sees what lies in its territory.
+    let mine = new_case(&server, TOKEN, 120.03, 32.06).await;
+    let theirs = new_case(&server, TOKEN, 120.16, 32.06).await;
+    let mine_id = mine["id"].as_i64().unwrap();
+    assert_eq!(
+        next_cases(&mut west).await,
+        vec![("created".into(), mine_id, "reported".into())]
+    );
+    let mut admin_saw = Vec::new();
+    while admin_saw.len() < 2 {
+        admin_saw.extend(next_cases(&mut admin).await.into_iter().map(|c| c.1));
+    }
+    admin_saw.sort_unstable();
+    assert_eq!(admin_saw, vec![mine_id, theirs["id"].as_i64().unwrap()]);
+
+    // Changed, then closed. Their case's changes never reach the west.
+    let theirs = case_action(&server, &theirs, "accept", None).await;
+    case_action(&server, &theirs, "reject", Some("重复")).await;
+    let mine = case_action(&server, &mine, "accept", None).await;
+    assert_eq!(
+        next_cases(&mut west).await,
+        vec![("changed".into(), mine_id, "accepted".into())]
+    );
+    case_action(&server, &mine, "reject", Some("不属实")).await;
+    assert_eq!(
+        next_cases(&mut west).await,
+        vec![("closed".into(), mine_id, "rejected".into())]
+    );
+
+    // A unit subscription shows the cases in grids under it; a viewport only what lies in it.
+    subscribe(&mut west, "u", &["cases"], json!({"unit": "320999001001"})).await;
+    let snap = next_json(&mut west).await;
+    assert_eq!(
+        ids(&snap["cases"]),
+        vec![early_west["id"].as_i64().unwrap()],
+        "{snap}"
+    );
+    subscribe(
+        &mut west,
+        "v",
+        &["cases"],
+        viewport([120.1, 32.0, 120.2, 32.2]),
+    )
+    .await;
+    let snap = next_json(&mut west).await;
+    assert_eq!(snap["type"], "cases_snapshot");
+    assert!(
+        ids(&snap["cases"]).is_empty(),
+        "the east is not my territory: {snap}"
+    );
+
+    // Without the layer, no case message at all: the next message is the workers' delta.
+    let mut plain = server.open(TOKEN).await;
+    subscribe(&mut plain, "w", &["workers"], viewport(CITY_BOX)).await;
+    new_case(&server, TOKEN, 120.04, 32.07).await;
+    let w = worker(&server, "巡查员", WEST_GRID).await;
+    put(&server, &[(&w, 120.01, 32.05, 1)]).await;
+    let d = next_json(&mut plain).await;
+    assert_eq!(d["type"], "delta", "{d}");
+}
