@@ -3,6 +3,7 @@
 //! Code map:
 //! - `auth/`: accounts, sessions, device tokens, roles and territorial scope; the extractors
 //!   every protected route takes.
+//! - `alerts/`: early warning: rules over the live stream and the cases, alerts and their life.
 //! - `audit`: the append-only audit log.
 //! - `cases/`: cases from report to follow-up: the lifecycle, the board of open cases,
 //!   dispatch candidates from the live index, the overdue and auto-dispatch sweep.
@@ -16,6 +17,7 @@
 //! - `sim/`: the demo simulator, an HTTP client of the public API (workers and vehicles
 //!   reporting as phones do).
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod cases;

@@ -7,6 +7,7 @@ use arc_swap::ArcSwapOption;
 use gridwall_spatial::Hierarchy;
 use sqlx::PgPool;
 
+use crate::alerts::Alerts;
 use crate::auth::AuthState;
 use crate::cases::Cases;
 use crate::http::tiles::TileCache;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub live: Arc<Live>,
     /// Cases: settings, the open cases, the category list.
     pub cases: Arc<Cases>,
+    /// Early warning: the rules and the live alerts.
+    pub alerts: Arc<Alerts>,
 }
 
 /// One imported hierarchy version, built for fast lookups.

@@ -1049,3 +1049,54 @@ async fn the_cases_layer_streams_open_cases_within_scope(pool: PgPool) {
     let d = next_json(&mut plain).await;
     assert_eq!(d["type"], "delta", "{d}");
 }
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn the_alerts_layer_streams_live_alerts_within_scope(pool: PgPool) {
+    let server = Server::start(pool.clone(), NEVER).await;
+    load_hierarchy(&server).await;
+    let mut engine = gridwall_server::alerts::engine::Engine::default();
+    let west_token = user_with_session(&pool, "west", "dispatcher", Some("320999001")).await;
+    let mine = worker(&server, "本镇", WEST_GRID).await;
+    let theirs = worker(&server, "外镇", EAST_GRID).await;
+    // Both silent for an hour: offline alerts before anyone subscribes.
+    put(
+        &server,
+        &[
+            (&mine, 120.01, 32.05, -3600),
+            (&theirs, 120.15, 32.05, -3600),
+        ],
+    )
+    .await;
+    engine
+        .tick(&server.state, chrono::Utc::now())
+        .await
+        .unwrap();
+
+    let mut west = server.open(&west_token).await;
+    let mut admin = server.open(TOKEN).await;
+    for (ws, want) in [(&mut west, 1), (&mut admin, 2)] {
+        subscribe(ws, "a", &["alerts"], viewport(CITY_BOX)).await;
+        let snap = next_json(ws).await;
+        assert_eq!(snap["type"], "alerts_snapshot", "{snap}");
+        assert_eq!(snap["alerts"].as_array().unwrap().len(), want, "{snap}");
+        assert_eq!(snap["alerts"][0]["kind"], "offline");
+    }
+    // Mine reports again: its alert resolves, and the west hears of it; theirs never.
+    put(&server, &[(&mine, 120.011, 32.05, 0)]).await;
+    engine
+        .tick(&server.state, chrono::Utc::now())
+        .await
+        .unwrap();
+    let m = next_json(&mut west).await;
+    assert_eq!(m["type"], "alerts", "{m}");
+    let changes = m["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{m}");
+    assert_eq!(changes[0]["what"], "resolved");
+    assert_eq!(changes[0]["alert"]["entity_id"], mine.id.to_string());
+    let m = next_json(&mut admin).await;
+    assert_eq!(
+        m["changes"][0]["alert"]["entity_id"],
+        mine.id.to_string(),
+        "{m}"
+    );
+}

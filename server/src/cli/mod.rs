@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use gridwall_spatial::Resolution;
 use sqlx::PgPool;
 
+use crate::alerts::{self, Alerts};
 use crate::auth::{AuthConfig, AuthState};
 use crate::cases::{self, Cases, CasesConfig};
 use crate::http::admin::parse_resolution;
@@ -320,6 +321,7 @@ pub async fn state_with(
     let auth = AuthState::new(auth).map_err(|e| anyhow::anyhow!("auth set-up: {e}"))?;
     let state = AppState {
         cases: Arc::new(Cases::new(cases)),
+        alerts: Arc::new(Alerts::default()),
         live: Arc::new(Live::new(pool.clone(), live)),
         pool,
         hierarchy: Arc::new(HierarchyHandle::default()),
@@ -348,6 +350,10 @@ pub async fn state_with(
         .await
         .map_err(|e| anyhow::anyhow!("loading the open cases: {e}"))?;
     tracing::info!(cases = open, "open cases loaded");
+    let live_alerts = alerts::store::load(&state.alerts, &state.pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the alerts: {e}"))?;
+    tracing::info!(alerts = live_alerts, "live alerts loaded");
     Ok(state)
 }
 
@@ -380,6 +386,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     tokio::spawn(live::offline_task(state.clone()));
     tokio::spawn(cases::tasks::sweep_task(state.clone()));
+    tokio::spawn(alerts::engine::run(state.clone()));
     let web_dir = args.web_dir.is_dir().then_some(args.web_dir.clone());
     if web_dir.is_none() {
         tracing::warn!(dir = %args.web_dir.display(), "web page not built; serving the API only");

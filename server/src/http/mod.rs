@@ -2,6 +2,7 @@
 //! lives in the CLI so tests can drive the router in-process or on port 0.
 
 pub mod admin;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod cases;
@@ -64,6 +65,7 @@ use crate::state::AppState;
                                           OsmAnd identifiers"),
         (name = "tiles", description = "vector tiles"),
         (name = "cases", description = "cases (事件) from report to follow-up, and dispatch"),
+        (name = "alerts", description = "early warning (预警): alerts and their rules"),
         (name = "live", description = "the live websocket")
     ),
     modifiers(&SecuritySchemes)
@@ -164,6 +166,11 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cases::transition))
         .routes(routes!(cases::candidates))
         .routes(routes!(cases::my_cases))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::acknowledge))
+        .routes(routes!(alerts::resolve))
+        .routes(routes!(alerts::rules))
+        .routes(routes!(alerts::put_rule))
         .routes(routes!(ws::upgrade))
         .layer(timeout(REQUEST_TIMEOUT))
         .merge(import)

@@ -28,6 +28,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::error::ErrorBody;
+use crate::alerts::{AlertBrief, AlertChange, AlertChangeKind};
 use crate::auth::{Principal, Revocation, SessionCheck};
 use crate::cases::{CaseBrief, CaseChange, CaseChangeKind};
 use crate::live::stream::{self, ClientMessage, Feed, ProtocolError, SnapshotReason, View};
@@ -144,6 +145,8 @@ pub async fn run<Tx, Rx>(
         feed: Feed::new(config.max_pending),
         cases_pending: HashMap::new(),
         cases_owed: false,
+        alerts_pending: HashMap::new(),
+        alerts_owed: false,
     };
     let stats = &reader.state.live.streams;
     stats.open.fetch_add(1, Relaxed);
@@ -198,6 +201,16 @@ struct Reader {
     cases_pending: HashMap<i64, Arc<CaseChange>>,
     /// A snapshot of the visible open cases is owed (new subscription, or fell behind).
     cases_owed: bool,
+    /// Alert changes not sent yet, the latest per alert (the `alerts` layer).
+    alerts_pending: HashMap<i64, Arc<AlertChange>>,
+    /// A snapshot of the visible live alerts is owed.
+    alerts_owed: bool,
+}
+
+#[derive(serde::Serialize)]
+struct AlertDelta<'a> {
+    what: AlertChangeKind,
+    alert: &'a AlertBrief,
 }
 
 /// Case changes a client may have pending before they are dropped for a snapshot.
@@ -236,6 +249,7 @@ impl Reader {
         let config = self.state.live.config.stream;
         let mut updates = self.state.live.bus.subscribe();
         let mut case_changes = self.state.cases.board.subscribe();
+        let mut alert_changes = self.state.alerts.subscribe();
         let mut recheck = tokio::time::interval(recheck_every);
         recheck.tick().await;
         let mut ping = tokio::time::interval(config.ping_every);
@@ -286,9 +300,21 @@ impl Reader {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
+                a = alert_changes.recv() => match a {
+                    Ok(change) => {
+                        self.observe_alert(change);
+                        false
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.alerts_owed = true;
+                        false
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
                 _ = flush.tick() => {
                     self.flush(&mut updates);
                     self.flush_cases();
+                    self.flush_alerts();
                     false
                 }
                 r = revocations.recv() => match r {
@@ -351,9 +377,12 @@ impl Reader {
                 self.feed.subscribe(view);
                 self.cases_pending.clear();
                 self.cases_owed = true;
+                self.alerts_pending.clear();
+                self.alerts_owed = true;
                 // Answer now rather than at the next tick.
                 self.flush(updates);
                 self.flush_cases();
+                self.flush_alerts();
             }
             Err(e) => self.offer(error_message(&e, None)),
         }
@@ -406,6 +435,63 @@ impl Reader {
                 })
                 .collect();
             to_message(&json!({"type": "cases", "changes": changes}))
+        };
+        if let Some(msg) = msg {
+            permit.send(msg);
+        }
+    }
+
+    fn observe_alert(&mut self, change: Arc<AlertChange>) {
+        if self.alerts_owed
+            || !self
+                .feed
+                .view()
+                .is_some_and(|v| v.sees_alert(&change.alert))
+        {
+            return;
+        }
+        if self.alerts_pending.len() >= MAX_PENDING_CASES {
+            self.alerts_pending.clear();
+            self.alerts_owed = true;
+            return;
+        }
+        self.alerts_pending.insert(change.alert.id, change);
+    }
+
+    /// Sends the alert layer's snapshot or changes, like [`Self::flush_cases`].
+    fn flush_alerts(&mut self) {
+        let Some(view) = self.feed.view() else { return };
+        if !view.subscription().layers.alerts {
+            self.alerts_pending.clear();
+            self.alerts_owed = false;
+            return;
+        }
+        if !self.alerts_owed && self.alerts_pending.is_empty() {
+            return;
+        }
+        let Ok(permit) = self.out.try_reserve() else {
+            self.state.live.streams.behind.fetch_add(1, Relaxed);
+            return;
+        };
+        let msg = if self.alerts_owed {
+            let mut alerts = self.state.alerts.live(|a| view.sees_alert(a));
+            alerts.sort_by_key(|a| a.id);
+            self.alerts_owed = false;
+            self.alerts_pending.clear();
+            let alerts: Vec<&AlertBrief> = alerts.iter().map(|a| &**a).collect();
+            to_message(&json!({"type": "alerts_snapshot", "alerts": alerts}))
+        } else {
+            let mut changes: Vec<Arc<AlertChange>> =
+                self.alerts_pending.drain().map(|(_, c)| c).collect();
+            changes.sort_by_key(|c| (c.alert.last_raised_at, c.alert.id, c.alert.version));
+            let changes: Vec<AlertDelta<'_>> = changes
+                .iter()
+                .map(|c| AlertDelta {
+                    what: c.what,
+                    alert: &c.alert,
+                })
+                .collect();
+            to_message(&json!({"type": "alerts", "changes": changes}))
         };
         if let Some(msg) = msg {
             permit.send(msg);

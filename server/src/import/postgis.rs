@@ -186,12 +186,14 @@ pub(super) async fn removed_in_use(
                 (SELECT count(*) FROM users s WHERE s.scope_unit_id = u.id),
                 (SELECT count(*) FROM resources r WHERE r.unit_id = u.id),
                 (SELECT count(*) FROM cases c WHERE c.grid_id = u.id OR c.handling_unit_id = u.id)
+                + (SELECT count(*) FROM alerts a WHERE a.unit_id = u.id)
          FROM units u
          WHERE NOT EXISTS (SELECT 1 FROM import_units i WHERE i.code = u.code)
            AND (EXISTS (SELECT 1 FROM users s WHERE s.scope_unit_id = u.id)
                 OR EXISTS (SELECT 1 FROM resources r WHERE r.unit_id = u.id)
                 OR EXISTS (SELECT 1 FROM cases c
-                           WHERE c.grid_id = u.id OR c.handling_unit_id = u.id))
+                           WHERE c.grid_id = u.id OR c.handling_unit_id = u.id)
+                OR EXISTS (SELECT 1 FROM alerts a WHERE a.unit_id = u.id))
          ORDER BY u.code",
     )
     .fetch_all(&mut **tx)
@@ -202,7 +204,7 @@ pub(super) async fn removed_in_use(
             index: None,
             reason: format!(
                 "unit {code} is missing from the file but is the territory of {users} account(s), \
-                 the home of {resources} worker(s)/vehicle(s) and the place of {cases} case(s); \
+                 the home of {resources} worker(s)/vehicle(s) and the place of {cases} case(s) or alert(s); \
                  move them first"
             ),
             code: Some(code),

@@ -52,8 +52,8 @@ impl ProtocolError {
     }
 }
 
-/// The layers a client may subscribe to; `alerts` is reserved (accepted, nothing is sent on
-/// it yet). `cases` is served by the socket glue from the case board (`cases::Board`).
+/// The layers a client may subscribe to. `cases` and `alerts` are served by the socket glue
+/// from the case board and the live alerts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Layers {
     /// Grid workers.
@@ -62,7 +62,7 @@ pub struct Layers {
     pub vehicles: bool,
     /// Open cases.
     pub cases: bool,
-    /// Alerts (reserved).
+    /// Live alerts.
     pub alerts: bool,
 }
 
@@ -409,6 +409,31 @@ impl View {
                 .hierarchy
                 .path(grid)
                 .is_some_and(|p| Scope::Subtree(unit).contains_path(&p)),
+        }
+    }
+
+    /// Whether a live alert is visible: the `alerts` layer is subscribed, its unit is in the
+    /// user's scope, and it lies in the viewport or (unit subscriptions) its unit is under the
+    /// subscribed unit.
+    #[must_use]
+    pub fn sees_alert(&self, alert: &crate::alerts::AlertBrief) -> bool {
+        if !self.subscription.layers.alerts {
+            return false;
+        }
+        let (Some(scope), Some(l)) = (self.scope, self.loaded.as_deref()) else {
+            return false;
+        };
+        let Some(unit) = l.hierarchy.by_code(&alert.unit) else {
+            return false;
+        };
+        if !scope.contains(&l.hierarchy, unit) {
+            return false;
+        }
+        match self.target {
+            Target::Viewport(bbox) => {
+                LatLng::new(alert.position[1], alert.position[0]).is_ok_and(|p| bbox.contains(p))
+            }
+            Target::Unit(root) => Scope::Subtree(root).contains(&l.hierarchy, unit),
         }
     }
 
