@@ -5,6 +5,7 @@
 //!   every protected route takes.
 //! - `alerts/`: early warning: rules over the live stream and the cases, alerts and their life.
 //! - `audit`: the append-only audit log.
+//! - `coverage/`: patrol coverage (the per-hour, per-cell roll-up of tracks), density, KPIs.
 //! - `cases/`: cases from report to follow-up: the lifecycle, the board of open cases,
 //!   dispatch candidates from the live index, the overdue and auto-dispatch sweep.
 //! - `cli`: the `gridwall` command line (serve, import, migrate), config from flags and env.
@@ -22,6 +23,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod cli;
+pub mod coverage;
 pub mod db;
 pub mod geojson;
 pub mod hierarchy;

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use crate::alerts::Alerts;
 use crate::auth::AuthState;
 use crate::cases::Cases;
+use crate::coverage::CoverageCache;
 use crate::http::tiles::TileCache;
 use crate::live::Live;
 use crate::metrics::Metrics;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub cases: Arc<Cases>,
     /// Early warning: the rules and the live alerts.
     pub alerts: Arc<Alerts>,
+    /// Grid cells for coverage, cached.
+    pub coverage: CoverageCache,
 }
 
 /// One imported hierarchy version, built for fast lookups.

@@ -23,6 +23,8 @@
 //! - `area.rs`: [`LiveIndex::in_bbox`] (viewports) and [`LiveIndex::within_radius`].
 //! - `gcj02.rs`: GCJ-02 (the datum of Chinese phone map SDKs) ↔ WGS84.
 //! - `distance.rs`: [`haversine_m`], the great-circle distance every live query uses.
+//! - `coverage.rs`: patrol coverage: a grid's cells at any resolution ([`grid_cells`]), the
+//!   cells a walk between two reports crosses ([`path_cells`]), area-weighted roll-up.
 //!
 //! Coordinates: [`LatLng`] has named fields; `geo` geometries are (x = lng, y = lat) in degrees,
 //! planar, as PostGIS `geometry(…, 4326)` treats them.
@@ -30,6 +32,7 @@
 
 mod area;
 mod cover;
+mod coverage;
 mod distance;
 mod error;
 mod gcj02;
@@ -43,6 +46,7 @@ mod scope;
 mod shapes;
 mod types;
 
+pub use coverage::{CellCount, area_weighted, grid_cells, path_cells};
 pub use distance::{EARTH_RADIUS_M, haversine_m};
 pub use error::{HierarchyError, InvalidCode, InvalidLatLng, InvalidLevel, LiveQueryError};
 pub use gcj02::{gcj02_to_wgs84, outside_china, wgs84_to_gcj02};

@@ -322,6 +322,7 @@ pub async fn state_with(
     let state = AppState {
         cases: Arc::new(Cases::new(cases)),
         alerts: Arc::new(Alerts::default()),
+        coverage: crate::coverage::CoverageCache::default(),
         live: Arc::new(Live::new(pool.clone(), live)),
         pool,
         hierarchy: Arc::new(HierarchyHandle::default()),
@@ -387,6 +388,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(live::offline_task(state.clone()));
     tokio::spawn(cases::tasks::sweep_task(state.clone()));
     tokio::spawn(alerts::engine::run(state.clone()));
+    tokio::spawn(crate::coverage::rollup::task(
+        state.clone(),
+        Duration::from_secs(60),
+    ));
     let web_dir = args.web_dir.is_dir().then_some(args.web_dir.clone());
     if web_dir.is_none() {
         tracing::warn!(dir = %args.web_dir.display(), "web page not built; serving the API only");

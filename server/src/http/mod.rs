@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod coverage;
 pub mod devices;
 pub mod error;
 pub mod health;
@@ -66,6 +67,7 @@ use crate::state::AppState;
         (name = "tiles", description = "vector tiles"),
         (name = "cases", description = "cases (事件) from report to follow-up, and dispatch"),
         (name = "alerts", description = "early warning (预警): alerts and their rules"),
+        (name = "coverage", description = "patrol coverage, density and KPIs for leaders"),
         (name = "live", description = "the live websocket")
     ),
     modifiers(&SecuritySchemes)
@@ -171,6 +173,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::resolve))
         .routes(routes!(alerts::rules))
         .routes(routes!(alerts::put_rule))
+        .routes(routes!(coverage::get_coverage))
+        .routes(routes!(coverage::density))
+        .routes(routes!(coverage::kpi))
         .routes(routes!(ws::upgrade))
         .layer(timeout(REQUEST_TIMEOUT))
         .merge(import)

@@ -334,6 +334,18 @@ impl Live {
             .cloned()
     }
 
+    /// Every resource in the directory.
+    #[must_use]
+    pub fn directory_snapshot(&self) -> Vec<Arc<ResourceInfo>> {
+        self.directory
+            .read()
+            .unwrap_or_else(lock_poisoned)
+            .by_id
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// The resources whose home unit is `unit_id` (`units.id`): a grid's own workers.
     #[must_use]
     pub fn homed_at(&self, unit_id: i64) -> Vec<Arc<ResourceInfo>> {

@@ -431,6 +431,7 @@ pub async fn apply_retention(
             .await?;
     }
     let cutoff = now - chrono::Duration::days(i64::from(days));
+    crate::coverage::rollup::drop_before(pool, cutoff).await?;
     sqlx::query_scalar("SELECT positions_drop_before($1)")
         .bind(cutoff)
         .fetch_all(pool)

@@ -1,0 +1,235 @@
+//! The track roll-up: new positions (by arrival time) become per-hour, per-cell rows of
+//! `track_cells` — points per cell for density, and the cells on-duty workers' patrols passed
+//! through (the walk between consecutive reports included) for coverage.
+//!
+//! It runs a minute behind arrival (`LAG`): a position is visible to it once its transaction
+//! committed, and its `received_at` is the transaction's start. Positions committed more than
+//! `LAG` after their transaction began are missed (the track writer commits in milliseconds).
+//! The walk between two reports is counted when they are at most [`MAX_GAP`] apart in time and
+//! [`MAX_STEP_M`] in distance (a phone that was off for an hour did not walk a straight line).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
+use gridwall_spatial::{CellIndex, LatLng, Resolution, path_cells};
+use sqlx::PgPool;
+
+use crate::state::AppState;
+
+/// The resolution of the roll-up (coarser coverage is derived from it).
+pub const ROLLUP_RESOLUTION: Resolution = Resolution::Eleven;
+/// The roll-up reads positions that arrived at least this long ago.
+pub const LAG: TimeDelta = TimeDelta::seconds(30);
+/// Two reports further apart in time are not joined by a walk.
+pub const MAX_GAP: TimeDelta = TimeDelta::minutes(10);
+/// Two reports further apart than this are not joined by a walk, metres.
+pub const MAX_STEP_M: f64 = 2_000.0;
+/// Positions read per pass at most.
+const BATCH: i64 = 200_000;
+
+/// The previous report of each resource, to join the next one to it.
+#[derive(Debug, Default)]
+pub struct Rollup {
+    last: HashMap<i64, (DateTime<Utc>, LatLng)>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Point {
+    resource_id: i64,
+    at: DateTime<Utc>,
+    lng: f64,
+    lat: f64,
+    patrolling: bool,
+    received_at: DateTime<Utc>,
+}
+
+/// A cell's index as stored.
+#[must_use]
+pub fn cell_key(cell: CellIndex) -> i64 {
+    // H3 indexes leave the top bit zero: they fit a signed 64-bit integer.
+    i64::try_from(u64::from(cell)).unwrap_or(i64::MAX)
+}
+
+/// A stored cell index, when valid.
+#[must_use]
+pub fn cell_from_key(key: i64) -> Option<CellIndex> {
+    u64::try_from(key)
+        .ok()
+        .and_then(|k| CellIndex::try_from(k).ok())
+}
+
+fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
+}
+
+impl Rollup {
+    /// Reads the positions that arrived since the last pass (up to `now - LAG`) and adds them
+    /// to `track_cells`; answers how many positions it read. Several passes may be needed to
+    /// catch up (each reads at most 200,000).
+    ///
+    /// # Errors
+    ///
+    /// When the database fails; nothing is committed then and the next pass reads the same.
+    pub async fn pass(
+        &mut self,
+        state: &AppState,
+        now: DateTime<Utc>,
+    ) -> Result<usize, sqlx::Error> {
+        let pool = &state.pool;
+        let from: DateTime<Utc> = sqlx::query_scalar(
+            "SELECT coalesce((SELECT upto FROM rollup_state WHERE name = 'track_cells'),
+                             'epoch'::timestamptz)",
+        )
+        .fetch_one(pool)
+        .await?;
+        let upto = now - LAG;
+        if from >= upto {
+            return Ok(0);
+        }
+        let points: Vec<Point> = sqlx::query_as(
+            "SELECT p.resource_id, p.at, ST_X(p.geom) AS lng, ST_Y(p.geom) AS lat,
+                    (r.kind = 'worker' AND r.on_duty) AS patrolling, p.received_at
+             FROM positions p JOIN resources r ON r.id = p.resource_id
+             WHERE p.received_at > $1 AND p.received_at <= $2
+             ORDER BY p.received_at, p.resource_id, p.at
+             LIMIT $3",
+        )
+        .bind(from)
+        .bind(upto)
+        .bind(BATCH)
+        .fetch_all(pool)
+        .await?;
+        let n = points.len();
+        // A full batch may end inside one arrival instant: stop before it, read it next time.
+        let mut new_upto = upto;
+        let mut points = points;
+        if i64::try_from(n).unwrap_or(i64::MAX) == BATCH
+            && let Some(last) = points.last().map(|p| p.received_at)
+        {
+            points.retain(|p| p.received_at < last);
+            new_upto = points.last().map_or(from, |p| p.received_at);
+            if points.is_empty() {
+                // One instant holds more than a batch: take it whole next time by reading it
+                // alone.
+                new_upto = last;
+            }
+        }
+        let cells = self.cells(&points);
+        let loaded = state.hierarchy.get();
+        let mut hours = Vec::with_capacity(cells.len());
+        let mut keys = Vec::with_capacity(cells.len());
+        let mut grids: Vec<Option<i64>> = Vec::with_capacity(cells.len());
+        let mut counts = Vec::with_capacity(cells.len());
+        let mut patrolled = Vec::with_capacity(cells.len());
+        for ((hour, cell), (count, walked)) in cells {
+            let centre = h3o::LatLng::from(cell);
+            let grid = loaded.as_deref().and_then(|l| {
+                LatLng::new(centre.lat(), centre.lng())
+                    .ok()
+                    .and_then(|p| l.hierarchy.locate(p))
+                    .map(|path| l.db_ids[path.grid.0 as usize])
+            });
+            hours.push(hour);
+            keys.push(cell_key(cell));
+            grids.push(grid);
+            counts.push(i32::try_from(count).unwrap_or(i32::MAX));
+            patrolled.push(walked);
+        }
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO track_cells AS t (hour, cell, grid_id, points, patrolled)
+             SELECT * FROM unnest($1::timestamptz[], $2::bigint[], $3::bigint[], $4::int[],
+                                  $5::bool[])
+             ON CONFLICT (hour, cell) DO UPDATE
+             SET points = t.points + EXCLUDED.points,
+                 patrolled = t.patrolled OR EXCLUDED.patrolled,
+                 grid_id = coalesce(EXCLUDED.grid_id, t.grid_id)",
+        )
+        .bind(&hours)
+        .bind(&keys)
+        .bind(&grids)
+        .bind(&counts)
+        .bind(&patrolled)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO rollup_state (name, upto) VALUES ('track_cells', $1)
+             ON CONFLICT (name) DO UPDATE SET upto = $1",
+        )
+        .bind(new_upto)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// (hour, cell) → (points reported there, an on-duty patrol passed through).
+    fn cells(&mut self, points: &[Point]) -> HashMap<(DateTime<Utc>, CellIndex), (u32, bool)> {
+        let mut out: HashMap<(DateTime<Utc>, CellIndex), (u32, bool)> = HashMap::new();
+        // Per resource in time order (the query sorts by arrival first).
+        let mut order: Vec<&Point> = points.iter().collect();
+        order.sort_by_key(|p| (p.resource_id, p.at));
+        for p in order {
+            let Ok(here) = LatLng::new(p.lat, p.lng) else {
+                continue;
+            };
+            let hour = hour_of(p.at);
+            let Ok(ll) = h3o::LatLng::new(p.lat, p.lng) else {
+                continue;
+            };
+            let cell = ll.to_cell(ROLLUP_RESOLUTION);
+            let e = out.entry((hour, cell)).or_default();
+            e.0 += 1;
+            e.1 |= p.patrolling;
+            let prev = self.last.get(&p.resource_id).copied();
+            match prev {
+                Some((t, _)) if t >= p.at => continue, // late or repeated: its cell only
+                Some((t, from))
+                    if p.patrolling
+                        && p.at - t <= MAX_GAP
+                        && gridwall_spatial::haversine_m(from, here) <= MAX_STEP_M =>
+                {
+                    for c in path_cells(from, here, ROLLUP_RESOLUTION) {
+                        out.entry((hour, c)).or_default().1 = true;
+                    }
+                }
+                _ => {}
+            }
+            self.last.insert(p.resource_id, (p.at, here));
+        }
+        out
+    }
+}
+
+/// Rolls up every `every` until the process ends (catching up in several passes after a
+/// pause).
+pub async fn task(state: AppState, every: std::time::Duration) {
+    let mut rollup = Rollup::default();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        loop {
+            match rollup.pass(&state, Utc::now()).await {
+                Ok(n) if i64::try_from(n).unwrap_or(0) >= BATCH => {}
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "track roll-up failed; retrying at the next tick");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Drops roll-up rows older than `cutoff` (with the positions' retention).
+///
+/// # Errors
+///
+/// When the database fails.
+pub async fn drop_before(pool: &PgPool, cutoff: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM track_cells WHERE hour < $1")
+        .bind(cutoff)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}

@@ -1,0 +1,378 @@
+//! Coverage, density and KPIs against real PostGIS: a known patrol over a hand-built grid gives
+//! the exact expected share (cells counted independently with h3o's polygon tiler, the walk
+//! between reports included, an off-duty worker and a long gap not counted); the roll-up to
+//! village, township and county is the area-weighted mean; KPIs on a scripted set of cases
+//! match hand-computed values; density counts cases and positions per cell.
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
+mod common;
+
+use std::collections::HashSet;
+
+use axum::Router;
+use chrono::{DateTime, TimeDelta, Utc};
+use common::{TOKEN, collection, features, json_as, post_hierarchy, user_with_session};
+use gridwall_server::AppState;
+use gridwall_server::coverage::rollup::Rollup;
+use gridwall_spatial::{CellIndex, LatLng, Resolution, path_cells};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const GRID_1: &str = "320999001001001";
+
+async fn world(pool: PgPool) -> (Router, AppState) {
+    let (app, state) = common::app(pool).await;
+    let (status, v) = post_hierarchy(&app, collection(features()).to_string().into_bytes()).await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{v}");
+    (app, state)
+}
+
+async fn worker(app: &Router, name: &str, grid: &str, on_duty: bool) -> i64 {
+    let (status, v) = json_as(
+        app,
+        "POST",
+        "/api/workers",
+        Some(TOKEN),
+        Some(json!({"name": name, "grid": grid, "on_duty": on_duty})),
+    )
+    .await;
+    assert_eq!(status, axum::http::StatusCode::CREATED, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+async fn report(app: &Router, id: i64, lng: f64, lat: f64, at: DateTime<Utc>) {
+    let (status, v) = json_as(
+        app,
+        "POST",
+        "/api/positions",
+        Some(TOKEN),
+        Some(json!([{"resource": id, "lng": lng, "lat": lat, "at": at.to_rfc3339()}])),
+    )
+    .await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{v}");
+}
+
+/// Cells of the rectangle [w, e] × [s, n] at `res` whose centre lies inside: every cell of a
+/// disk around its centre large enough to hold it, kept by its centre.
+fn rect_cells(w: f64, s: f64, e: f64, n: f64, res: Resolution) -> HashSet<CellIndex> {
+    let centre = h3o::LatLng::new((s + n) / 2.0, (w + e) / 2.0)
+        .unwrap()
+        .to_cell(res);
+    let half_diagonal_m = gridwall_spatial::haversine_m(p(w, s), p(e, n)) / 2.0;
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "test"
+    )]
+    let k = (half_diagonal_m / (res.edge_length_m() * 1.2)).ceil() as u32 + 2;
+    centre
+        .grid_disk::<Vec<_>>(k)
+        .into_iter()
+        .filter(|c| {
+            let ll = h3o::LatLng::from(*c);
+            (w..=e).contains(&ll.lng()) && (s..=n).contains(&ll.lat())
+        })
+        .collect()
+}
+
+fn p(lng: f64, lat: f64) -> LatLng {
+    LatLng::new(lat, lng).unwrap()
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_known_patrol_gives_the_exact_share(pool: PgPool) {
+    let (app, state) = world(pool.clone()).await;
+    let on = worker(&app, "巡查员", GRID_1, true).await;
+    let off = worker(&app, "休息", GRID_1, false).await;
+    let t0 = (Utc::now() - TimeDelta::hours(2)).duration_trunc_hour();
+    // A walk: three reports 5 minutes apart, 400 m and 300 m apart (the cells between count),
+    // then one 20 minutes later far away (not joined: too long a gap).
+    let walk = [
+        (p(120.005, 32.01), t0 + TimeDelta::minutes(1)),
+        (p(120.009, 32.01), t0 + TimeDelta::minutes(6)),
+        (p(120.009, 32.0127), t0 + TimeDelta::minutes(11)),
+        (p(120.02, 32.08), t0 + TimeDelta::minutes(31)),
+    ];
+    for (q, at) in walk {
+        report(&app, on, q.lng(), q.lat(), at).await;
+    }
+    // The off-duty worker walks elsewhere in the same grid: not patrol.
+    report(&app, off, 120.03, 32.05, t0 + TimeDelta::minutes(2)).await;
+    report(&app, off, 120.03, 32.055, t0 + TimeDelta::minutes(7)).await;
+
+    let mut rollup = Rollup::default();
+    let read = rollup
+        .pass(&state, Utc::now() + TimeDelta::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(read, 6);
+    // A second pass reads nothing new and changes nothing.
+    assert_eq!(
+        rollup
+            .pass(&state, Utc::now() + TimeDelta::minutes(1))
+            .await
+            .unwrap(),
+        0
+    );
+
+    let res = Resolution::Ten;
+    let grid = rect_cells(120.0, 32.0, 120.0 + 0.1 / 3.0, 32.1, res);
+    let mut want: HashSet<CellIndex> = HashSet::new();
+    for w in walk[..3].windows(2) {
+        want.extend(
+            path_cells(w[0].0, w[1].0, Resolution::Eleven)
+                .into_iter()
+                .filter_map(|c| c.parent(res)),
+        );
+    }
+    // The last report stands alone (20 minutes after the one before): its own cell only.
+    want.extend(
+        h3o::LatLng::new(32.08, 120.02)
+            .unwrap()
+            .to_cell(Resolution::Eleven)
+            .parent(res),
+    );
+    let want: HashSet<CellIndex> = want.intersection(&grid).copied().collect();
+    #[allow(clippy::cast_precision_loss, reason = "test")]
+    let share = want.len() as f64 / grid.len() as f64;
+
+    let from = (t0 - TimeDelta::hours(1)).to_rfc3339();
+    let uri = format!(
+        "/api/coverage?unit={GRID_1}&res=10&cells=true&from={}",
+        from.replace('+', "%2B")
+    );
+    let (status, v) = json_as(&app, "GET", &uri, Some(TOKEN), None).await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{v}");
+    assert_eq!(v["total_cells"].as_u64().unwrap(), grid.len() as u64);
+    assert_eq!(
+        v["visited_cells"].as_u64().unwrap(),
+        want.len() as u64,
+        "{}",
+        v["cells"]["visited"]
+    );
+    assert!((v["coverage"].as_f64().unwrap() - share).abs() < 1e-12);
+    let listed: HashSet<String> = v["cells"]["visited"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let want_hex: HashSet<String> = want.iter().map(ToString::to_string).collect();
+    assert_eq!(listed, want_hex);
+    assert_eq!(
+        v["cells"]["unvisited"].as_array().unwrap().len() + listed.len(),
+        grid.len()
+    );
+    // The walk between reports counts: more cells than the reports themselves touched.
+    assert!(want.len() > 4, "{}", want.len());
+
+    // Up the hierarchy: the area-weighted mean of the grids (only grid 1 was patrolled).
+    let areas: Vec<(String, f64)> =
+        sqlx::query_as("SELECT code, area_m2 FROM units WHERE level = 4 ORDER BY code")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for (unit, prefix) in [
+        ("320999001001", "320999001001"),
+        ("320999001", "320999001"),
+        ("320999", "320999"),
+    ] {
+        let uri = format!(
+            "/api/coverage?unit={unit}&res=10&from={}",
+            from.replace('+', "%2B")
+        );
+        let (_, v) = json_as(&app, "GET", &uri, Some(TOKEN), None).await;
+        let total: f64 = areas
+            .iter()
+            .filter(|(c, _)| c.starts_with(prefix))
+            .map(|a| a.1)
+            .sum();
+        let a1 = areas.iter().find(|(c, _)| c == GRID_1).unwrap().1;
+        let expect = share * a1 / total;
+        assert!(
+            (v["coverage"].as_f64().unwrap() - expect).abs() < 1e-9,
+            "{unit}: {v}"
+        );
+        let children = v["children"].as_array().unwrap();
+        assert!(!children.is_empty());
+        // The children's visited cells add up to the unit's.
+        let sum: u64 = children
+            .iter()
+            .map(|c| c["visited_cells"].as_u64().unwrap())
+            .sum();
+        assert_eq!(sum, v["visited_cells"].as_u64().unwrap());
+    }
+    // Outside the territory: 404. Bad resolution: 400.
+    let east = user_with_session(&pool, "east", "leader", Some("320999002")).await;
+    let (status, _) = json_as(
+        &app,
+        "GET",
+        &format!("/api/coverage?unit={GRID_1}"),
+        Some(&east),
+        None,
+    )
+    .await;
+    assert_eq!(status, axum::http::StatusCode::NOT_FOUND);
+    let (status, _) = json_as(
+        &app,
+        "GET",
+        &format!("/api/coverage?unit={GRID_1}&res=12"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, axum::http::StatusCode::BAD_REQUEST);
+
+    // Density of positions: the six reports, per resolution-8 cell.
+    let (status, d) = json_as(
+        &app,
+        "GET",
+        &format!(
+            "/api/density?layer=positions&res=8&from={}",
+            from.replace('+', "%2B")
+        ),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{d}");
+    assert_eq!(d["total"], 6, "{d}");
+}
+
+trait HourTrunc {
+    fn duration_trunc_hour(self) -> Self;
+}
+
+impl HourTrunc for DateTime<Utc> {
+    fn duration_trunc_hour(self) -> Self {
+        use chrono::DurationRound as _;
+        self.duration_trunc(TimeDelta::hours(1)).unwrap()
+    }
+}
+
+async fn case(app: &Router, lng: f64, lat: f64, category: &str) -> i64 {
+    let (status, v) = json_as(
+        app,
+        "POST",
+        "/api/cases",
+        Some(TOKEN),
+        Some(
+            json!({"title": "测试", "category": category, "source": "walk_in",
+                    "lng": lng, "lat": lat}),
+        ),
+    )
+    .await;
+    assert_eq!(status, axum::http::StatusCode::CREATED, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn kpis_match_a_scripted_day(pool: PgPool) {
+    let (app, _state) = world(pool.clone()).await;
+    // Township 1: four cases; township 2: one.
+    let a = case(&app, 120.01, 32.01, "dispute").await;
+    let b = case(&app, 120.02, 32.05, "dispute").await;
+    let c = case(&app, 120.05, 32.15, "environment").await;
+    let d = case(&app, 120.06, 32.12, "other").await;
+    let e = case(&app, 120.15, 32.05, "dispute").await;
+    // Script their lives straight into the record (times chosen by hand).
+    let script = "UPDATE cases SET created_at = now() - interval '10 hours',
+        first_dispatched_at = now() - interval '10 hours' + make_interval(secs => $2),
+        resolved_at = CASE WHEN $3::float8 IS NULL THEN NULL
+                      ELSE now() - interval '10 hours' + make_interval(secs => $3) END,
+        status = $4, overdue_at = CASE WHEN $5 THEN now() - interval '1 hour' END,
+        deadline_at = now() + CASE WHEN $6 THEN interval '-1 hour' ELSE interval '1 day' END
+        WHERE id = $1";
+    for (id, dispatch_s, resolve_s, status, flagged, late) in [
+        (a, 60.0, Some(3600.0), "closed", false, false),
+        (b, 180.0, Some(7200.0), "resolved", true, false),
+        (c, 300.0, None, "reported", false, true),
+        (d, 120.0, None, "accepted", false, false),
+        (e, 30.0, Some(600.0), "resolved", false, false),
+    ] {
+        sqlx::query(script)
+            .bind(id)
+            .bind(dispatch_s)
+            .bind(resolve_s)
+            .bind(status)
+            .bind(flagged)
+            .bind(late)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let (status, v) = json_as(
+        &app,
+        "GET",
+        "/api/kpi?unit=320999&children=true&coverage=false",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{v}");
+    let u = &v["unit"];
+    assert_eq!(u["opened"], 5);
+    assert_eq!(u["resolved"], 3);
+    assert_eq!(u["overdue_now"], 1);
+    // 化解率: a, b, e of five.
+    assert!((u["resolution_rate"].as_f64().unwrap() - 0.6).abs() < 1e-12);
+    // 按期: a and e of the three resolved (b was flagged overdue).
+    assert!((u["on_time_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    // Medians: dispatch of 30, 60, 120, 180, 300 s → 120; resolve of 600, 3600, 7200 → 3600.
+    assert!((u["median_dispatch_s"].as_f64().unwrap() - 120.0).abs() < 1e-6);
+    assert!((u["median_resolve_s"].as_f64().unwrap() - 3600.0).abs() < 1e-6);
+    assert_eq!(u["cases_by_status"]["resolved"], 2, "{v}");
+    assert_eq!(u["cases_by_status"]["closed"], 1);
+    let kids = v["children"].as_array().unwrap();
+    let t1 = kids.iter().find(|k| k["code"] == "320999001").unwrap();
+    let t2 = kids.iter().find(|k| k["code"] == "320999002").unwrap();
+    assert_eq!(t1["opened"], 4);
+    assert_eq!(t2["opened"], 1);
+    assert!((t1["resolution_rate"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    assert!((t2["on_time_rate"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+    // An empty window: nothing to rate.
+    let (_, v) = json_as(
+        &app,
+        "GET",
+        "/api/kpi?unit=320999&coverage=false&from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(v["unit"]["opened"], 0);
+    assert!(v["unit"]["resolution_rate"].is_null());
+
+    // Density of cases: all five at resolution 5 fall in one or two cells; category filters.
+    let (status, dv) = json_as(
+        &app,
+        "GET",
+        "/api/density?layer=cases&res=7",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{dv}");
+    assert_eq!(dv["total"], 5);
+    let (_, dv) = json_as(
+        &app,
+        "GET",
+        "/api/density?layer=cases&res=7&category=dispute",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(dv["total"], 3);
+    let west = user_with_session(&pool, "west", "leader", Some("320999001")).await;
+    let (_, dv) = json_as(
+        &app,
+        "GET",
+        "/api/density?layer=cases&res=7",
+        Some(&west),
+        None,
+    )
+    .await;
+    assert_eq!(dv["total"], 4, "scoped");
+    let (status, _) = json_as(&app, "GET", "/api/density?layer=trees", Some(TOKEN), None).await;
+    assert_eq!(status, axum::http::StatusCode::BAD_REQUEST);
+    let _: Value = json!({});
+}
