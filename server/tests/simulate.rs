@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{TOKEN, collection, features, post_hierarchy};
-use gridwall_server::sim::{self, Kind, Login, SimConfig, StateFile};
+use gridwall_server::sim::{self, CaseSim, Kind, Login, SimConfig, StateFile};
 use sqlx::PgPool;
 
 async fn start(pool: PgPool) -> SocketAddr {
@@ -44,6 +44,8 @@ fn config(addr: SocketAddr, state_file: std::path::PathBuf) -> SimConfig {
         seed: 42,
         concurrency: 8,
         summary_every: Duration::from_secs(1),
+        time_scale: 1.0,
+        cases: CaseSim::off(),
     }
 }
 
@@ -171,3 +173,4 @@ async fn setup_is_idempotent_and_reuses_device_tokens(pool: PgPool) {
     assert_eq!(state.servers[&format!("http://{addr}")].devices.len(), 3);
     let _ = std::fs::remove_dir_all(dir);
 }
+
