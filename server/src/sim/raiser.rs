@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use geo::Contains as _;
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::json;
@@ -46,15 +47,18 @@ pub(crate) async fn raise(
             _ = stop.changed() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        let placed: Vec<_> = crew
-            .members
-            .iter()
-            .filter_map(|m| Some((m, m.position()?)))
-            .collect();
-        if placed.is_empty() {
+        // A worker on patrol in their grid (not one away at a case, perhaps outside every
+        // grid): a few random tries, which is fair and cheap with thousands of workers.
+        let picked = (0..20).find_map(|_| {
+            let m = crew
+                .members
+                .get(rng.random_range(0..crew.members.len().max(1)))?;
+            let at = m.position()?;
+            m.area.contains(&at).then_some((m, at))
+        });
+        let Some((member, at)) = picked else {
             continue;
-        }
-        let (member, at) = placed[rng.random_range(0..placed.len())];
+        };
         let d = draft(&mut rng);
         let at = if d.source == Source::Patrol {
             at
