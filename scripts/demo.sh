@@ -25,7 +25,7 @@ SIM=""
 if [ "${GRIDWALL_SIM:-on}" != off ]; then
     # One worker per grid and one patrol car per township unless GRIDWALL_SIM_WORKERS /
     # GRIDWALL_SIM_VEHICLES say otherwise; device tokens are kept in .data/simulator.json.
-    say "simulator: ${GRIDWALL_SIM_WORKERS:-one per grid} workers, ${GRIDWALL_SIM_VEHICLES:-one per township} vehicles, once the server is up; log in .data/simulate.log"
+    say "simulator: ${GRIDWALL_SIM_WORKERS:-one per grid} workers, ${GRIDWALL_SIM_VEHICLES:-one per township} vehicles, ${GRIDWALL_SIM_CASES_PER_HOUR:-120} cases an hour, once the server is up; log in .data/simulate.log"
     (
         for _ in $(seq 1 240); do
             curl -fsS "$URL/api/health" >/dev/null 2>&1 && break

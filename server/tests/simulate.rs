@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{TOKEN, collection, features, post_hierarchy};
-use gridwall_server::sim::{self, Kind, Login, SimConfig, StateFile};
+use gridwall_server::sim::{self, CaseSim, Kind, Login, SimConfig, StateFile};
 use sqlx::PgPool;
 
 async fn start(pool: PgPool) -> SocketAddr {
@@ -44,6 +44,8 @@ fn config(addr: SocketAddr, state_file: std::path::PathBuf) -> SimConfig {
         seed: 42,
         concurrency: 8,
         summary_every: Duration::from_secs(1),
+        time_scale: 1.0,
+        cases: CaseSim::off(),
     }
 }
 
@@ -169,5 +171,114 @@ async fn setup_is_idempotent_and_reuses_device_tokens(pool: PgPool) {
     assert_eq!(issued, 3);
     let state = StateFile::load(&state_file).unwrap();
     assert_eq!(state.servers[&format!("http://{addr}")].devices.len(), 3);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Cases on a fast clock: the simulator raises cases from several sources and categories, its
+/// dispatcher and its workers carry them through their whole life, and the record shows it
+/// (`case_events`, with the worker's position on start and resolve; every case in its grid).
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn simulated_cases_live_their_whole_life(pool: PgPool) {
+    let addr = start(pool.clone()).await;
+    let dir = std::env::temp_dir().join(format!("gridwall-sim-cases-{}", std::process::id()));
+    let cfg = SimConfig {
+        workers: Some(6),
+        vehicles: Some(0),
+        // One simulated minute a real second: about one case a second, a few seconds on site.
+        time_scale: 60.0,
+        cases: CaseSim {
+            per_hour: 60.0,
+            poll: (Duration::from_secs(30), Duration::from_secs(60)),
+            background_poll: Some(Duration::from_secs(3)),
+            on_site: (Duration::from_secs(60), Duration::from_secs(120)),
+            dispatch_every: Duration::from_millis(500),
+            accept_after: Duration::from_secs(30),
+            escalate_after: Duration::from_secs(300),
+            follow_up_after: Duration::from_secs(120),
+            close_after: Duration::from_secs(60),
+            decline_share: 0.05,
+        },
+        ..config(addr, dir.join("simulator.json"))
+    };
+    let pool2 = pool.clone();
+    // Run until a case has been closed (checked every second), 90 s at most, then 2 s more.
+    let stop = async move {
+        for _ in 0..90 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let closed: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM cases WHERE status = 'closed'")
+                    .fetch_one(&pool2)
+                    .await
+                    .unwrap();
+            if closed >= 2 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let report = sim::run(cfg, stop).await.unwrap();
+    assert!(report.totals.cases_raised >= 5, "{report:?}");
+
+    let (sources, categories, total): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(DISTINCT source), count(DISTINCT category), count(*) FROM cases",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(sources >= 2, "{sources} sources among {total} cases");
+    assert!(
+        categories >= 2,
+        "{categories} categories among {total} cases"
+    );
+
+    // Every case lies in its grid (PostGIS, independent of the server's locate).
+    let outside: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM cases c JOIN units u ON u.id = c.grid_id
+         WHERE NOT ST_Covers(u.geom, c.geom)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(outside, 0);
+
+    // A closed case went through every step, in order.
+    let lives: Vec<(i64, Vec<String>)> = sqlx::query_as(
+        "SELECT e.case_id, array_agg(e.to_status ORDER BY e.version)
+         FROM case_events e JOIN cases c ON c.id = e.case_id
+         WHERE c.status = 'closed' GROUP BY e.case_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(!lives.is_empty(), "no case was closed: {report:?}");
+    let whole = [
+        "reported",
+        "accepted",
+        "dispatched",
+        "in_progress",
+        "resolved",
+        "followed_up",
+        "closed",
+    ];
+    let complete = lives.iter().any(|(_, steps)| {
+        let mut steps = steps.clone();
+        steps.dedup(); // `take` stays dispatched
+        steps == whole
+    });
+    assert!(complete, "no closed case lived the whole life: {lives:?}");
+
+    // The worker said where they were on start and resolve: at the case, having walked there.
+    let (events, placed, on_site): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(e.geom),
+                count(*) FILTER (WHERE ST_DWithin(e.geom::geography, c.geom::geography, 25))
+         FROM case_events e JOIN cases c ON c.id = e.case_id
+         WHERE e.action IN ('start', 'resolve')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(events >= 2);
+    assert_eq!(placed, events);
+    assert_eq!(on_site, events);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -159,7 +159,7 @@ async fn targets(api: &Api, n: usize, concurrency: usize) -> anyhow::Result<Vec<
             async move {
                 use geo::InteriorPoint as _;
                 let id = api
-                    .create_worker(&format!("压测网格员·{run}·{i}"), &g.code)
+                    .create_worker(&format!("压测网格员·{run}·{i}"), &g.code, &["巡查"])
                     .await?;
                 let issued = api
                     .issue_device(Kind::Worker, id, "gridwall loadgen")

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::sim::{self, Login, SimConfig};
+use crate::sim::{self, CaseSim, Login, SimConfig};
 
 /// Which server the simulator or the load generator talks to, and as whom.
 #[derive(Debug, Args)]
@@ -83,6 +83,17 @@ pub struct SimulateArgs {
     #[arg(long, env = "GRIDWALL_SIM_CONCURRENCY", default_value_t = 32,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
+    /// Cases raised per simulated hour near the simulated workers, from every source; they
+    /// are dispatched, handled, followed up and closed by the simulator. 0: no cases.
+    #[arg(long, env = "GRIDWALL_SIM_CASES_PER_HOUR", default_value_t = 120.0)]
+    pub cases_per_hour: f64,
+    /// Simulated seconds per real second: walking, driving and every delay of a case's life
+    /// run this much faster (10: a case's whole life in a few minutes).
+    #[arg(long, env = "GRIDWALL_SIM_TIME_SCALE", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// The share of assignments a simulated worker declines (0–1).
+    #[arg(long, env = "GRIDWALL_SIM_DECLINE_SHARE", default_value_t = 0.05)]
+    pub decline_share: f64,
 }
 
 /// The admin's (or else the first) user name and password in a demo accounts file
@@ -106,6 +117,15 @@ pub(crate) fn account_from_file(path: &Path) -> anyhow::Result<(String, String)>
         .or_else(|| rows.iter().find(|f| f.get(2) == Some(&"dispatcher")))
         .ok_or_else(|| anyhow::anyhow!("no admin or dispatcher in {}", path.display()))?;
     Ok((pick[0].to_owned(), pick[1].to_owned()))
+}
+
+/// A number in a closed range.
+fn within(name: &str, x: f64, lo: f64, hi: f64) -> anyhow::Result<f64> {
+    if x.is_finite() && (lo..=hi).contains(&x) {
+        Ok(x)
+    } else {
+        anyhow::bail!("{name} must be between {lo} and {hi}, got {x}")
+    }
 }
 
 fn seconds(name: &str, s: f64) -> anyhow::Result<Duration> {
@@ -133,6 +153,12 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
             seed: args.seed,
             concurrency: usize::from(args.concurrency),
             summary_every: Duration::from_secs(10),
+            time_scale: within("--time-scale", args.time_scale, 0.01, 1000.0)?,
+            cases: CaseSim {
+                per_hour: within("--cases-per-hour", args.cases_per_hour, 0.0, 100_000.0)?,
+                decline_share: within("--decline-share", args.decline_share, 0.0, 1.0)?,
+                ..CaseSim::default()
+            },
         })
     };
     let config = match config.await {
@@ -179,5 +205,8 @@ mod tests {
         assert!(seconds("x", 5.0).is_ok());
         assert!(seconds("x", 0.0).is_err());
         assert!(seconds("x", f64::NAN).is_err());
+        assert!(within("x", 0.0, 0.0, 1.0).is_ok());
+        assert!(within("x", 1.5, 0.0, 1.0).is_err());
+        assert!(within("x", f64::INFINITY, 0.0, 1e9).is_err());
     }
 }

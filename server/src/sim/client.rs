@@ -215,10 +215,23 @@ impl Api {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        self.call_keyed(method, path, body, None).await
+    }
+
+    async fn call_keyed(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method.clone(), &url);
         if !self.session.is_empty() {
             req = req.bearer_auth(&self.session);
+        }
+        if let Some(k) = idempotency_key {
+            req = req.header("idempotency-key", k);
         }
         if let Some(b) = body {
             req = req.json(b);
@@ -303,18 +316,18 @@ impl Api {
         }
     }
 
-    /// Creates a grid worker on duty in `grid`; returns its id.
+    /// Creates a grid worker on duty in `grid` with these skills; returns its id.
     ///
     /// # Errors
     ///
     /// The request fails or is refused.
-    pub async fn create_worker(&self, name: &str, grid: &str) -> Result<i64> {
+    pub async fn create_worker(&self, name: &str, grid: &str, skills: &[&str]) -> Result<i64> {
         let v = self
             .call(
                 Method::POST,
                 "/api/workers",
                 Some(&json!({"name": name, "grid": grid, "on_duty": true,
-                             "skills": ["巡查"]})),
+                             "skills": skills})),
             )
             .await?;
         id_of(&v)
@@ -413,6 +426,179 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Registers a case (`POST /api/cases`) with an `Idempotency-Key`, so that a retry after
+    /// a lost answer gets the same case back instead of a second one.
+    ///
+    /// # Errors
+    ///
+    /// The request fails or is refused.
+    pub async fn create_case(&self, body: &Value, idempotency_key: &str) -> Result<CaseBrief> {
+        let v = self
+            .call_keyed(
+                Method::POST,
+                "/api/cases",
+                Some(body),
+                Some(idempotency_key),
+            )
+            .await?;
+        brief(v)
+    }
+
+    /// One case (`GET /api/cases/{id}`; its history is not read).
+    ///
+    /// # Errors
+    ///
+    /// The request fails (404 when the caller does not see it).
+    pub async fn case(&self, id: i64) -> Result<CaseBrief> {
+        brief(
+            self.call(Method::GET, &format!("/api/cases/{id}"), None)
+                .await?,
+        )
+    }
+
+    /// A page of cases (`GET /api/cases?{query}`, the query already encoded).
+    ///
+    /// # Errors
+    ///
+    /// The request fails.
+    pub async fn cases(&self, query: &str) -> Result<Vec<CaseBrief>> {
+        let v = self
+            .call(Method::GET, &format!("/api/cases?{query}"), None)
+            .await?;
+        briefs(&v["cases"])
+    }
+
+    /// The caller's own cases (`GET /api/me/cases`: a worker's phone), still to handle.
+    ///
+    /// # Errors
+    ///
+    /// The request fails.
+    pub async fn my_cases(&self) -> Result<Vec<CaseBrief>> {
+        let v = self.call(Method::GET, "/api/me/cases", None).await?;
+        briefs(&v["cases"])
+    }
+
+    /// The ids of the dispatch candidates of a case, best first
+    /// (`GET /api/cases/{id}/candidates`).
+    ///
+    /// # Errors
+    ///
+    /// The request fails (409 `case_not_open`).
+    pub async fn candidates(&self, id: i64, k: u32, radius_m: u32) -> Result<Vec<i64>> {
+        let v = self
+            .call(
+                Method::GET,
+                &format!("/api/cases/{id}/candidates?k={k}&radius_m={radius_m}"),
+                None,
+            )
+            .await?;
+        Ok(v["candidates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["id"].as_i64())
+            .collect())
+    }
+
+    /// Moves a case on (`POST /api/cases/{id}/transition`); answers the case after it.
+    ///
+    /// # Errors
+    ///
+    /// The request fails or is refused (409 `version_conflict`, `illegal_transition`, …).
+    pub async fn transition(&self, id: i64, t: &Transition<'_>) -> Result<CaseBrief> {
+        let mut body = json!({"action": t.action, "version": t.version});
+        if let Some(n) = t.note {
+            body["note"] = json!(n);
+        }
+        if let Some(a) = t.assignee {
+            body["assignee"] = json!(a);
+        }
+        if let Some(p) = t.position {
+            body["position"] = json!(p);
+        }
+        brief(
+            self.call(
+                Method::POST,
+                &format!("/api/cases/{id}/transition"),
+                Some(&body),
+            )
+            .await?,
+        )
+    }
+}
+
+/// A transition to ask for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transition<'a> {
+    /// `accept`, `dispatch`, `take`, `start`, `resolve`, …
+    pub action: &'a str,
+    /// The case version seen.
+    pub version: i32,
+    /// Note (required by some actions).
+    pub note: Option<&'a str>,
+    /// The worker to dispatch to.
+    pub assignee: Option<i64>,
+    /// Where the actor is, `[lng, lat]` WGS84.
+    pub position: Option<[f64; 2]>,
+}
+
+impl<'a> Transition<'a> {
+    /// A transition with no note, assignee or position.
+    #[must_use]
+    pub fn new(action: &'a str, version: i32) -> Self {
+        Self {
+            action,
+            version,
+            note: None,
+            assignee: None,
+            position: None,
+        }
+    }
+}
+
+/// What the simulator reads of a case.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct CaseBrief {
+    /// Case id.
+    pub id: i64,
+    /// `NT-20261126-000123`.
+    pub number: String,
+    /// `reported`, `accepted`, `dispatched`, `in_progress`, …
+    pub status: String,
+    /// Optimistic version.
+    pub version: i32,
+    /// `[lng, lat]` WGS84.
+    pub position: [f64; 2],
+    /// The assigned worker.
+    #[serde(default)]
+    pub assignee: Option<Assignee>,
+    /// When the assigned worker took it (接单).
+    #[serde(default)]
+    pub taken_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it last changed.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// An assigned worker.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Assignee {
+    /// `resources.id`.
+    pub id: i64,
+}
+
+fn brief(v: Value) -> Result<CaseBrief> {
+    serde_json::from_value(v).map_err(|e| SimError::Setup(format!("a case answer: {e}")))
+}
+
+fn briefs(v: &Value) -> Result<Vec<CaseBrief>> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| brief(c.clone()))
+        .collect()
+}
+
 /// Posts a batch of fixes with a bearer token (a device token, or a session for
 /// integrations), as a phone does.
 pub async fn post_positions(
@@ -503,7 +689,7 @@ fn listed(v: &Value) -> Option<Listed> {
 }
 
 /// Percent-encodes a query value (UTF-8 bytes outside the unreserved set).
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

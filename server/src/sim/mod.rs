@@ -7,9 +7,21 @@
 //! keeps them in a state file for the next run, then runs one task per resource. Sends are
 //! bounded by a semaphore; 503/Retry-After and connection errors back off and the phone keeps
 //! its unsent points (up to [`MAX_PENDING`]) to send them with the next report.
+//!
+//! With a case rate ([`CaseSim`]), it also plays the whole life of cases: a raiser reports
+//! cases near the workers from every source ([`casegen`]), a dispatcher loop accepts,
+//! dispatches, follows up and closes them through the session, and each worker's phone takes
+//! its cases, walks there, starts, handles and resolves them with its device token. All of it
+//! runs on one simulated clock ([`Clock`]) that may run faster than real time.
 
+mod act;
+pub mod casegen;
 pub mod client;
+mod crew;
+mod dispatcher;
+mod duty;
 pub mod patrol;
+mod raiser;
 mod state;
 
 use std::collections::{HashMap, VecDeque};
@@ -26,7 +38,8 @@ use rand::{Rng, SeedableRng as _};
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::time::Instant;
 
-pub use client::{Api, Fix, Kind, Posted, UnitShape};
+pub use client::{Api, CaseBrief, Fix, Kind, Posted, Transition, UnitShape};
+pub use crew::Clock;
 pub use patrol::{Mover, Reading, Style};
 pub use state::{ServerState, StateFile, StoredDevice};
 
@@ -83,6 +96,15 @@ impl SimError {
             _ => None,
         }
     }
+
+    /// The error code of the server's answer (`version_conflict`, …), if any.
+    #[must_use]
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { code, .. } if !code.is_empty() => Some(code),
+            _ => None,
+        }
+    }
 }
 
 /// The simulator's result type.
@@ -125,6 +147,82 @@ pub struct SimConfig {
     pub concurrency: usize,
     /// How often the one-line summary is logged.
     pub summary_every: Duration,
+    /// Simulated seconds per real second (1: real time): walking, driving and every case
+    /// delay run this much faster; request pacing does not.
+    pub time_scale: f64,
+    /// Cases: how many, and how the center and the workers handle them.
+    pub cases: CaseSim,
+}
+
+/// How cases are raised and handled. Durations are simulated time (see
+/// [`SimConfig::time_scale`]) unless they say real.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseSim {
+    /// Cases raised per simulated hour, Poisson arrivals; 0: no cases at all (none raised,
+    /// none handled).
+    pub per_hour: f64,
+    /// A phone looks for its cases this long after being dispatched one (uniform in the
+    /// range; at least 1 s real).
+    pub poll: (Duration, Duration),
+    /// Otherwise a phone looks about this often, real time (cases dispatched by people or
+    /// the server's auto-dispatch); by default 5 min, longer with many workers, so that all
+    /// phones together make at most 20 such requests a second.
+    pub background_poll: Option<Duration>,
+    /// Time on site (uniform in the range).
+    pub on_site: (Duration, Duration),
+    /// The dispatcher loop's round, real time.
+    pub dispatch_every: Duration,
+    /// Intake: a reported case is accepted after this long.
+    pub accept_after: Duration,
+    /// A case nobody can be dispatched to is escalated after this long.
+    pub escalate_after: Duration,
+    /// The follow-up call comes this long after the resolution.
+    pub follow_up_after: Duration,
+    /// A followed-up case is closed after this long.
+    pub close_after: Duration,
+    /// The share of assignments a worker declines (0–1).
+    pub decline_share: f64,
+}
+
+impl Default for CaseSim {
+    /// 120 cases an hour; a phone looks 10–20 s after a dispatch; 3–12 minutes on site;
+    /// accepted after 30 s, escalated after 10 minutes without a candidate, followed up
+    /// 5 minutes after the resolution and closed a minute later; 5 % declined.
+    fn default() -> Self {
+        Self {
+            per_hour: 120.0,
+            poll: (Duration::from_secs(10), Duration::from_secs(20)),
+            background_poll: None,
+            on_site: (Duration::from_secs(180), Duration::from_secs(720)),
+            dispatch_every: Duration::from_secs(5),
+            accept_after: Duration::from_secs(30),
+            escalate_after: Duration::from_secs(600),
+            follow_up_after: Duration::from_secs(300),
+            close_after: Duration::from_secs(60),
+            decline_share: 0.05,
+        }
+    }
+}
+
+impl CaseSim {
+    /// No cases.
+    #[must_use]
+    pub fn off() -> Self {
+        Self {
+            per_hour: 0.0,
+            ..Self::default()
+        }
+    }
+
+    /// The background poll interval for `workers` phones (see [`CaseSim::background_poll`]).
+    #[must_use]
+    pub fn background_for(&self, workers: usize) -> Duration {
+        self.background_poll.unwrap_or_else(|| {
+            #[allow(clippy::cast_precision_loss, reason = "a count of workers")]
+            let s = workers as f64 / 20.0;
+            Duration::from_secs_f64(s.max(300.0))
+        })
+    }
 }
 
 /// A simulated resource.
@@ -153,6 +251,16 @@ pub struct Stats {
     pub busy: AtomicU64,
     /// Failed requests (connection errors, timeouts, 401, other statuses).
     pub errors: AtomicU64,
+    /// Cases raised.
+    pub cases_raised: AtomicU64,
+    /// Case transitions asked for.
+    pub case_actions: AtomicU64,
+    /// 409 `version_conflict` answers.
+    pub case_conflicts: AtomicU64,
+    /// `GET /api/me/cases` made.
+    pub case_polls: AtomicU64,
+    /// Failed case requests.
+    pub case_errors: AtomicU64,
 }
 
 /// Totals of a run.
@@ -170,6 +278,16 @@ pub struct Totals {
     pub busy: u64,
     /// Failed requests.
     pub errors: u64,
+    /// Cases raised.
+    pub cases_raised: u64,
+    /// Case transitions asked for.
+    pub case_actions: u64,
+    /// Version conflicts.
+    pub case_conflicts: u64,
+    /// Workers' looks at their cases.
+    pub case_polls: u64,
+    /// Failed case requests.
+    pub case_errors: u64,
 }
 
 impl Stats {
@@ -182,6 +300,11 @@ impl Stats {
             rejected: g(&self.rejected),
             busy: g(&self.busy),
             errors: g(&self.errors),
+            cases_raised: g(&self.cases_raised),
+            case_actions: g(&self.case_actions),
+            case_conflicts: g(&self.case_conflicts),
+            case_polls: g(&self.case_polls),
+            case_errors: g(&self.case_errors),
         }
     }
 }
@@ -211,6 +334,10 @@ struct Shared {
     limit: Semaphore,
     stats: Stats,
     interval: (Duration, Duration),
+    clock: Clock,
+    cases: CaseSim,
+    /// `Some` when cases are simulated.
+    crew: std::sync::OnceLock<Arc<crew::Crew>>,
     state: Mutex<StateFile>,
     state_file: PathBuf,
     last_error: std::sync::Mutex<Option<String>>,
@@ -313,6 +440,9 @@ pub async fn run(config: SimConfig, stop: impl Future<Output = ()>) -> Result<Re
         limit: Semaphore::new(config.concurrency.max(1)),
         stats: Stats::default(),
         interval: (config.interval_min, config.interval_max),
+        clock: Clock::new(config.time_scale),
+        cases: config.cases.clone(),
+        crew: std::sync::OnceLock::new(),
         state: Mutex::new(StateFile::load(&config.state_file)?),
         state_file: config.state_file.clone(),
         last_error: std::sync::Mutex::new(None),
@@ -359,6 +489,46 @@ pub async fn run(config: SimConfig, stop: impl Future<Output = ()>) -> Result<Re
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    if config.cases.per_hour > 0.0 {
+        let members: Vec<Arc<crew::Member>> = issued
+            .iter()
+            .filter(|a| a.resource.kind == Kind::Worker)
+            .filter_map(|a| {
+                Some(Arc::new(crew::Member::new(
+                    a.resource.id,
+                    a.resource.unit.clone(),
+                    a.place.clone(),
+                    a.mover.area().clone(),
+                    a.device.as_ref()?.token.clone(),
+                )))
+            })
+            .collect();
+        let crew = Arc::new(crew::Crew::new(members));
+        let _ = shared.crew.set(Arc::clone(&crew));
+        let run = format!("{:x}", Utc::now().timestamp_millis());
+        tracing::info!(
+            per_hour = config.cases.per_hour,
+            time_scale = shared.clock.scale(),
+            "raising and handling cases"
+        );
+        tasks.spawn(raiser::raise(
+            Arc::clone(&shared),
+            Arc::clone(&crew),
+            config.cases.clone(),
+            shared.clock,
+            run,
+            stop_rx.clone(),
+            StdRng::seed_from_u64(config.seed ^ 0xCA5E),
+        ));
+        tasks.spawn(dispatcher::dispatch(
+            Arc::clone(&shared),
+            crew,
+            config.cases.clone(),
+            shared.clock,
+            stop_rx.clone(),
+            StdRng::seed_from_u64(config.seed ^ 0xD15),
+        ));
+    }
     for a in issued {
         let seed = config.seed ^ (a.resource.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         tasks.spawn(agent(
@@ -383,6 +553,8 @@ pub async fn run(config: SimConfig, stop: impl Future<Output = ()>) -> Result<Re
         rejected = totals.rejected,
         busy = totals.busy,
         errors = totals.errors,
+        cases_raised = totals.cases_raised,
+        case_actions = totals.case_actions,
         "simulator stopped"
     );
     Ok(Report { resources, totals })
@@ -392,6 +564,8 @@ pub async fn run(config: SimConfig, stop: impl Future<Output = ()>) -> Result<Re
 #[derive(Debug)]
 struct Agent {
     resource: SimResource,
+    /// The home unit's name.
+    place: String,
     mover: Mover,
     device: Option<StoredDevice>,
 }
@@ -423,17 +597,23 @@ async fn setup_workers(
         }
     }
     let created = AtomicU64::new(0);
-    let ids: Vec<Option<i64>> = futures_util::stream::iter(&chosen)
-        .map(|g| {
+    let ids: Vec<Option<i64>> = futures_util::stream::iter(chosen.iter().enumerate())
+        .map(|(i, g)| {
             let found = existing.get(&g.code);
             let created = &created;
+            // One in five is trained for fire safety (消防 cases need it to be dispatched).
+            let skills: &[&str] = if i % 5 == 0 {
+                &["巡查", "消防"]
+            } else {
+                &["巡查"]
+            };
             async move {
                 let r = match found {
                     Some(w) if w.disabled => api.enable(Kind::Worker, w.id).await.map(|()| w.id),
                     Some(w) => Ok(w.id),
                     None => {
                         created.fetch_add(1, Ordering::Relaxed);
-                        api.create_worker(&format!("{WORKER_PREFIX}·{}", g.name), &g.code)
+                        api.create_worker(&format!("{WORKER_PREFIX}·{}", g.name), &g.code, skills)
                             .await
                     }
                 };
@@ -460,6 +640,7 @@ async fn setup_workers(
                     kind: Kind::Worker,
                     unit: g.code.clone(),
                 },
+                place: g.name.clone(),
                 mover: Mover::walker(&g.area, rng)?,
                 device: None,
             })
@@ -527,6 +708,7 @@ async fn setup_vehicles(
                     kind: Kind::Vehicle,
                     unit: t.code.clone(),
                 },
+                place: t.name.clone(),
                 mover: Mover::driver(&t.area, rng)?,
                 device: None,
             })
@@ -585,14 +767,44 @@ async fn agent(
     // Phones are not in step: the first report comes anywhere in the first interval.
     let mut wait = shared.interval(&mut rng).mul_f64(rng.random::<f64>());
     let battery = a.resource.kind == Kind::Worker;
+    let member = shared
+        .crew
+        .get()
+        .and_then(|c| c.get(a.resource.id))
+        .map(Arc::clone);
+    let mut duty = shared.crew.get().and_then(|c| {
+        member.as_ref()?;
+        Some(duty::Duty::new(
+            shared.cases.background_for(c.members.len()),
+            &mut rng,
+        ))
+    });
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             () = tokio::time::sleep(wait) => {}
         }
         let now = Instant::now();
-        a.mover.advance((now - last).as_secs_f64(), &mut rng);
+        a.mover.advance(
+            shared.clock.simulated_s((now - last).as_secs_f64()),
+            &mut rng,
+        );
         last = now;
+        if let (Some(m), Some(d)) = (&member, &mut duty) {
+            m.set_position(a.mover.position());
+            let ctx = duty::Ctx {
+                http: shared.api.http(),
+                base: shared.api.base(),
+                stats: &shared.stats,
+                cfg: &shared.cases,
+                clock: shared.clock,
+                member: m,
+            };
+            tokio::select! {
+                _ = stop.changed() => return,
+                () = d.step(&ctx, &mut a.mover, &mut rng) => {}
+            }
+        }
         let reading = a.mover.read(&mut rng);
         pending.push_back(fix(
             a.resource.id,
@@ -634,6 +846,9 @@ async fn agent(
                 match shared.device(&a.resource, Some(&device)).await {
                     Ok(d) => {
                         tracing::info!(resource = a.resource.id, "device token replaced");
+                        if let Some(m) = &member {
+                            m.set_token(&d.token);
+                        }
                         device = d;
                         shared.save_state().await;
                     }
@@ -676,8 +891,20 @@ async fn summaries(shared: Arc<Shared>, every: Duration) {
             .and_then(|mut g| g.take())
             .map(|e| format!(" (last: {e})"))
             .unwrap_or_default();
+        let cases = if shared.crew.get().is_some() {
+            format!(
+                "; cases: {} raised, {} transitions, {} looks, {} conflicts, {} errors",
+                now.cases_raised - before.cases_raised,
+                now.case_actions - before.case_actions,
+                now.case_polls - before.case_polls,
+                now.case_conflicts - before.case_conflicts,
+                now.case_errors - before.case_errors,
+            )
+        } else {
+            String::new()
+        };
         tracing::info!(
-            "sent {:.1} points/s in {:.1} requests/s; accepted {}, rejected {}, busy {}, errors {}{last_error} \
+            "sent {:.1} points/s in {:.1} requests/s; accepted {}, rejected {}, busy {}, errors {}{last_error}{cases} \
              in the last {:.0} s; totals: accepted {}, rejected {}, errors {}",
             rate(now.sent, before.sent),
             rate(now.requests, before.requests),

@@ -60,6 +60,17 @@ pub struct Mover {
     heading_deg: f64,
     battery_pct: f64,
     drain_pct_per_s: f64,
+    /// Walking to a case (and back): patrolling waits meanwhile.
+    errand: Option<Errand>,
+}
+
+/// A walk off the patrol: to a case, then back to where the patrol was left.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Errand {
+    /// Walking to (or standing at) a case; `back_to` is where the patrol left off.
+    To { back_to: Coord<f64> },
+    /// Walking back to where the patrol left off.
+    Back,
 }
 
 /// Local east/north metres from `a` to `b`.
@@ -141,6 +152,21 @@ fn sample_leg(
     from
 }
 
+/// A random point of `area` within about `max_m` metres of `from` and reachable from it in a
+/// straight line inside the area (`from` itself when none is found), x = lng, y = lat: where
+/// something happens near a worker on patrol.
+pub fn point_near(
+    area: &Polygon<f64>,
+    from: Coord<f64>,
+    max_m: f64,
+    rng: &mut impl Rng,
+) -> Coord<f64> {
+    match area.bounding_rect() {
+        Some(bbox) => sample_leg(area, bbox, from, max_m, rng),
+        None => from,
+    }
+}
+
 impl Mover {
     /// A grid worker at a random place of `area`, walking at 1–1.5 m/s, battery 60–100 %.
     /// `None` when the area has no interior.
@@ -162,6 +188,7 @@ impl Mover {
             battery_pct: rng.random_range(60.0..=100.0),
             // 5–10 % an hour, like a phone with GPS on.
             drain_pct_per_s: rng.random_range(5.0..=10.0) / 3600.0,
+            errand: None,
             area,
         })
     }
@@ -195,6 +222,7 @@ impl Mover {
             heading_deg: 0.0,
             battery_pct: 100.0,
             drain_pct_per_s: 0.0,
+            errand: None,
             area,
         })
     }
@@ -215,6 +243,43 @@ impl Mover {
     #[must_use]
     pub fn position(&self) -> Coord<f64> {
         self.pos
+    }
+
+    /// Leaves the patrol and walks (in a straight line, at 1.1–1.4 m/s) to `at`, x = lng,
+    /// y = lat, e.g. a case; stays there until [`Mover::release`]. The straight line may
+    /// leave the area: a case next door is worth crossing the boundary for.
+    pub fn go_to(&mut self, at: Coord<f64>, rng: &mut impl Rng) {
+        let back_to = match self.errand {
+            Some(Errand::To { back_to }) => back_to,
+            // Back (or patrolling): the patrol resumes from here, which is inside the area
+            // when patrolling and on the way back otherwise.
+            _ if self.area.contains(&self.pos) => self.pos,
+            _ => self.target,
+        };
+        self.errand = Some(Errand::To { back_to });
+        self.target = at;
+        self.pause_left_s = 0.0;
+        self.speed_mps = rng.random_range(1.1..=1.4);
+    }
+
+    /// Arrived where [`Mover::go_to`] sent it.
+    #[must_use]
+    pub fn arrived(&self) -> bool {
+        matches!(self.errand, Some(Errand::To { .. })) && distance_m(self.pos, self.target) < 0.5
+    }
+
+    /// On an errand (walking to a case, standing at it or walking back).
+    #[must_use]
+    pub fn on_errand(&self) -> bool {
+        self.errand.is_some()
+    }
+
+    /// Ends the errand: walks back to where the patrol was left, then patrols again.
+    pub fn release(&mut self) {
+        if let Some(Errand::To { back_to }) = self.errand {
+            self.target = back_to;
+            self.errand = Some(Errand::Back);
+        }
     }
 
     fn choose_target(&mut self, rng: &mut impl Rng) {
@@ -265,6 +330,12 @@ impl Mover {
             let d = distance_m(self.pos, self.target);
             if d < 0.5 {
                 self.pos = self.target;
+                match self.errand {
+                    // At the case: stand there until released.
+                    Some(Errand::To { .. }) => break,
+                    Some(Errand::Back) => self.errand = None,
+                    None => {}
+                }
                 self.choose_target(rng);
                 self.maybe_pause(rng);
                 if distance_m(self.pos, self.target) < 0.5 && self.pause_left_s <= 0.0 {
@@ -291,6 +362,8 @@ impl Mover {
     /// the claimed accuracy), speed with noise, heading, battery.
     pub fn read(&self, rng: &mut impl Rng) -> Reading {
         let moving = self.pause_left_s <= 0.0 && distance_m(self.pos, self.target) >= 0.5;
+        // Off the patrol the noise may cross the boundary like the worker does.
+        let bounded = self.errand.is_none();
         let accuracy_m = match self.style {
             Style::Walk => rng.random_range(4.0..=15.0),
             Style::Drive => rng.random_range(3.0..=10.0),
@@ -298,7 +371,7 @@ impl Mover {
         let sigma = accuracy_m / 3.0;
         let noisy = moved(self.pos, sigma * normal(rng), sigma * normal(rng));
         // Noise never carries a fix across the boundary (see the module invariant).
-        let at = if self.area.contains(&noisy) {
+        let at = if !bounded || self.area.contains(&noisy) {
             noisy
         } else {
             self.pos
@@ -408,6 +481,71 @@ mod tests {
         for _ in 0..200 {
             w.advance(600.0, &mut rng);
             assert!(w.read(&mut rng).battery_pct >= 15.0);
+        }
+    }
+
+    #[test]
+    fn a_walker_goes_to_a_case_waits_there_and_patrols_again() {
+        let area = l_shape();
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut w = Mover::walker(&area, &mut rng).expect("walker");
+        w.advance(60.0, &mut rng);
+        let left_at = w.position();
+        // A case just outside the grid, north-east of the L.
+        let case = Coord {
+            x: 120.806,
+            y: 32.006,
+        };
+        assert!(!w.area().contains(&case));
+        w.go_to(case, &mut rng);
+        assert!(w.on_errand() && !w.arrived());
+        let mut last = w.position();
+        for _ in 0..600 {
+            w.advance(5.0, &mut rng);
+            assert!(distance_m(last, w.position()) <= 1.4 * 5.0 + 1e-6);
+            last = w.position();
+            if w.arrived() {
+                break;
+            }
+        }
+        assert!(w.arrived(), "never reached the case");
+        // It stays on site until released.
+        w.advance(600.0, &mut rng);
+        assert!(w.arrived());
+        assert!(distance_m(w.position(), case) < 0.5);
+        w.release();
+        for _ in 0..2000 {
+            w.advance(5.0, &mut rng);
+            if !w.on_errand() {
+                break;
+            }
+        }
+        assert!(!w.on_errand(), "never got back");
+        assert!(distance_m(w.position(), left_at) < 15.0 || w.area().contains(&w.position()));
+        // Patrolling again, inside.
+        for _ in 0..100 {
+            w.advance(10.0, &mut rng);
+            assert!(w.area().contains(&w.position()));
+        }
+    }
+
+    #[test]
+    fn a_point_near_a_worker_is_in_the_grid() {
+        let area = l_shape();
+        let mut rng = StdRng::seed_from_u64(2);
+        let from = Coord {
+            x: 120.801,
+            y: 32.001,
+        };
+        for _ in 0..200 {
+            let p = point_near(
+                main_part(&area).as_ref().expect("part"),
+                from,
+                600.0,
+                &mut rng,
+            );
+            assert!(area.contains(&p));
+            assert!(distance_m(from, p) <= 600.0 + 1e-6);
         }
     }
 
