@@ -72,7 +72,8 @@ impl DistanceFloor {
         let s_lat = sin_floor(dlat * 0.5);
         let s_lng = sin_floor(dlng_deg.to_radians() * 0.5);
         let cos_product = self.cos_lat * (self.cos_lat - dlat).max(0.0);
-        let h = s_lat.mul_add(s_lat, cos_product * s_lng * s_lng);
+        // No `mul_add`: without a target FMA unit it is a library call, slower than this.
+        let h = s_lat * s_lat + cos_product * s_lng * s_lng;
         2.0 * EARTH_RADIUS_M * h.sqrt() * (1.0 - 1e-9)
     }
 }

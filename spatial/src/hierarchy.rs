@@ -247,11 +247,15 @@ impl Hierarchy {
     /// crossing tests against the one or two edges of each candidate grid that come near it.
     /// About 0.7–0.85 µs in all at resolution 10, 1.2–1.4 M locates/s on one core
     /// (`BENCHMARKS.md`). Callers that need the cell anyway use [`Self::cell_of`] and
-    /// [`Self::locate_cell`] to compute it once.
+    /// [`Self::locate_cell`] to compute it once; callers with many points use
+    /// [`Self::locate_batch`], where the table's cache misses overlap.
     #[must_use]
     #[inline]
     pub fn locate(&self, p: LatLng) -> Option<UnitPath> {
-        self.locate_cell(self.cell_of(p), p)
+        let grid = self
+            .index
+            .locate(&self.shapes, self.cell_of(p), [p.lng(), p.lat()])?;
+        self.paths.get(grid as usize).copied()
     }
 
     /// [`Self::locate`] for a caller that already has `cell`, which must be `p`'s H3 cell at

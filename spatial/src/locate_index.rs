@@ -253,6 +253,8 @@ pub(crate) struct Blocks {
     wide: Vec<u32>,
     /// Trailing digits that index a block: min(3, resolution).
     digits: u32,
+    /// Slots per block: 7^digits.
+    len: usize,
 }
 
 /// (parent key, child index in its block) of a key, for blocks of `digits` digits.
@@ -288,7 +290,7 @@ impl Blocks {
     /// Cells per block: 7^digits.
     #[inline]
     fn block_len(&self) -> usize {
-        7usize.pow(self.digits)
+        self.len
     }
 
     /// (parent key, child index in the block) of a key.
@@ -321,6 +323,7 @@ impl Blocks {
             narrow: Vec::with_capacity(cells.len()),
             wide: Vec::new(),
             digits,
+            len: 7usize.pow(digits),
         };
         let parent = |key| parent_child(digits, key).0;
         let mut parents: Vec<u32> = cells.iter().map(|&(k, _)| parent(k)).collect();
