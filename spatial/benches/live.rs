@@ -5,7 +5,8 @@
 //! nearest-5 latency distribution (p50/p99/max of single queries) and the memory per
 //! resource are printed to stderr. The PostGIS KNN anchor lives on the server side.
 //!
-//! `cargo bench -p gridwall-spatial --bench live`
+//! `cargo bench -p gridwall-spatial --bench live`; `GRIDWALL_BENCH_RES=8` for one bucket
+//! resolution (default `7,8,9`).
 #![allow(clippy::unwrap_used, reason = "benchmark")]
 
 #[path = "../tests/support/mod.rs"]
@@ -14,7 +15,7 @@ mod support;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use gridwall_spatial::{
     DEFAULT_RESOLUTION, Entry, Hierarchy, LatLng, LiveIndex, Report, Resolution, ResourceId,
     ResourceKind, Status, haversine_m,
@@ -132,10 +133,17 @@ fn brute_nearest(index: &LiveIndex, centre: LatLng, k: usize) -> Vec<(f64, Resou
 
 fn bench(c: &mut Criterion) {
     let s = setup();
-    let resolutions = [Resolution::Seven, Resolution::Eight, Resolution::Nine];
+    let resolutions: Vec<Resolution> = std::env::var("GRIDWALL_BENCH_RES").map_or_else(
+        |_| vec![Resolution::Seven, Resolution::Eight, Resolution::Nine],
+        |list| {
+            list.split(',')
+                .map(|r| Resolution::try_from(r.trim().parse::<u8>().unwrap()).unwrap())
+                .collect()
+        },
+    );
 
     // Figures printed once: memory, crossings, single-query latency distribution.
-    for res in resolutions {
+    for &res in &resolutions {
         let mut index = filled(&s, res);
         let crossed = s.updates[..100_000]
             .iter()
@@ -208,7 +216,7 @@ fn bench(c: &mut Criterion) {
             black_box(s.hierarchy.locate(s.updates[t].1))
         });
     });
-    for res in resolutions {
+    for &res in &resolutions {
         let mut index = filled(&s, res);
         let mut at_ms = 1;
         group.bench_function(BenchmarkId::new("upsert_with_locate", u8::from(res)), |b| {
@@ -231,13 +239,63 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
+    // The same updates in runs of `BATCH`: `locate_batch` then `upsert_batch`. Criterion's
+    // time is per run; per update, divide by `BATCH` (its "thrpt" is updates per second).
+    const BATCH: usize = 256;
+    let mut group = c.benchmark_group("live_update_batch");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500))
+        .throughput(Throughput::Elements(BATCH as u64));
+    let runs = UPDATES / BATCH;
+    let positions: Vec<LatLng> = s.updates.iter().map(|u| u.1).collect();
+    group.bench_function("locate_batch", |b| {
+        let mut run = 0;
+        b.iter(|| {
+            run = (run + 1) % runs;
+            black_box(
+                s.hierarchy
+                    .locate_batch(&positions[run * BATCH..(run + 1) * BATCH])
+                    .len(),
+            )
+        });
+    });
+    for &res in &resolutions {
+        let mut index = filled(&s, res);
+        let mut at_ms = 1;
+        let mut items = Vec::with_capacity(BATCH);
+        group.bench_function(
+            BenchmarkId::new("upsert_with_locate_batch", u8::from(res)),
+            |b| {
+                let mut run = 0;
+                b.iter(|| {
+                    run = (run + 1) % runs;
+                    let updates = &s.updates[run * BATCH..(run + 1) * BATCH];
+                    let located = s
+                        .hierarchy
+                        .locate_batch(&positions[run * BATCH..(run + 1) * BATCH]);
+                    items.clear();
+                    items.extend(updates.iter().zip(located).map(|(&(i, p), (cell, path))| {
+                        at_ms += 1;
+                        let mut r = Report::new(p, at_ms, ResourceKind::Worker);
+                        r.grid = path.map(|path| path.grid);
+                        (id(i), r, cell)
+                    }));
+                    black_box(index.upsert_batch(&items).len())
+                });
+            },
+        );
+    }
+    group.finish();
+
     let mut group = c.benchmark_group("live_query");
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_millis(500));
     let n = s.centres.len();
-    for res in resolutions {
+    for &res in &resolutions {
         let index = filled(&s, res);
         let r = u8::from(res);
         group.bench_function(BenchmarkId::new("nearest5", r), |b| {

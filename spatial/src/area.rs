@@ -3,7 +3,7 @@
 //! (`nearest.rs` has the bound) and test each resource exactly; when that disk has more cells
 //! than there are non-empty buckets, one pass over every resource is cheaper and is taken.
 
-use crate::distance::haversine_m;
+use crate::distance::{DistanceFloor, haversine_m};
 use crate::error::LiveQueryError;
 use crate::live::{Entry, LiveIndex, h3_cell};
 use crate::nearest::{Neighbour, disk_radius_for};
@@ -99,10 +99,11 @@ impl LiveIndex {
             return Err(LiveQueryError::InvalidDistance(radius_m));
         }
         let mut found = Vec::new();
+        let floor = DistanceFloor::new(centre);
         self.visit_disk(
             centre,
             radius_m,
-            |p| haversine_m(centre, p) <= radius_m,
+            |p| floor.floor_m(p) <= radius_m && haversine_m(centre, p) <= radius_m,
             |entry| {
                 if filter(entry) {
                     let distance_m = haversine_m(centre, entry.report.position);

@@ -247,11 +247,15 @@ impl Hierarchy {
     /// crossing tests against the one or two edges of each candidate grid that come near it.
     /// About 0.7–0.85 µs in all at resolution 10, 1.2–1.4 M locates/s on one core
     /// (`BENCHMARKS.md`). Callers that need the cell anyway use [`Self::cell_of`] and
-    /// [`Self::locate_cell`] to compute it once.
+    /// [`Self::locate_cell`] to compute it once; callers with many points use
+    /// [`Self::locate_batch`], where the table's cache misses overlap.
     #[must_use]
     #[inline]
     pub fn locate(&self, p: LatLng) -> Option<UnitPath> {
-        self.locate_cell(self.cell_of(p), p)
+        let grid = self
+            .index
+            .locate(&self.shapes, self.cell_of(p), [p.lng(), p.lat()])?;
+        self.paths.get(grid as usize).copied()
     }
 
     /// [`Self::locate`] for a caller that already has `cell`, which must be `p`'s H3 cell at
@@ -269,6 +273,43 @@ impl Hierarchy {
         };
         let grid = self.index.locate(&self.shapes, cell, [p.lng(), p.lat()])?;
         self.paths.get(grid as usize).copied()
+    }
+
+    /// [`Self::locate`] of many points, each with its cell ([`Self::cell_of`]): the same
+    /// answers as one call per point, in the same order, but faster per point, because the
+    /// table reads of different points overlap instead of each waiting behind its own
+    /// `to_cell` (`BENCHMARKS.md`). The cells are what [`crate::LiveIndex::upsert_batch`]
+    /// takes, so an update pays for one `to_cell`.
+    ///
+    /// ```
+    /// # use gridwall_spatial::{Hierarchy, LatLng, Resolution};
+    /// let h = Hierarchy::build(Vec::new(), Resolution::Ten).unwrap();
+    /// let points = [LatLng::new(32.0, 120.9).unwrap(), LatLng::new(31.9, 121.1).unwrap()];
+    /// let located = h.locate_batch(&points);
+    /// for (p, (cell, path)) in points.iter().zip(&located) {
+    ///     assert_eq!((*cell, *path), (h.cell_of(*p), h.locate(*p)));
+    /// }
+    /// ```
+    #[must_use]
+    pub fn locate_batch(&self, points: &[LatLng]) -> Vec<(CellIndex, Option<UnitPath>)> {
+        // Stages over chunks small enough that their scratch stays in L1.
+        const CHUNK: usize = 256;
+        let mut located = Vec::with_capacity(points.len());
+        let mut cells = Vec::with_capacity(CHUNK.min(points.len()));
+        let mut pts = Vec::with_capacity(CHUNK.min(points.len()));
+        let mut grids = Vec::with_capacity(CHUNK.min(points.len()));
+        for chunk in points.chunks(CHUNK) {
+            cells.clear();
+            cells.extend(chunk.iter().map(|&p| self.cell_of(p)));
+            pts.clear();
+            pts.extend(chunk.iter().map(|p| [p.lng(), p.lat()]));
+            self.index
+                .locate_batch(&self.shapes, &cells, &pts, &mut grids);
+            located.extend(cells.iter().zip(&grids).map(|(&cell, grid)| {
+                (cell, grid.and_then(|g| self.paths.get(g as usize).copied()))
+            }));
+        }
+        located
     }
 
     /// The unit behind an id.

@@ -11,13 +11,15 @@
 //!   to "interior of grid g" or a list of candidate grids; lossless, so it is also where
 //!   [`Hierarchy::grid_cover`] comes from.
 //! - `locate.rs`: exact point → grid location: one lookup of the point's cell, then for
-//!   boundary cells exact point-in-polygon tests against the candidates.
+//!   boundary cells exact point-in-polygon tests against the candidates; and the batched form
+//!   ([`Hierarchy::locate_batch`]) that reads the table for many points in one pass.
 //! - `scope.rs`: [`Scope`], the territory (属地) a user may see: everything or one unit's
 //!   subtree.
 //! - `geom.rs`: exact planar predicates (Shewchuk's `orient2d`) and point-in-polygon.
 //! - `live.rs`: [`LiveIndex`], the latest [`Report`] of every tracked resource, bucketed by
 //!   H3 cell at [`LIVE_BUCKET_RESOLUTION`]; O(1) [`LiveIndex::upsert`] (stale and duplicate
-//!   reports answered as such, see [`Change`]) and removal.
+//!   reports answered as such, see [`Change`]), its batched form [`LiveIndex::upsert_batch`],
+//!   and removal.
 //! - `nearest.rs`: [`LiveIndex::nearest`], k nearest by expanding H3 rings with a proven
 //!   stopping bound; the bound also sizes the disks of `area.rs`.
 //! - `area.rs`: [`LiveIndex::in_bbox`] (viewports) and [`LiveIndex::within_radius`].

@@ -339,10 +339,57 @@ impl LiveIndex {
     /// (H3 children do not tile their parent exactly); the queries' bounds allow for that
     /// (`nearest.rs`), so answers are the same either way.
     pub fn upsert_in_cell(&mut self, id: ResourceId, report: Report, cell: CellIndex) -> Change {
-        let bucket = cell
-            .parent(self.resolution)
-            .unwrap_or_else(|| h3_cell(report.position, self.resolution));
+        let bucket = self.bucket_of(&report, cell);
         self.upsert_bucket(id, report, bucket)
+    }
+
+    /// [`Self::upsert_in_cell`] of many reports, in order: the same changes, one per item, as
+    /// calling it on each item in turn (an id may appear several times; its later reports
+    /// see the earlier ones). Faster per report: the hash probes, slots and bucket members of
+    /// a run of reports are read in separate tight loops first, so their cache misses overlap
+    /// instead of coming one after another (`BENCHMARKS.md`, "Live index"). The cells are
+    /// those of [`crate::Hierarchy::locate_batch`] (or [`crate::Hierarchy::cell_of`]).
+    pub fn upsert_batch(&mut self, items: &[(ResourceId, Report, CellIndex)]) -> Vec<Change> {
+        // Runs small enough that their scratch stays in L1.
+        const CHUNK: usize = 256;
+        let mut changes = Vec::with_capacity(items.len());
+        let mut hints: Vec<Option<u32>> = Vec::with_capacity(CHUNK.min(items.len()));
+        for chunk in items.chunks(CHUNK) {
+            hints.clear();
+            hints.extend(chunk.iter().map(|(id, _, _)| self.ids.get(id).copied()));
+            // Touch the slots, then their bucket members; the folds keep the loads.
+            let slots = || {
+                hints
+                    .iter()
+                    .flatten()
+                    .filter_map(|&slot| self.slots.get(slot as usize))
+            };
+            let touched = slots().fold(0u32, |acc, s| acc ^ s.bucket ^ s.pos);
+            let touched = slots()
+                .filter_map(|s| {
+                    self.buckets
+                        .get(s.bucket as usize)?
+                        .members
+                        .get(s.pos as usize)
+                })
+                .fold(touched, |acc, m| acc ^ m.slot);
+            std::hint::black_box(touched);
+            for (&(id, report, cell), &hint) in chunk.iter().zip(&hints) {
+                let bucket = self.bucket_of(&report, cell);
+                // A hint stays right through the run: slots only move on removal. An id
+                // without one may have been inserted by an earlier item of the run.
+                let slot = hint.or_else(|| self.ids.get(&id).copied());
+                changes.push(self.upsert_slot(slot, id, report, bucket));
+            }
+        }
+        changes
+    }
+
+    /// The bucket of a report filed with `cell` (see [`Self::upsert_in_cell`]).
+    #[inline]
+    fn bucket_of(&self, report: &Report, cell: CellIndex) -> CellIndex {
+        cell.parent(self.resolution)
+            .unwrap_or_else(|| h3_cell(report.position, self.resolution))
     }
 
     /// Sets the status flags of `id` without a new report (a case assigned, an SOS cleared);
@@ -399,7 +446,19 @@ impl LiveIndex {
     }
 
     fn upsert_bucket(&mut self, id: ResourceId, report: Report, cell: CellIndex) -> Change {
-        let Some(&slot) = self.ids.get(&id) else {
+        let slot = self.ids.get(&id).copied();
+        self.upsert_slot(slot, id, report, cell)
+    }
+
+    /// Files `report` of `id` under bucket `cell`, given `id`'s slot (`None`: not tracked).
+    fn upsert_slot(
+        &mut self,
+        slot: Option<u32>,
+        id: ResourceId,
+        report: Report,
+        cell: CellIndex,
+    ) -> Change {
+        let Some(slot) = slot else {
             return self.insert(id, report, cell);
         };
         let Some(s) = self.slots.get_mut(slot as usize) else {

@@ -20,16 +20,62 @@ impl LocateIndex {
     /// H3 cell of `p` at the index's resolution.
     #[inline]
     pub(crate) fn locate(&self, shapes: &Shapes, cell: CellIndex, p: Pt) -> Option<u32> {
+        let entry = self.entry(cell)?;
+        self.answer(entry, shapes, p)
+    }
+
+    /// The table entry of `cell` (module docs of `locate_index.rs`), `None` when no grid meets it.
+    #[inline]
+    pub(crate) fn entry(&self, cell: CellIndex) -> Option<u32> {
         let (prefix, key) = self.split.split(u64::from(cell));
         let part = match self.parts.as_slice() {
             [(only, map)] if *only == prefix => map,
             parts => &parts[parts.binary_search_by_key(&prefix, |p| p.0).ok()?].1,
         };
-        let entry = part.get(key)?;
+        part.get(key)
+    }
+
+    /// The grid ordinal that `entry` (of `p`'s cell) gives for `p`.
+    #[inline]
+    pub(crate) fn answer(&self, entry: u32, shapes: &Shapes, p: Pt) -> Option<u32> {
         if entry & LIST == 0 {
             return Some(entry);
         }
         self.resolve((entry & !LIST) as usize, shapes, p)
+    }
+
+    /// [`Self::locate`] of many points, in stages so that the cache misses of different points
+    /// overlap: one at a time, each point's table read waits behind its own `to_cell` (hundreds
+    /// of instructions, more than the CPU looks ahead), so the misses are paid in series. Here
+    /// all entries are read in one tight loop, then the first word of every boundary cell's
+    /// record, then the answers. `cells[i]` must be the cell of `points[i]`; `out` gets one
+    /// answer per point (cleared first).
+    pub(crate) fn locate_batch(
+        &self,
+        shapes: &Shapes,
+        cells: &[CellIndex],
+        points: &[Pt],
+        out: &mut Vec<Option<u32>>,
+    ) {
+        out.clear();
+        out.extend(cells.iter().map(|&c| self.entry(c)));
+        // Touch every record's header (its first candidate sits in the same or next line);
+        // the fold keeps the loads, and its result is only a checksum nobody reads twice.
+        let touched = out
+            .iter()
+            .flatten()
+            .filter(|&&e| e & LIST != 0)
+            .fold(0u32, |acc, &e| {
+                acc ^ self
+                    .records
+                    .get((e & !LIST) as usize + RECORD_HEADER)
+                    .copied()
+                    .unwrap_or(0)
+            });
+        std::hint::black_box(touched);
+        for (answer, &p) in out.iter_mut().zip(points) {
+            *answer = answer.and_then(|e| self.answer(e, shapes, p));
+        }
     }
 
     /// Tests the candidates of the record at `offset`, lowest code first.

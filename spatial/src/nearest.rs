@@ -17,7 +17,7 @@ use std::collections::BinaryHeap;
 
 use h3o::{CellIndex, Resolution};
 
-use crate::distance::haversine_m;
+use crate::distance::{DistanceFloor, haversine_m};
 use crate::error::LiveQueryError;
 use crate::live::{Entry, LiveIndex, Member, h3_cell};
 use crate::types::LatLng;
@@ -145,7 +145,21 @@ impl LiveIndex {
             return Ok(Vec::new());
         }
         let mut best = BinaryHeap::with_capacity(k + 1);
+        let floor = DistanceFloor::new(centre);
         let consider = |best: &mut BinaryHeap<Candidate>, position: LatLng, slot: u32| {
+            // Most members are farther than the k-th found: reject those on the cheap floor
+            // before paying for the exact distance (strictly farther: ties still go by id).
+            let floor_m = floor.floor_m(position);
+            if floor_m > max_distance_m {
+                return;
+            }
+            if best.len() == k
+                && best
+                    .peek()
+                    .is_some_and(|w| floor_m > f64::from_bits(w.distance_bits))
+            {
+                return;
+            }
             let distance_m = haversine_m(centre, position);
             if distance_m > max_distance_m {
                 return;

@@ -513,3 +513,69 @@ fn memory_per_resource() {
         }
     }
 }
+
+/// `upsert_batch` against `upsert_in_cell` one item at a time, on two indexes fed the same
+/// stream: inserts, moves, replays, stale reports and one id several times in a run, in runs
+/// of every length (shorter and longer than the batch's internal chunk), with removals between
+/// the runs. Same changes, same entries, same query answers.
+#[test]
+fn upsert_batch_matches_one_at_a_time() {
+    let mut rng = StdRng::seed_from_u64(41);
+    let spots: Vec<LatLng> = (0..20).map(|_| random_point(&mut rng)).collect();
+    let res = index_res();
+    let (mut batched, mut single) = (LiveIndex::default(), LiveIndex::default());
+    let mut last: HashMap<ResourceId, Report> = HashMap::new();
+    for run in 0..400 {
+        let len = match run % 4 {
+            0 => rng.random_range(0..4),
+            1 => rng.random_range(0..300),
+            2 => 256,
+            _ => rng.random_range(500..1_200),
+        };
+        let items: Vec<(ResourceId, Report, CellIndex)> = (0..len)
+            .map(|_| {
+                let id = ResourceId(rng.random_range(0..2_000));
+                let at_ms = rng.random_range(0..1_000_000);
+                let mut report = random_report(&mut rng, res, &spots, at_ms);
+                if let (Some(old), true) = (last.get(&id), rng.random_bool(0.3)) {
+                    report = *old; // A replay, or a step from it.
+                    if rng.random_bool(0.5) {
+                        report.at_ms += 1_000;
+                        report.position =
+                            LatLng::new(old.position.lat() + 0.0003, old.position.lng() - 0.0002)
+                                .unwrap();
+                    }
+                }
+                last.insert(id, report);
+                let fine = [Resolution::Eight, Resolution::Ten, Resolution::Fifteen]
+                    [rng.random_range(0..3)];
+                (id, report, h3(report.position).to_cell(fine))
+            })
+            .collect();
+        let want: Vec<Change> = items
+            .iter()
+            .map(|&(id, report, cell)| single.upsert_in_cell(id, report, cell))
+            .collect();
+        assert_eq!(batched.upsert_batch(&items), want, "run {run}");
+        for _ in 0..rng.random_range(0..20) {
+            let id = ResourceId(rng.random_range(0..2_000));
+            assert_eq!(batched.remove(id), single.remove(id));
+        }
+    }
+    assert_eq!(batched.len(), single.len());
+    assert_eq!(batched.cell_count(), single.cell_count());
+    for e in single.iter() {
+        assert_eq!(batched.get(e.id), Some(e));
+    }
+    for centre in query_centres(&mut rng, &single, 100) {
+        let ids = |index: &LiveIndex| -> Vec<(ResourceId, f64)> {
+            index
+                .nearest(centre, 5, f64::INFINITY, |_| true)
+                .unwrap()
+                .iter()
+                .map(|n| (n.entry.id, n.distance_m))
+                .collect()
+        };
+        assert_eq!(ids(&batched), ids(&single));
+    }
+}

@@ -315,6 +315,21 @@ fn agrees_with_brute_force_on_the_demo_data() {
         .count();
     assert!(located > 40_000, "only {located} points in a grid");
     assert_eq!(compare(&h, &brute, &points), (0, 0));
+
+    // The batched locate gives the same cells and answers, in batches of every length.
+    let lls: Vec<LatLng> = points
+        .iter()
+        .map(|p| LatLng::new(p.y, p.x).unwrap())
+        .collect();
+    let mut rest = &lls[..];
+    let mut len = 0;
+    while !rest.is_empty() {
+        len = (len * 7 + 3) % 1_500;
+        let (batch, tail) = rest.split_at(len.min(rest.len()));
+        let want: Vec<_> = batch.iter().map(|&p| (h.cell_of(p), h.locate(p))).collect();
+        assert_eq!(h.locate_batch(batch), want);
+        rest = tail;
+    }
 }
 
 #[test]

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gridwall_spatial::{
-    Change, Entry, LatLng, LiveIndex, Report, ResourceId, ResourceKind, Status, UnitId,
+    CellIndex, Change, Entry, LatLng, LiveIndex, Report, ResourceId, ResourceKind, Status, UnitId,
 };
 use sqlx::PgPool;
 
@@ -506,14 +506,23 @@ impl Live {
         items: &[(Arc<ResourceInfo>, ingest::Report)],
     ) -> Result<(Vec<Applied>, Durable), BufferFull> {
         self.relocate_if_needed(loaded);
-        let located: Vec<Option<UnitId>> = items
-            .iter()
-            .map(|(_, r)| loaded.and_then(|l| l.hierarchy.locate(r.position).map(|p| p.grid)))
-            .collect();
+        // One batched locate: each point's grid and its cell, which files it in the live index
+        // too (one `to_cell` per point, and the batch's cache misses overlap).
+        let located: Vec<(Option<CellIndex>, Option<UnitId>)> = match loaded {
+            Some(l) => {
+                let positions: Vec<LatLng> = items.iter().map(|(_, r)| r.position).collect();
+                l.hierarchy
+                    .locate_batch(&positions)
+                    .into_iter()
+                    .map(|(cell, path)| (Some(cell), path.map(|p| p.grid)))
+                    .collect()
+            }
+            None => vec![(None, None); items.len()],
+        };
         let points = items
             .iter()
             .zip(&located)
-            .map(|((info, r), grid)| TrackPoint {
+            .map(|((info, r), (_, grid))| TrackPoint {
                 resource_id: info.id,
                 at: r.at,
                 lat: r.position.lat(),
@@ -539,7 +548,11 @@ impl Live {
         let mut updates = Vec::new();
         {
             let mut inner = self.inner.write().unwrap_or_else(lock_poisoned);
-            for ((info, r), grid) in items.iter().zip(located) {
+            // The busy flag an item reads is the one stored before the batch: a report keeps
+            // it, so an earlier item of the same resource does not change it.
+            let mut infos = Vec::with_capacity(items.len());
+            let mut batch = Vec::with_capacity(items.len());
+            for ((info, r), &(cell, grid)) in items.iter().zip(&located) {
                 let info = self.info(info.id).unwrap_or_else(|| Arc::clone(info));
                 let id = ResourceId(info.id);
                 let busy = inner
@@ -561,17 +574,34 @@ impl Live {
                     accuracy_m: r.accuracy_m,
                     battery_pct: r.battery_pct.map(battery_byte),
                 };
-                let outcome = match inner.index.upsert(id, report) {
-                    Change::Inserted { .. } | Change::Moved { .. } => Applied::Moved,
-                    Change::Unchanged => Applied::Duplicate,
-                    Change::Stale => Applied::Stale,
+                infos.push(info);
+                batch.push((id, report, cell));
+            }
+            // With a hierarchy every item has its cell: one batched upsert, same changes as
+            // one upsert after the other.
+            let with_cells: Option<Vec<_>> = batch
+                .iter()
+                .map(|&(id, report, cell)| Some((id, report, cell?)))
+                .collect();
+            let changes: Vec<Change> = match with_cells {
+                Some(items) => inner.index.upsert_batch(&items),
+                None => batch
+                    .iter()
+                    .map(|&(id, report, _)| inner.index.upsert(id, report))
+                    .collect(),
+            };
+            for ((info, (id, report, _)), change) in infos.into_iter().zip(batch).zip(changes) {
+                // The entry as the upsert left it (what `index.get(id)` gave right after it).
+                let (outcome, cell) = match change {
+                    Change::Inserted { cell } => (Applied::Moved, Some(cell)),
+                    Change::Moved { to_cell, .. } => (Applied::Moved, Some(to_cell)),
+                    Change::Unchanged => (Applied::Duplicate, None),
+                    Change::Stale => (Applied::Stale, None),
                 };
-                if outcome == Applied::Moved
-                    && let Some(entry) = inner.index.get(id)
-                {
+                if let Some(cell) = cell {
                     updates.push(LiveUpdate {
                         what: UpdateKind::Moved,
-                        entry: *entry,
+                        entry: Entry { id, report, cell },
                         home: loaded.and_then(|l| l.hierarchy.by_code(&info.unit_code)),
                         info,
                         version,
