@@ -182,13 +182,6 @@ impl NewCaseInput {
     }
 }
 
-fn hierarchy(state: &AppState) -> ApiResult<std::sync::Arc<LoadedHierarchy>> {
-    state.hierarchy.get().ok_or_else(|| ApiError::Unavailable {
-        code: "hierarchy_not_loaded",
-        message: "no hierarchy has been imported yet (gridwall import FILE)".into(),
-    })
-}
-
 /// Registers a case; answers it and whether it is new (`false`: an idempotent retry).
 ///
 /// # Errors
@@ -209,7 +202,7 @@ pub async fn create(
             details: json!({"field": "category", "known": cases.category_codes()}),
         });
     };
-    let loaded = hierarchy(state)?;
+    let loaded = crate::http::params::hierarchy(state)?;
     let Some(path) = loaded.hierarchy.locate(input.position) else {
         return Err(ApiError::Unprocessable {
             code: "outside_grids",
@@ -492,7 +485,7 @@ pub async fn transition(
         Action::Close => patch.closed_at = Some(now),
         Action::Reopen => patch.resolved_at = None,
         Action::Escalate => {
-            let loaded = hierarchy(state)?;
+            let loaded = crate::http::params::hierarchy(state)?;
             let grid = loaded.hierarchy.by_code(&row.grid_code);
             let target = grid.and_then(|g| escalation_target(&loaded, g, row.handling_level));
             let Some(target) = target else {

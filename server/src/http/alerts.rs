@@ -128,27 +128,6 @@ pub struct AlertList {
     pub alerts: Vec<AlertView>,
 }
 
-fn names(name: &str, raw: Option<&str>, known: &[&str]) -> ApiResult<Vec<String>> {
-    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            if known.contains(&s) {
-                Ok(s.to_owned())
-            } else {
-                Err(ApiError::invalid_param(
-                    name,
-                    s,
-                    format!("unknown {name} {s:?} (known: {})", known.join(", ")),
-                ))
-            }
-        })
-        .collect()
-}
-
 /// The alerts of the caller's territory.
 #[utoipa::path(get, path = "/api/alerts", tag = "alerts", params(ListParams),
     responses((status = 200, body = AlertList), (status = 400, body = ErrorBody),
@@ -160,7 +139,7 @@ pub async fn list(
 ) -> ApiResult<axum::Json<AlertList>> {
     me.require(&Role::READERS)?;
     let kinds_known: Vec<&str> = AlertKind::ALL.iter().map(|k| k.as_str()).collect();
-    let mut statuses = names(
+    let mut statuses = params::comma_list(
         "status",
         p.status.as_deref(),
         &["open", "acknowledged", "resolved", "live"],
@@ -181,7 +160,7 @@ pub async fn list(
         }
     };
     let filter = AlertFilter {
-        kinds: names("kind", p.kind.as_deref(), &kinds_known)?,
+        kinds: params::comma_list("kind", p.kind.as_deref(), &kinds_known)?,
         statuses,
         under_unit_id,
         from: params::optional_time("from", p.from.as_deref())?,

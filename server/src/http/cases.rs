@@ -764,52 +764,6 @@ pub struct CaseList {
     pub cases: Vec<CaseView>,
 }
 
-fn list_of(name: &str, raw: Option<&str>, known: &[&str]) -> ApiResult<Vec<String>> {
-    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            if known.is_empty() || known.contains(&s) {
-                Ok(s.to_owned())
-            } else {
-                Err(ApiError::invalid_param(
-                    name,
-                    s,
-                    format!("unknown {name} {s:?} (known: {})", known.join(", ")),
-                ))
-            }
-        })
-        .collect()
-}
-
-fn bbox(raw: Option<&str>) -> ApiResult<Option<[f64; 4]>> {
-    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    let bad = |why: &str| ApiError::invalid_param("bbox", raw, format!("bbox: {why}"));
-    let v: Vec<f64> = raw
-        .split(',')
-        .map(|s| s.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad("four numbers west,south,east,north"))?;
-    let [w, s, e, n] = v[..] else {
-        return Err(bad("four numbers west,south,east,north"));
-    };
-    if !(-180.0..=180.0).contains(&w) || !(-180.0..=180.0).contains(&e) {
-        return Err(bad("longitudes lie in [-180, 180]"));
-    }
-    if !(-90.0..=90.0).contains(&s) || !(-90.0..=90.0).contains(&n) {
-        return Err(bad("latitudes lie in [-90, 90]"));
-    }
-    if w > e || s > n {
-        return Err(bad("west ≤ east and south ≤ north"));
-    }
-    Ok(Some([w, s, e, n]))
-}
-
 /// Cases of the caller's territory: filtered, paged, or exported as CSV or GeoJSON.
 #[utoipa::path(get, path = "/api/cases", tag = "cases", params(ListParams),
     responses((status = 200, body = CaseList), (status = 400, body = ErrorBody),
@@ -833,7 +787,7 @@ pub async fn list(
         }
     };
     let statuses_known: Vec<&str> = CaseStatus::ALL.iter().map(|s| s.as_str()).collect();
-    let mut statuses = list_of(
+    let mut statuses = params::comma_list(
         "status",
         p.status.as_deref(),
         &[statuses_known.as_slice(), &["open"]].concat(),
@@ -872,10 +826,10 @@ pub async fn list(
     let export = format != "json";
     let filter = CaseFilter {
         statuses,
-        categories: list_of("category", p.category.as_deref(), &[])?,
-        sources: list_of("source", p.source.as_deref(), &SOURCES)?,
+        categories: params::comma_list("category", p.category.as_deref(), &[])?,
+        sources: params::comma_list("source", p.source.as_deref(), &SOURCES)?,
         under_unit_id,
-        bbox: bbox(p.bbox.as_deref())?,
+        bbox: params::bbox(p.bbox.as_deref())?,
         from: params::optional_time("from", p.from.as_deref())?,
         to: params::optional_time("to", p.to.as_deref())?,
         overdue: params::optional_bool("overdue", p.overdue.as_deref())?,

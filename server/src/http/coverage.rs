@@ -3,7 +3,6 @@
 //! workers and coverage per unit and window, for a unit and all its children).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::extract::State;
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
@@ -19,13 +18,6 @@ use crate::state::{AppState, LoadedHierarchy};
 
 /// Longest window a query may cover, days.
 const MAX_WINDOW_DAYS: i64 = 92;
-
-fn loaded(state: &AppState) -> ApiResult<Arc<LoadedHierarchy>> {
-    state.hierarchy.get().ok_or_else(|| ApiError::Unavailable {
-        code: "hierarchy_not_loaded",
-        message: "no hierarchy has been imported yet (gridwall import FILE)".into(),
-    })
-}
 
 /// The unit asked for (default: the caller's territory root), checked against the territory.
 fn unit_of(me: &Principal, l: &LoadedHierarchy, raw: Option<&str>) -> ApiResult<UnitId> {
@@ -137,7 +129,7 @@ pub async fn get_coverage(
     Query(p): Query<CoverageParams>,
 ) -> ApiResult<axum::Json<CoverageReport>> {
     me.require(&Role::READERS)?;
-    let l = loaded(&state)?;
+    let l = params::hierarchy(&state)?;
     let unit = unit_of(&me, &l, p.unit.as_deref())?;
     let (from, to) = window(p.from.as_deref(), p.to.as_deref(), true)?;
     let res = resolution(p.res.as_deref(), 11, 9, 11)?;
@@ -190,30 +182,6 @@ pub struct Density {
     pub cells: Vec<CellCountView>,
 }
 
-fn bbox(raw: Option<&str>) -> ApiResult<Option<[f64; 4]>> {
-    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    let bad = || ApiError::invalid_param("bbox", raw, "bbox is west,south,east,north in degrees");
-    let v: Vec<f64> = raw
-        .split(',')
-        .map(|s| s.trim().parse::<f64>().map_err(|_| bad()))
-        .collect::<Result<_, _>>()?;
-    match v[..] {
-        [w, s, e, n]
-            if (-180.0..=180.0).contains(&w)
-                && (-180.0..=180.0).contains(&e)
-                && (-90.0..=90.0).contains(&s)
-                && (-90.0..=90.0).contains(&n)
-                && w <= e
-                && s <= n =>
-        {
-            Ok(Some([w, s, e, n]))
-        }
-        _ => Err(bad()),
-    }
-}
-
 /// Counts of cases or positions per H3 cell in the caller's territory, for hexagon heat maps.
 #[utoipa::path(get, path = "/api/density", tag = "coverage", params(DensityParams),
     responses((status = 200, body = Density), (status = 400, body = ErrorBody),
@@ -237,7 +205,7 @@ pub async fn density(
     };
     let res = resolution(p.res.as_deref(), 8, 5, 11)?;
     let (from, to) = window(p.from.as_deref(), p.to.as_deref(), layer == "positions")?;
-    let bbox = bbox(p.bbox.as_deref())?;
+    let bbox = params::bbox(p.bbox.as_deref())?;
     let categories: Vec<String> = p
         .category
         .as_deref()
@@ -423,7 +391,7 @@ pub async fn kpi(
     Query(p): Query<KpiParams>,
 ) -> ApiResult<axum::Json<KpiReport>> {
     me.require(&Role::READERS)?;
-    let l = loaded(&state)?;
+    let l = params::hierarchy(&state)?;
     let unit = unit_of(&me, &l, p.unit.as_deref())?;
     let (from, to) = window(p.from.as_deref(), p.to.as_deref(), false)?;
     let with_children = params::optional_bool("children", p.children.as_deref())?.unwrap_or(false);

@@ -87,10 +87,7 @@ pub async fn locate(
             format!("{name}: {e}"),
         )
     })?;
-    let loaded = state.hierarchy.get().ok_or_else(|| ApiError::Unavailable {
-        code: "hierarchy_not_loaded",
-        message: "no hierarchy has been imported yet (gridwall import FILE)".into(),
-    })?;
+    let loaded = params::hierarchy(&state)?;
     let h = &loaded.hierarchy;
     // A position outside the caller's territory answers like one outside every grid.
     let scope = me.scope(&loaded);

@@ -196,3 +196,62 @@ pub fn crs(field: &str, raw: &str) -> Result<&'static str, ApiError> {
         )),
     }
 }
+
+/// A comma-separated list of names (empty: none), each one of `known` unless `known` is
+/// empty.
+pub fn comma_list(name: &str, raw: Option<&str>, known: &[&str]) -> Result<Vec<String>, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if known.is_empty() || known.contains(&s) {
+                Ok(s.to_owned())
+            } else {
+                Err(ApiError::invalid_param(
+                    name,
+                    s,
+                    format!("unknown {name} {s:?} (known: {})", known.join(", ")),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// An optional `bbox=west,south,east,north` in WGS84 degrees (west ≤ east, south ≤ north).
+pub fn bbox(raw: Option<&str>) -> Result<Option<[f64; 4]>, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = |why: &str| ApiError::invalid_param("bbox", raw, format!("bbox: {why}"));
+    let v: Vec<f64> = raw
+        .split(',')
+        .map(|s| s.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("four numbers west,south,east,north"))?;
+    let [w, s, e, n] = v[..] else {
+        return Err(bad("four numbers west,south,east,north"));
+    };
+    if !(-180.0..=180.0).contains(&w) || !(-180.0..=180.0).contains(&e) {
+        return Err(bad("longitudes lie in [-180, 180]"));
+    }
+    if !(-90.0..=90.0).contains(&s) || !(-90.0..=90.0).contains(&n) {
+        return Err(bad("latitudes lie in [-90, 90]"));
+    }
+    if w > e || s > n {
+        return Err(bad("west ≤ east and south ≤ north"));
+    }
+    Ok(Some([w, s, e, n]))
+}
+
+/// The hierarchy in memory, or 503 `hierarchy_not_loaded` before the first import.
+pub fn hierarchy(
+    state: &crate::state::AppState,
+) -> Result<std::sync::Arc<crate::state::LoadedHierarchy>, ApiError> {
+    state.hierarchy.get().ok_or_else(|| ApiError::Unavailable {
+        code: "hierarchy_not_loaded",
+        message: "no hierarchy has been imported yet (gridwall import FILE)".into(),
+    })
+}
