@@ -28,10 +28,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::env;
 use futures_util::{SinkExt as _, StreamExt as _};
 use gridwall_server::auth::AuthConfig;
 use gridwall_server::live::LiveConfig;
-use gridwall_server::{cli, db, http, import};
+use gridwall_server::{cli, http};
 use gridwall_spatial::LatLng;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -39,16 +40,11 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
+mod common;
+
 const WORKERS: usize = 10_000;
 const BATCH: usize = 100;
 const TOKEN: &str = "gws_bench-fanout-admin";
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -73,36 +69,9 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/gridwall_bench".into());
-        let pool = db::connect(&url, 16).await.unwrap();
-        db::migrate(&pool).await.unwrap();
-        if db::units::current_version(&pool).await.unwrap().is_none() {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/nantong.geojson.gz");
-            let bytes = std::fs::read(path).unwrap();
-            import::import(&pool, &bytes, path, gridwall_spatial::DEFAULT_RESOLUTION)
-                .await
-                .unwrap();
-        }
+        let pool = common::bench_pool(16).await;
         // An admin session and 10,000 workers in random grids (made once per database).
-        sqlx::query(
-            "INSERT INTO users (username, display_name, role, password_hash)
-             VALUES ('bench-fanout', 'bench', 'admin', 'x') ON CONFLICT DO NOTHING",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, expires_at, idle_timeout_s)
-             SELECT $1, id, now() + interval '1 day', 86400 FROM users
-             WHERE username = 'bench-fanout'
-             ON CONFLICT (token_hash) DO UPDATE SET expires_at = excluded.expires_at,
-                 last_seen_at = now(), revoked_at = NULL",
-        )
-        .bind(gridwall_server::auth::hash_token(TOKEN))
-        .execute(&pool)
-        .await
-        .unwrap();
+        common::admin_session(&pool, "bench-fanout", TOKEN).await;
         let have: i64 =
             sqlx::query_scalar("SELECT count(*) FROM resources WHERE name LIKE 'bench-fanout-%'")
                 .fetch_one(&pool)

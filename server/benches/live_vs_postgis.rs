@@ -6,8 +6,8 @@
 //! one connection, as a server would ask it. Every query is timed on its own; the figures are
 //! percentiles (p50, p99), printed as a Markdown table for BENCHMARKS.md.
 //!
-//! Needs PostGIS (`DATABASE_URL`, default the local `gridwall` database; the demo hierarchy is
-//! imported there when none is). Run:
+//! Needs PostGIS (`DATABASE_URL`, default the local `gridwall_bench` database, created when
+//! missing; the demo hierarchy is imported there when none is). Run:
 //! `cargo bench -p gridwall-server --bench live_vs_postgis`.
 #![allow(
     clippy::unwrap_used,
@@ -21,10 +21,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use gridwall_server::{db, hierarchy, import};
+use gridwall_server::hierarchy;
 use gridwall_spatial::{LatLng, LiveIndex, Report, ResourceId, ResourceKind, Status};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+
+mod common;
 
 const RESOURCES: usize = 100_000;
 const QUERIES: usize = 20_000;
@@ -48,34 +50,12 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/gridwall".into());
-    let pool = rt.block_on(async {
-        let pool = db::connect(&url, 2).await.unwrap();
-        db::migrate(&pool).await.unwrap();
-        if db::units::current_version(&pool).await.unwrap().is_none() {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/nantong.geojson.gz");
-            let bytes = std::fs::read(path).unwrap();
-            import::import(&pool, &bytes, path, gridwall_spatial::DEFAULT_RESOLUTION)
-                .await
-                .unwrap();
-        }
-        pool
-    });
+    let pool = rt.block_on(common::bench_pool(2));
     let loaded = rt.block_on(hierarchy::load(&pool)).unwrap().unwrap();
     let h = &loaded.hierarchy;
 
     let mut rng = StdRng::seed_from_u64(11);
-    let in_grid = |rng: &mut StdRng| loop {
-        let p = LatLng::new(
-            rng.random_range(31.6..32.72),
-            rng.random_range(120.2..121.98),
-        )
-        .unwrap();
-        if let Some(path) = h.locate(p) {
-            return (p, path.grid);
-        }
-    };
+    let in_grid = |rng: &mut StdRng| common::in_grid(rng, h);
     let mut live = LiveIndex::default();
     let mut points = Vec::with_capacity(RESOURCES);
     for i in 0..RESOURCES {

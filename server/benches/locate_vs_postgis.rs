@@ -2,18 +2,21 @@
 //! h3o's bare `LatLng::to_cell` at the cover's resolution (the floor), and PostGIS answering
 //! the same points (one indexed `ST_Covers` query per point, and one batched query).
 //!
-//! Needs a database with PostGIS (`DATABASE_URL`, default the local `gridwall` database); the
-//! demo hierarchy is imported there when none is. Run: `cargo bench -p gridwall-server`.
+//! Needs a database with PostGIS (`DATABASE_URL`, default the local `gridwall_bench` database,
+//! created when missing); the demo hierarchy is imported there when none is. Run:
+//! `cargo bench -p gridwall-server --bench locate_vs_postgis`.
 #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "benchmark")]
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use gridwall_server::{db, hierarchy, import};
+use gridwall_server::hierarchy;
 use gridwall_spatial::LatLng;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+mod common;
 
 const POINTS: usize = 10_000;
 const PER_POINT_QUERIES: usize = 500;
@@ -23,23 +26,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/gridwall".into());
-    let pool = rt.block_on(async {
-        let pool = db::connect(&url, 2).await.unwrap();
-        db::migrate(&pool).await.unwrap();
-        pool
-    });
-    let loaded = rt.block_on(async {
-        if db::units::current_version(&pool).await.unwrap().is_none() {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/nantong.geojson.gz");
-            let bytes = std::fs::read(path).unwrap();
-            import::import(&pool, &bytes, path, gridwall_spatial::DEFAULT_RESOLUTION)
-                .await
-                .unwrap();
-        }
-        hierarchy::load(&pool).await.unwrap().unwrap()
-    });
+    let pool = rt.block_on(common::bench_pool(2));
+    let loaded = rt.block_on(hierarchy::load(&pool)).unwrap().unwrap();
     let h = &loaded.hierarchy;
     let res = h.resolution();
     let grids = h.counts_by_level()[4];
