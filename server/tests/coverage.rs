@@ -376,3 +376,59 @@ async fn kpis_match_a_scripted_day(pool: PgPool) {
     assert_eq!(status, axum::http::StatusCode::BAD_REQUEST);
     let _: Value = json!({});
 }
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn the_roll_up_reads_everything_whatever_its_batch(pool: PgPool) {
+    let (app, state) = world(pool.clone()).await;
+    let w = worker(&app, "巡查员", GRID_1, true).await;
+    for day in [
+        "(now() AT TIME ZONE 'UTC')::date",
+        "(now() AT TIME ZONE 'UTC')::date - 1",
+    ] {
+        sqlx::query(&format!("SELECT positions_ensure_partition({day})"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    // Five points committed together (one arrival instant), then four arriving one by one.
+    sqlx::query(
+        "INSERT INTO positions (resource_id, at, geom, received_at)
+         SELECT $1, now() - make_interval(mins => 50 - g),
+                ST_SetSRID(ST_MakePoint(120.005 + 0.0005 * g, 32.01), 4326),
+                now() - interval '10 minutes'
+         FROM generate_series(1, 5) g",
+    )
+    .bind(w)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO positions (resource_id, at, geom, received_at)
+         SELECT $1, now() - make_interval(mins => 40 - g),
+                ST_SetSRID(ST_MakePoint(120.008 + 0.0005 * g, 32.01), 4326),
+                now() - interval '9 minutes' + make_interval(secs => g)
+         FROM generate_series(1, 4) g",
+    )
+    .bind(w)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut rollup = Rollup::with_batch(2);
+    let mut read = Vec::new();
+    loop {
+        let n = rollup.pass(&state, Utc::now()).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        read.push(n);
+    }
+    // The instant of five is read whole; the others two by two (the last batch may stop
+    // before an instant it would split).
+    assert_eq!(read.iter().sum::<usize>(), 9, "{read:?}");
+    assert_eq!(read[0], 5, "{read:?}");
+    let points: i64 = sqlx::query_scalar("SELECT sum(points)::bigint FROM track_cells")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(points, 9);
+}

@@ -24,13 +24,20 @@ pub const LAG: TimeDelta = TimeDelta::seconds(30);
 pub const MAX_GAP: TimeDelta = TimeDelta::minutes(10);
 /// Two reports further apart than this are not joined by a walk, metres.
 pub const MAX_STEP_M: f64 = 2_000.0;
-/// Positions read per pass at most.
-const BATCH: i64 = 200_000;
+/// Positions read per pass, unless one arrival instant holds more.
+pub const BATCH: i64 = 200_000;
 
 /// The previous report of each resource, to join the next one to it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Rollup {
     last: HashMap<i64, (DateTime<Utc>, LatLng)>,
+    batch: i64,
+}
+
+impl Default for Rollup {
+    fn default() -> Self {
+        Self::with_batch(BATCH)
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -63,6 +70,15 @@ fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl Rollup {
+    /// A roll-up reading at most `batch` positions per pass (at least 1).
+    #[must_use]
+    pub fn with_batch(batch: i64) -> Self {
+        Self {
+            last: HashMap::new(),
+            batch: batch.max(1),
+        }
+    }
+
     /// Reads the positions that arrived since the last pass (up to `now - LAG`) and adds them
     /// to `track_cells`; answers how many positions it read. Several passes may be needed to
     /// catch up (each reads at most 200,000).
@@ -86,34 +102,42 @@ impl Rollup {
         if from >= upto {
             return Ok(0);
         }
-        let points: Vec<Point> = sqlx::query_as(
-            "SELECT p.resource_id, p.at, ST_X(p.geom) AS lng, ST_Y(p.geom) AS lat,
+        const READ: &str = "SELECT p.resource_id, p.at, ST_X(p.geom) AS lng, ST_Y(p.geom) AS lat,
                     (r.kind = 'worker' AND r.on_duty) AS patrolling, p.received_at
              FROM positions p JOIN resources r ON r.id = p.resource_id
              WHERE p.received_at > $1 AND p.received_at <= $2
              ORDER BY p.received_at, p.resource_id, p.at
-             LIMIT $3",
-        )
-        .bind(from)
-        .bind(upto)
-        .bind(BATCH)
-        .fetch_all(pool)
-        .await?;
-        let n = points.len();
-        // A full batch may end inside one arrival instant: stop before it, read it next time.
+             LIMIT $3";
+        let mut points: Vec<Point> = sqlx::query_as(READ)
+            .bind(from)
+            .bind(upto)
+            .bind(self.batch)
+            .fetch_all(pool)
+            .await?;
         let mut new_upto = upto;
-        let mut points = points;
-        if i64::try_from(n).unwrap_or(i64::MAX) == BATCH
-            && let Some(last) = points.last().map(|p| p.received_at)
+        if i64::try_from(points.len()).unwrap_or(i64::MAX) >= self.batch
+            && let (Some(first), Some(last)) = (
+                points.first().map(|p| p.received_at),
+                points.last().map(|p| p.received_at),
+            )
         {
-            points.retain(|p| p.received_at < last);
-            new_upto = points.last().map_or(from, |p| p.received_at);
-            if points.is_empty() {
-                // One instant holds more than a batch: take it whole next time by reading it
-                // alone.
+            if first < last {
+                // A full batch may end inside one arrival instant: stop before it, read it
+                // next time.
+                points.retain(|p| p.received_at < last);
+                new_upto = points.last().map_or(from, |p| p.received_at);
+            } else {
+                // One arrival instant (one commit) holds more than a batch: read it whole.
+                points = sqlx::query_as(READ)
+                    .bind(from)
+                    .bind(last)
+                    .bind(i64::MAX)
+                    .fetch_all(pool)
+                    .await?;
                 new_upto = last;
             }
         }
+        let n = points.len();
         let cells = self.cells(&points);
         let loaded = state.hierarchy.get();
         let mut hours = Vec::with_capacity(cells.len());
@@ -210,7 +234,7 @@ pub async fn task(state: AppState, every: std::time::Duration) {
         tick.tick().await;
         loop {
             match rollup.pass(&state, Utc::now()).await {
-                Ok(n) if i64::try_from(n).unwrap_or(0) >= BATCH => {}
+                Ok(n) if n > 0 => {}
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "track roll-up failed; retrying at the next tick");
