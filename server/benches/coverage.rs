@@ -39,9 +39,14 @@ mod common;
 #[tokio::main]
 async fn main() {
     let pool = common::bench_pool(8).await;
-    let state = cli::state(pool.clone(), 16, AuthConfig::default(), LiveConfig::default())
-        .await
-        .unwrap();
+    let state = cli::state(
+        pool.clone(),
+        16,
+        AuthConfig::default(),
+        LiveConfig::default(),
+    )
+    .await
+    .unwrap();
     let loaded = state.hierarchy.get().unwrap();
     let h = &loaded.hierarchy;
     let counties: Vec<UnitId> = (0..h.len())
@@ -149,7 +154,10 @@ async fn main() {
         }
         copy.finish().await.unwrap();
         drop(conn);
-        sqlx::query("ANALYZE positions").execute(&pool).await.unwrap();
+        sqlx::query("ANALYZE positions")
+            .execute(&pool)
+            .await
+            .unwrap();
         println!(
             "generated {rows} positions with COPY in {:.1} s",
             started.elapsed().as_secs_f64()
@@ -236,7 +244,11 @@ async fn main() {
         let mut last: HashMap<i64, (DateTime<Utc>, LatLng)> = HashMap::new();
         for (id, at, lng, lat) in &rows {
             let here = LatLng::new(*lat, *lng).unwrap();
-            visited.insert(h3o::LatLng::new(*lat, *lng).unwrap().to_cell(Resolution::Eleven));
+            visited.insert(
+                h3o::LatLng::new(*lat, *lng)
+                    .unwrap()
+                    .to_cell(Resolution::Eleven),
+            );
             if let Some((t0, from)) = last.get(id)
                 && *at - *t0 <= rollup::MAX_GAP
                 && gridwall_spatial::haversine_m(*from, here) <= rollup::MAX_STEP_M
