@@ -16,7 +16,6 @@ use crate::alerts::store::{self, AlertFilter, AlertRow};
 use crate::alerts::{AlertKind, Rule};
 use crate::audit::{self, Event};
 use crate::auth::{Principal, Role};
-use crate::db;
 use crate::state::AppState;
 
 /// An alert.
@@ -148,17 +147,8 @@ pub async fn list(
         statuses.retain(|s| s != "live");
         statuses.extend(["open".to_owned(), "acknowledged".to_owned()]);
     }
-    let under_unit_id = match p.unit.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(code) => {
-            let code = params::code("unit", code)?;
-            Some(
-                db::users::unit_in_scope(&state.pool, me.scope_id(), code.as_str())
-                    .await?
-                    .map_or(-1, |(id, _)| id),
-            )
-        }
-    };
+    let under_unit_id =
+        params::unit_filter(&state.pool, me.scope_id(), p.unit.as_deref().map(str::trim)).await?;
     let filter = AlertFilter {
         kinds: params::comma_list("kind", p.kind.as_deref(), &kinds_known)?,
         statuses,

@@ -801,17 +801,8 @@ pub async fn list(
                 .map(|s| s.as_str().to_owned()),
         );
     }
-    let under_unit_id = match p.unit.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(code) => {
-            let code = params::code("unit", code)?;
-            Some(
-                db::users::unit_in_scope(&state.pool, me.scope_id(), code.as_str())
-                    .await?
-                    .map_or(-1, |(id, _)| id),
-            )
-        }
-    };
+    let under_unit_id =
+        params::unit_filter(&state.pool, me.scope_id(), p.unit.as_deref().map(str::trim)).await?;
     let queue_order = match p.order.as_deref().map(str::trim) {
         None | Some("" | "created") => false,
         Some("queue") => true,

@@ -255,3 +255,22 @@ pub fn hierarchy(
         message: "no hierarchy has been imported yet (gridwall import FILE)".into(),
     })
 }
+
+/// The `unit` filter of a list: `None` when not given (or empty), else the `units.id` of that
+/// unit when it lies in the territory `scope_id`, and -1 (matches nothing) when it does not:
+/// a unit outside the territory filters to nothing, like a unit that does not exist.
+pub async fn unit_filter(
+    pool: &sqlx::PgPool,
+    scope_id: Option<i64>,
+    raw: Option<&str>,
+) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = raw.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let code = code("unit", raw)?;
+    Ok(Some(
+        crate::db::users::unit_in_scope(pool, scope_id, code.as_str())
+            .await?
+            .map_or(-1, |(id, _)| id),
+    ))
+}

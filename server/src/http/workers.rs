@@ -138,18 +138,7 @@ pub async fn list(
             ));
         }
     };
-    // A unit outside the territory filters to nothing, like a unit that does not exist.
-    let under_unit_id = match p.unit.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(code) => {
-            let code = params::code("unit", code)?;
-            Some(
-                db::users::unit_in_scope(&state.pool, me.scope_id(), code.as_str())
-                    .await?
-                    .map_or(-1, |(id, _)| id),
-            )
-        }
-    };
+    let under_unit_id = params::unit_filter(&state.pool, me.scope_id(), p.unit.as_deref()).await?;
     let filter = WorkerFilter {
         under_unit_id,
         q: p.q.filter(|q| !q.trim().is_empty()),
