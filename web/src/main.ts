@@ -1,8 +1,10 @@
-// The one-map page (`/`): the sign-in screen first (auth/), then the unit hierarchy from the
-// server's vector tiles, with a legend, a unit panel, the signed-in user and a language
-// toggle. The map exists only while a session does: when the server answers 401 to any data or
-// tile request, the map is taken down and the sign-in screen comes back. Views for the wall,
-// dispatch and leaders come later in their own folders and reuse map/, auth/ and i18n/.
+// The page shell: the sign-in screen first (auth/), then the unit hierarchy from the server's
+// vector tiles, the live socket (live/) with its deck.gl overlay, the signed-in user, the
+// view switcher, the connection badge and a language toggle, and then the view the path names:
+// `/` the one map (views/map.ts), `/wall` the wall (wall/), `/dispatch` the dispatcher's console
+// (dispatch/), `/leader` the leader view (leader/). Everything exists only while a session
+// does: when the server answers 401 to any data or tile request (or closes the socket with
+// 4401), the view, socket and map are taken down and the sign-in screen comes back.
 
 // MapLibre's stylesheet first, so the page's own rules win over it at equal specificity.
 import 'maplibre-gl/dist/maplibre-gl.css';
@@ -16,16 +18,34 @@ import { showLogin, type Message } from './auth/login';
 import { openPasswordDialog } from './auth/password';
 import { apiFetch, isUnauthorizedError, onUnauthorized, reportUnauthorized } from './auth/session';
 import { detectLang, isMessageKey, lang, onLangChange, setLang, t, type Lang } from './i18n';
+import { mountDispatch } from './dispatch';
+import { mountLeader } from './leader';
+import { LiveClient } from './live/client';
+import { LiveOverlay } from './live/overlay';
+import { viewportSubscription } from './live/viewport';
 import { createUnitsMap } from './map/create';
 import { fetchUnitsTileJson } from './map/tilejson';
-import { bindUnitInteraction } from './ui/interaction';
+import { bindConnectionBadge } from './ui/connection';
 import { publishLevelColors, renderLegend } from './ui/legend';
+import { renderNav } from './ui/nav';
 import { renderPanel, type PanelState } from './ui/panel';
+import { mountMap } from './views/map';
+import { viewOfPath, type MountView, type ViewName } from './views/types';
+import { mountWall } from './wall';
+
+const MOUNTS: Record<ViewName, MountView> = {
+  map: mountMap,
+  wall: mountWall,
+  dispatch: mountDispatch,
+  leader: mountLeader,
+};
 
 declare global {
   interface Window {
     /** The page's map, for browser tests and debugging in the console. */
     __gridwallMap?: MapLibreMap;
+    /** The page's live state and overlay, for browser tests and the browser benchmark. */
+    __gridwallLive?: { client: LiveClient; overlay: LiveOverlay; view: ViewName };
   }
 }
 
@@ -84,6 +104,9 @@ function setAuthState(state: AuthState): void {
 interface SignedIn {
   session: Session;
   map: MapLibreMap | undefined;
+  live: LiveClient | undefined;
+  overlay: LiveOverlay | undefined;
+  unmountView: (() => void) | undefined;
   closeAccount: () => void;
   closeDialog: (() => void) | undefined;
   expiryTimer: number | undefined;
@@ -91,7 +114,6 @@ interface SignedIn {
 
 let signedIn: SignedIn | undefined;
 const EMPTY_PANEL: PanelState = { unit: undefined, pinned: false };
-let panelState: PanelState = EMPTY_PANEL;
 
 /** Shows the sign-in screen, then the map once the server has accepted the user. */
 async function signIn(options: { notice?: Message; username?: string } = {}): Promise<void> {
@@ -108,10 +130,18 @@ function leave(): string | undefined {
   window.clearTimeout(state.expiryTimer);
   state.closeDialog?.();
   state.closeAccount();
+  try {
+    state.unmountView?.();
+  } catch (err) {
+    console.error('Gridwall: the view failed to unmount', err);
+  }
+  element('view').replaceChildren();
+  state.overlay?.remove();
+  state.live?.close();
   state.map?.remove();
   delete window.__gridwallMap;
-  panelState = EMPTY_PANEL;
-  renderPanel(element('unit-panel'), panelState);
+  delete window.__gridwallLive;
+  renderPanel(element('unit-panel'), EMPTY_PANEL);
   hideError();
   return state.session.user.username;
 }
@@ -165,6 +195,9 @@ async function enter(session: Session): Promise<void> {
   const state: SignedIn = {
     session,
     map: undefined,
+    live: undefined,
+    overlay: undefined,
+    unmountView: undefined,
     closeAccount: () => undefined,
     closeDialog: undefined,
     expiryTimer: undefined,
@@ -218,9 +251,34 @@ async function enter(session: Session): Promise<void> {
     console.error(event.error);
   });
 
-  bindUnitInteraction(map, (next) => {
-    panelState = next;
-    renderPanel(element('unit-panel'), next);
+  // The socket starts with the first view of the map; the view then subscribes as it likes.
+  const view = viewOfPath(window.location.pathname);
+  const live = new LiveClient(viewportSubscription(map, ['workers', 'vehicles', 'cases', 'alerts']));
+  state.live = live;
+  const unbindBadge = bindConnectionBadge(element('conn'), live);
+  map.once('load', () => {
+    if (signedIn !== state) return;
+    const overlay = new LiveOverlay(map, live);
+    state.overlay = overlay;
+    window.__gridwallLive = { client: live, overlay, view };
+    try {
+      const unmount = MOUNTS[view]({
+        session,
+        map,
+        units,
+        root: element('view'),
+        live,
+        overlay,
+        showError,
+      });
+      state.unmountView = () => {
+        unbindBadge();
+        unmount();
+      };
+    } catch (err) {
+      console.error('Gridwall: the view failed to start', err);
+      showError(String(err));
+    }
   });
 }
 
@@ -228,13 +286,14 @@ async function start(): Promise<void> {
   setLang(detectLang(window.location.search, navigator.languages ?? [navigator.language]));
   publishLevelColors();
   bindLangToggle();
+  const view = viewOfPath(window.location.pathname);
+  document.body.dataset['view'] = view;
+  renderNav(element('nav'), view);
 
   const legend = element('legend');
-  const panel = element('unit-panel');
   onLangChange((current) => {
     relabelPage(current);
     renderLegend(legend);
-    renderPanel(panel, panelState);
   });
   onUnauthorized(() => sessionEnded({ key: 'auth.expired' }, true));
 

@@ -62,4 +62,24 @@ export const en: Record<MessageKey, string> = {
   'password.tooShort': 'The new password needs at least {min} characters.',
   'password.weak': 'The new password is not accepted: {reason}',
   'password.wrongCurrent': 'The current password is wrong.',
+  // Navigation and the connection badge (shell).
+  'nav.label': 'Views',
+  'nav.map': 'One map',
+  'nav.wall': 'Wall',
+  'nav.dispatch': 'Dispatch',
+  'nav.leader': 'Leader',
+  'conn.title': 'Live connection',
+  'conn.connecting': 'Connecting',
+  'conn.live': 'Live',
+  'conn.reconnecting': 'Reconnecting',
+  'conn.closed': 'Disconnected',
+  'live.worker': 'Grid worker',
+  'live.vehicle': 'Vehicle',
+  'live.stale': 'Position out of date',
+  // Wall: wall/.
+  'wall.title': 'Wall',
+  // Dispatch console: dispatch/.
+  'dispatch.title': 'Dispatch',
+  // Leader view: leader/.
+  'leader.title': 'Leader view',
 };

@@ -60,6 +60,26 @@ export const zhCN = {
   'password.tooShort': '新密码至少需要 {min} 个字符。',
   'password.weak': '新密码不符合要求：{reason}',
   'password.wrongCurrent': '当前密码不正确。',
+  // Navigation and the connection badge (shell).
+  'nav.label': '视图',
+  'nav.map': '一张图',
+  'nav.wall': '大屏',
+  'nav.dispatch': '调度台',
+  'nav.leader': '领导驾驶舱',
+  'conn.title': '实时连接状态',
+  'conn.connecting': '正在连接',
+  'conn.live': '实时',
+  'conn.reconnecting': '重连中',
+  'conn.closed': '已断开',
+  'live.worker': '网格员',
+  'live.vehicle': '车辆',
+  'live.stale': '位置已过时',
+  // Wall (大屏): wall/.
+  'wall.title': '大屏',
+  // Dispatch console (调度台): dispatch/.
+  'dispatch.title': '调度台',
+  // Leader view (领导驾驶舱): leader/.
+  'leader.title': '领导驾驶舱',
 } as const;
 
 /** Every message key the UI uses; the zh-CN table is the reference. */
