@@ -90,6 +90,8 @@ type StateListener = (state: ConnectionState) => void;
 
 const BACKOFF_MIN_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
+/** After a 4401 close, how long the page has to end the session itself before it is reported. */
+const SESSION_END_GRACE_MS = 1_500;
 
 /** The page's one live connection and the state it keeps. */
 export class LiveClient {
@@ -273,8 +275,13 @@ export class LiveClient {
       this.socket = undefined;
       if (this.closed) return;
       if (event.code === 4401) {
+        // The session has ended. When the page ended it (sign-out, password change), the
+        // page's own answer arrives about now and takes the view down, closing this client
+        // and saying why; only a session that ended elsewhere is reported from here.
         this.setState('closed');
-        reportUnauthorized();
+        window.setTimeout(() => {
+          if (!this.closed) reportUnauthorized();
+        }, SESSION_END_GRACE_MS);
         return;
       }
       this.retry();

@@ -213,6 +213,13 @@ export class LiveOverlay {
     return track ? interpolate(track, performance.now()) : undefined;
   }
 
+  /** The colour a resource's marker is drawn with now (RGBA), if drawn: for tests. */
+  colorOf(id: number): Rgba | undefined {
+    const i = this.ids.indexOf(id);
+    if (i < 0) return undefined;
+    return [...this.colors.subarray(i * 4, i * 4 + 4)] as Rgba;
+  }
+
   remove(): void {
     this.unsubscribe();
     window.clearInterval(this.staleTimer);
