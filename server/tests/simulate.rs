@@ -16,7 +16,15 @@ use gridwall_server::sim::{self, CaseSim, Kind, Login, SimConfig, StateFile};
 use sqlx::PgPool;
 
 async fn start(pool: PgPool) -> SocketAddr {
-    let (router, _state) = common::app(pool).await;
+    start_with(pool, false).await
+}
+
+/// [`start`], with the alert engine running as `gridwall serve` runs it when `alerts`.
+async fn start_with(pool: PgPool, alerts: bool) -> SocketAddr {
+    let (router, state) = common::app(pool).await;
+    if alerts {
+        tokio::spawn(gridwall_server::alerts::engine::run(state));
+    }
     let (status, body) =
         post_hierarchy(&router, collection(features()).to_string().into_bytes()).await;
     assert!(status.is_success(), "import: {body}");
@@ -197,6 +205,7 @@ async fn simulated_cases_live_their_whole_life(pool: PgPool) {
             follow_up_after: Duration::from_secs(120),
             close_after: Duration::from_secs(60),
             decline_share: 0.05,
+            incidents_per_hour: 0.0,
         },
         ..config(addr, dir.join("simulator.json"))
     };
@@ -280,5 +289,80 @@ async fn simulated_cases_live_their_whole_life(pool: PgPool) {
     assert!(events >= 2);
     assert_eq!(placed, events);
     assert_eq!(on_site, events);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Incidents on a fast clock: simulated workers press SOS, the server raises SOS alerts, and
+/// the simulator's dispatcher acknowledges each (with a note) and later clears the SOS, which
+/// resolves the alert; the record in `alerts` shows the whole life.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn simulated_sos_is_raised_acknowledged_and_cleared(pool: PgPool) {
+    let addr = start_with(pool.clone(), true).await;
+    let dir = std::env::temp_dir().join(format!("gridwall-sim-sos-{}", std::process::id()));
+    let cfg = SimConfig {
+        workers: Some(6),
+        vehicles: Some(0),
+        // One simulated minute a real second: an SOS is acknowledged within a second of being
+        // raised and cleared 2–5 s later.
+        time_scale: 60.0,
+        cases: CaseSim {
+            per_hour: 0.5,
+            dispatch_every: Duration::from_millis(500),
+            incidents_per_hour: 60.0,
+            ..CaseSim::default()
+        },
+        ..config(addr, dir.join("simulator.json"))
+    };
+    let pool2 = pool.clone();
+    let stop = async move {
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let done: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM alerts WHERE kind = 'sos' AND status = 'resolved'",
+            )
+            .fetch_one(&pool2)
+            .await
+            .unwrap();
+            if done >= 1 {
+                break;
+            }
+        }
+    };
+    let report = sim::run(cfg, stop).await.unwrap();
+    let lives: Vec<(String, Option<String>, bool, bool)> = sqlx::query_as(
+        "SELECT status, acknowledge_note, acknowledged_at IS NOT NULL,
+                resolved_at >= acknowledged_at
+         FROM alerts WHERE kind = 'sos' AND status = 'resolved'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let all: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT kind, status, title FROM alerts ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(
+        !lives.is_empty(),
+        "no SOS went through its life: {all:?} {report:?}"
+    );
+    for (_, note, acknowledged, in_order) in &lives {
+        assert!(*acknowledged && *in_order, "{lives:?}");
+        assert!(
+            note.as_deref().is_some_and(|n| n.contains("模拟")),
+            "{lives:?}"
+        );
+    }
+    // Every SOS alert is about one of the simulated workers, in the worker's own unit.
+    let strays: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM alerts a
+         WHERE a.kind = 'sos' AND NOT EXISTS (
+             SELECT 1 FROM resources r
+             WHERE r.id::text = a.entity_id AND r.kind = 'worker')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(strays, 0);
     let _ = std::fs::remove_dir_all(dir);
 }

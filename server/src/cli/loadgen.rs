@@ -82,6 +82,7 @@ fn point(t: &Target, k: u64, t0_ms: i64) -> Fix {
         speed_mps: 1.2,
         heading_deg: 90.0,
         battery: Some(80.0),
+        sos: false,
     }
 }
 

@@ -94,6 +94,11 @@ pub struct SimulateArgs {
     /// The share of assignments a simulated worker declines (0–1).
     #[arg(long, env = "GRIDWALL_SIM_DECLINE_SHARE", default_value_t = 0.05)]
     pub decline_share: f64,
+    /// Incidents per simulated hour among the simulated workers (with cases on): an SOS,
+    /// which the simulated dispatcher acknowledges and clears, or a phone switched off for
+    /// 35–50 minutes (an offline alert). 0: none.
+    #[arg(long, env = "GRIDWALL_SIM_INCIDENTS_PER_HOUR", default_value_t = 6.0)]
+    pub incidents_per_hour: f64,
 }
 
 /// The admin's (or else the first) user name and password in a demo accounts file
@@ -157,6 +162,12 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
             cases: CaseSim {
                 per_hour: within("--cases-per-hour", args.cases_per_hour, 0.0, 100_000.0)?,
                 decline_share: within("--decline-share", args.decline_share, 0.0, 1.0)?,
+                incidents_per_hour: within(
+                    "--incidents-per-hour",
+                    args.incidents_per_hour,
+                    0.0,
+                    10_000.0,
+                )?,
                 ..CaseSim::default()
             },
         })

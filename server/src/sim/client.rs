@@ -32,6 +32,24 @@ pub struct Fix {
     /// Battery, percent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub battery: Option<f32>,
+    /// The worker pressed SOS with this fix.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sos: bool,
+}
+
+/// A live SOS alert, as the simulated dispatcher needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SosAlert {
+    /// The alert.
+    pub id: i64,
+    /// Acknowledged (else open).
+    pub acknowledged: bool,
+    /// The resource that raised it.
+    pub resource: i64,
+    /// Its title (names the worker).
+    pub title: String,
+    /// When it was first raised.
+    pub raised_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What became of one `POST /api/positions`.
@@ -469,6 +487,68 @@ impl Api {
         briefs(&v["cases"])
     }
 
+    /// Live SOS alerts (`GET /api/alerts?kind=sos&status=live`): id, status, the resource and
+    /// when it was raised.
+    ///
+    /// # Errors
+    ///
+    /// The request fails or the answer is not a list of alerts.
+    pub async fn sos_alerts(&self) -> Result<Vec<SosAlert>> {
+        let v = self
+            .call(
+                Method::GET,
+                "/api/alerts?kind=sos&status=live&limit=500",
+                None,
+            )
+            .await?;
+        let items = v["alerts"]
+            .as_array()
+            .ok_or_else(|| SimError::Setup("GET /api/alerts: no alerts list".into()))?;
+        Ok(items
+            .iter()
+            .filter_map(|a| {
+                Some(SosAlert {
+                    id: a["id"].as_i64()?,
+                    acknowledged: a["status"].as_str()? == "acknowledged",
+                    resource: a["entity_id"].as_str()?.parse().ok()?,
+                    title: a["title"].as_str().unwrap_or_default().to_owned(),
+                    raised_at: a["raised_at"].as_str()?.parse().ok()?,
+                })
+            })
+            .collect())
+    }
+
+    /// Acknowledges an alert (`POST /api/alerts/{id}/acknowledge`).
+    ///
+    /// # Errors
+    ///
+    /// The request fails (409 when it is no longer open).
+    pub async fn acknowledge_alert(&self, id: i64, note: &str) -> Result<()> {
+        let body = json!({ "note": note });
+        self.call(
+            Method::POST,
+            &format!("/api/alerts/{id}/acknowledge"),
+            Some(&body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Clears a resource's SOS (`DELETE /api/resources/{id}/sos`), which resolves its alert.
+    ///
+    /// # Errors
+    ///
+    /// The request fails.
+    pub async fn clear_sos(&self, resource: i64) -> Result<()> {
+        self.call(
+            Method::DELETE,
+            &format!("/api/resources/{resource}/sos"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
     /// The caller's own cases (`GET /api/me/cases`: a worker's phone), still to handle.
     ///
     /// # Errors
@@ -751,11 +831,14 @@ mod tests {
             speed_mps: 1.25,
             heading_deg: 90.0,
             battery: Some(80.5),
+            sos: false,
         };
         assert_eq!(
             serde_json::to_value(f).expect("json"),
             json!({"resource": 3, "lat": 32.0, "lng": 120.9, "at": 1_764_144_000_000_i64,
                    "accuracy_m": 5.0, "speed_mps": 1.25, "heading_deg": 90.0, "battery": 80.5})
         );
+        let sos = Fix { sos: true, ..f };
+        assert_eq!(serde_json::to_value(sos).expect("json")["sos"], json!(true));
     }
 }

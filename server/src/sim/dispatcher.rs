@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::Utc;
+use rand::Rng as _;
 use rand::rngs::StdRng;
 use tokio::sync::watch;
 
@@ -18,7 +19,7 @@ use super::act::{Outcome, act};
 use super::casegen::{SIM_MARK, note};
 use super::client::{CaseBrief, Transition, encode};
 use super::crew::{Clock, Crew};
-use super::{CaseSim, Shared};
+use super::{CaseSim, Shared, WORKER_PREFIX};
 
 /// Statuses the center acts on.
 const WAITING: &str = "reported,accepted,returned,escalated,resolved,followed_up";
@@ -72,6 +73,7 @@ pub(crate) async fn dispatch(
     mut rng: StdRng,
 ) {
     let mut memos: HashMap<i64, Memo> = HashMap::new();
+    let mut sos_delays: HashMap<i64, (f64, f64)> = HashMap::new();
     let query = format!(
         "status={WAITING}&q={}&order=queue&limit={PAGE}",
         encode(SIM_MARK)
@@ -117,9 +119,62 @@ pub(crate) async fn dispatch(
                 memos.remove(&c.id);
             }
         }
+        if cfg.incidents_per_hour > 0.0 {
+            answer_sos(&shared, clock, &mut sos_delays, &mut rng).await;
+        }
         // Cases closed by someone else keep their memo; bound them (a long demo).
         if memos.len() > 100_000 {
             memos.clear();
+        }
+    }
+}
+
+/// The simulated workers' SOS alerts: acknowledged 20–60 s after they were raised, and the
+/// SOS cleared (which resolves the alert) 2–5 minutes after that, simulated time. Alerts of
+/// anyone else's resources are left to people.
+async fn answer_sos(
+    shared: &Shared,
+    clock: Clock,
+    delays: &mut HashMap<i64, (f64, f64)>,
+    rng: &mut StdRng,
+) {
+    let alerts = match shared.api.sos_alerts().await {
+        Ok(a) => a,
+        Err(e) => {
+            shared.stats.case_errors.fetch_add(1, Ordering::Relaxed);
+            shared.note_error(format!("the dispatcher's SOS alerts: {e}"));
+            return;
+        }
+    };
+    let live: HashSet<i64> = alerts.iter().map(|a| a.id).collect();
+    delays.retain(|id, _| live.contains(id));
+    for a in alerts.iter().filter(|a| a.title.contains(WORKER_PREFIX)) {
+        let (ack_s, clear_s) = *delays.entry(a.id).or_insert_with(|| {
+            (
+                rng.random_range(20.0..=60.0),
+                rng.random_range(120.0..=300.0),
+            )
+        });
+        let age_s = clock.simulated_s(
+            (Utc::now() - a.raised_at)
+                .to_std()
+                .unwrap_or_default()
+                .as_secs_f64(),
+        );
+        let done = if !a.acknowledged && age_s >= ack_s {
+            shared
+                .api
+                .acknowledge_alert(a.id, "已联系网格员，正在核实（模拟调度）")
+                .await
+        } else if a.acknowledged && age_s >= ack_s + clear_s {
+            shared.api.clear_sos(a.resource).await
+        } else {
+            continue;
+        };
+        shared.stats.case_actions.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = done {
+            // Someone else got there first (409), or the request failed: look again next round.
+            shared.note_error(format!("SOS alert {}: {e}", a.id));
         }
     }
 }

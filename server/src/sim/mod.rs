@@ -182,6 +182,10 @@ pub struct CaseSim {
     pub close_after: Duration,
     /// The share of assignments a worker declines (0–1).
     pub decline_share: f64,
+    /// Incidents per simulated hour across all workers, for the alerts on the wall: a worker
+    /// presses SOS (a third), or a phone is switched off for 35–50 minutes (the rest). The
+    /// dispatcher acknowledges an SOS after 20–60 s and clears it 2–5 minutes later.
+    pub incidents_per_hour: f64,
 }
 
 impl Default for CaseSim {
@@ -200,6 +204,7 @@ impl Default for CaseSim {
             follow_up_after: Duration::from_secs(300),
             close_after: Duration::from_secs(60),
             decline_share: 0.05,
+            incidents_per_hour: 6.0,
         }
     }
 }
@@ -748,7 +753,35 @@ fn fix(id: i64, r: &Reading, at_ms: i64, battery: bool) -> Fix {
         speed_mps: r.speed_mps as f32,
         heading_deg: r.heading_deg as f32,
         battery: battery.then_some(r.battery_pct as f32),
+        sos: false,
     }
+}
+
+/// What an incident does to one worker's phone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Incident {
+    /// The next fix carries SOS.
+    Sos,
+    /// The phone is off for this many simulated seconds.
+    Off(f64),
+}
+
+/// Whether an incident befalls one worker over `dt_s` simulated seconds, when `per_hour`
+/// incidents happen among `workers` workers.
+fn incident(per_hour: f64, workers: usize, dt_s: f64, rng: &mut impl Rng) -> Option<Incident> {
+    if per_hour <= 0.0 || workers == 0 {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss, reason = "a head count")]
+    let p = per_hour / 3600.0 * dt_s / workers as f64;
+    if rng.random::<f64>() >= p {
+        return None;
+    }
+    Some(if rng.random::<f64>() < 1.0 / 3.0 {
+        Incident::Sos
+    } else {
+        Incident::Off(rng.random_range(35.0 * 60.0..=50.0 * 60.0))
+    })
 }
 
 /// One resource: move, read, report, wait; until stopped.
@@ -779,17 +812,42 @@ async fn agent(
             &mut rng,
         ))
     });
+    let workers = shared.crew.get().map_or(0, |c| c.members.len());
+    // Simulated seconds the phone stays off; an SOS to send with the next fix.
+    let mut off_s = 0.0_f64;
+    let mut sos = false;
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             () = tokio::time::sleep(wait) => {}
         }
         let now = Instant::now();
-        a.mover.advance(
-            shared.clock.simulated_s((now - last).as_secs_f64()),
-            &mut rng,
-        );
+        let dt_s = shared.clock.simulated_s((now - last).as_secs_f64());
+        a.mover.advance(dt_s, &mut rng);
         last = now;
+        if member.is_some() && off_s <= 0.0 {
+            match incident(shared.cases.incidents_per_hour, workers, dt_s, &mut rng) {
+                Some(Incident::Sos) => {
+                    tracing::info!(resource = a.resource.id, "incident: SOS");
+                    sos = true;
+                }
+                Some(Incident::Off(s)) => {
+                    tracing::info!(
+                        resource = a.resource.id,
+                        minutes = s / 60.0,
+                        "incident: phone off"
+                    );
+                    off_s = s;
+                }
+                None => {}
+            }
+        }
+        if off_s > 0.0 {
+            // Switched off: it neither records nor sends (and takes no cases).
+            off_s -= dt_s;
+            wait = shared.interval(&mut rng);
+            continue;
+        }
         if let (Some(m), Some(d)) = (&member, &mut duty) {
             m.set_position(a.mover.position());
             let ctx = duty::Ctx {
@@ -806,12 +864,15 @@ async fn agent(
             }
         }
         let reading = a.mover.read(&mut rng);
-        pending.push_back(fix(
-            a.resource.id,
-            &reading,
-            Utc::now().timestamp_millis(),
-            battery,
-        ));
+        pending.push_back(Fix {
+            sos: std::mem::take(&mut sos),
+            ..fix(
+                a.resource.id,
+                &reading,
+                Utc::now().timestamp_millis(),
+                battery,
+            )
+        });
         while pending.len() > MAX_PENDING {
             pending.pop_front();
         }
