@@ -231,7 +231,11 @@ async fn main() {
         println!(
             "{} query: cold {:.0} ms, warm {:?} ms; coverage {:.4} ({} of {} cells), {} \
              townships; load {}",
-            if per_cell { "per-cell (old)" } else { "bitmap (new)" },
+            if per_cell {
+                "per-cell (old)"
+            } else {
+                "bitmap (new)"
+            },
             times[0],
             times[1..].iter().map(|t| t.round()).collect::<Vec<_>>(),
             rep.unit.coverage.unwrap_or(f64::NAN),
@@ -245,8 +249,7 @@ async fn main() {
     let per_cell_report = per_cell_report.unwrap();
     println!(
         "bitmap vs per-cell answers: {}",
-        if serde_json::to_value(&report).unwrap()
-            == serde_json::to_value(&per_cell_report).unwrap()
+        if serde_json::to_value(&report).unwrap() == serde_json::to_value(&per_cell_report).unwrap()
         {
             "identical"
         } else {

@@ -10,10 +10,10 @@ mod common;
 use std::collections::HashSet;
 
 use axum::Router;
+use chrono::DurationRound as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use common::{TOKEN, collection, features, json_as, post_hierarchy, user_with_session};
 use gridwall_server::AppState;
-use chrono::DurationRound as _;
 use gridwall_server::coverage::{self, rollup::Rollup};
 use gridwall_spatial::{CellIndex, LatLng, Resolution, path_cells};
 use serde_json::{Value, json};
@@ -530,11 +530,15 @@ async fn snapshot(pool: &PgPool) -> (Vec<String>, Vec<String>, Vec<String>) {
             .unwrap()
     };
     (
-        q("SELECT block || ' ' || hour || ' ' || bits::text FROM patrol_blocks_hourly
-           ORDER BY block, hour")
+        q(
+            "SELECT block || ' ' || hour || ' ' || bits::text FROM patrol_blocks_hourly
+           ORDER BY block, hour",
+        )
         .await,
-        q("SELECT block || ' ' || day || ' ' || bits::text FROM patrol_blocks_daily
-           ORDER BY block, day")
+        q(
+            "SELECT block || ' ' || day || ' ' || bits::text FROM patrol_blocks_daily
+           ORDER BY block, day",
+        )
         .await,
         q("SELECT hour || ' ' || cell FROM track_cells WHERE patrolled ORDER BY hour, cell").await,
     )
@@ -649,7 +653,12 @@ async fn late_and_out_of_order_points_give_the_same_bitmaps(pool: PgPool) {
     assert!(!want.0.is_empty());
 
     // Again from nothing, the same points arriving otherwise.
-    for t in ["positions", "track_cells", "patrol_blocks_hourly", "patrol_blocks_daily"] {
+    for t in [
+        "positions",
+        "track_cells",
+        "patrol_blocks_hourly",
+        "patrol_blocks_daily",
+    ] {
         sqlx::query(&format!("DELETE FROM {t}"))
             .execute(&pool)
             .await

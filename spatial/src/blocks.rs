@@ -41,7 +41,11 @@ pub fn cell_at(block: CellIndex, bit: u16) -> Option<CellIndex> {
         return None;
     }
     let raw = u64::from(block);
-    let digits = [u64::from(bit / 49), u64::from(bit / 7 % 7), u64::from(bit % 7)];
+    let digits = [
+        u64::from(bit / 49),
+        u64::from(bit / 7 % 7),
+        u64::from(bit % 7),
+    ];
     // Resolution field (bits 52–55) to 11, digits 9–11 (bits 18–20, 15–17, 12–14) set; the
     // digits below 11 stay 7 (unused), as in the block.
     let mut x = (raw & !(0xF << 52)) | (11 << 52);
@@ -116,7 +120,13 @@ impl BlockBits {
     #[must_use]
     pub fn to_bit_string(&self) -> String {
         (0..BLOCK_BITS)
-            .map(|b| if self.0[b / 64] & (1 << (b % 64)) != 0 { '1' } else { '0' })
+            .map(|b| {
+                if self.0[b / 64] & (1 << (b % 64)) != 0 {
+                    '1'
+                } else {
+                    '0'
+                }
+            })
             .collect()
     }
 
@@ -250,7 +260,10 @@ mod tests {
             .collect();
         let m = block_masks(&cells);
         assert_eq!(m.len(), 2);
-        assert_eq!(m[&block].bits().collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+        assert_eq!(
+            m[&block].bits().collect::<Vec<_>>(),
+            (0..10).collect::<Vec<_>>()
+        );
         assert_eq!(m[&other].bits().collect::<Vec<_>>(), vec![100, 101, 102]);
     }
 }

@@ -22,8 +22,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use gridwall_spatial::{
-    BlockBits, CellCount, CellIndex, Level, Resolution, UnitId, area_weighted, block_masks,
-    cell_at,
+    BlockBits, CellCount, CellIndex, Level, Resolution, UnitId, area_weighted, block_masks, cell_at,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -276,7 +275,10 @@ pub const MAX_LISTED_CELLS: u64 = 200_000;
 pub fn split_window(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> ([(DateTime<Utc>, DateTime<Utc>); 2], (DateTime<Utc>, DateTime<Utc>)) {
+) -> (
+    [(DateTime<Utc>, DateTime<Utc>); 2],
+    (DateTime<Utc>, DateTime<Utc>),
+) {
     let day = TimeDelta::days(1);
     let first = from.duration_trunc(day).unwrap_or(from);
     let first = if first < from { first + day } else { first };
@@ -406,7 +408,10 @@ pub async fn coverage(
     let visited: HashSet<CellIndex> = if res == rollup::ROLLUP_RESOLUTION {
         visited11
     } else {
-        visited11.into_iter().filter_map(|c| c.parent(res)).collect()
+        visited11
+            .into_iter()
+            .filter_map(|c| c.parent(res))
+            .collect()
     };
     let cells = state.coverage.cells_of(loaded, &grids, res).await?;
     let per_grid = count_cells(&grids, &cells, &visited, area_of);
