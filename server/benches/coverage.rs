@@ -1,7 +1,8 @@
 //! County-wide patrol coverage over 24 hours of demo traffic: the query the leader view makes
-//! (`coverage::coverage`, from the `track_cells` roll-up) against the same figure computed
-//! naively from the raw `positions` table (read every point of the window, join consecutive
-//! reports, bin into cells), in the same run, with a check that the two agree.
+//! (`coverage::coverage`, from the per-block bitmaps), the previous per-cell path
+//! (`coverage::coverage_per_cell`, a row per cell and hour of `track_cells`) and the same figure
+//! computed naively from the raw `positions` table (read every point of the window, join
+//! consecutive reports, bin into cells), in the same run, with a check that the three agree.
 //!
 //! Set-up (idempotent, in the bench database): one on-duty worker `bench-cov-<grid>` per grid
 //! of the county, walking inside its grid at 1.3 m/s for the whole UTC day before today,
@@ -185,34 +186,75 @@ async fn main() {
         );
     }
 
-    // The query, from the roll-up: cold (grid cells computed) then warm.
-    let mut times = Vec::new();
+    // The query, from the bitmaps: cold (grid masks computed, as if not warmed at start) then
+    // warm; then the previous per-cell path, cold (grid cells computed) then warm.
     let mut report = None;
-    for _ in 0..=runs {
-        let t = Instant::now();
-        let rep = coverage::coverage(
-            &state,
-            &loaded,
-            county,
-            day_start,
-            day_end,
-            Resolution::Eleven,
-            false,
-        )
-        .await
-        .unwrap();
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-        report = Some(rep);
+    let mut per_cell_report = None;
+    for per_cell in [false, true] {
+        let mut times = Vec::new();
+        for _ in 0..=runs {
+            let t = Instant::now();
+            let rep = if per_cell {
+                coverage::coverage_per_cell(
+                    &state,
+                    &loaded,
+                    county,
+                    day_start,
+                    day_end,
+                    Resolution::Eleven,
+                    false,
+                )
+                .await
+            } else {
+                coverage::coverage(
+                    &state,
+                    &loaded,
+                    county,
+                    day_start,
+                    day_end,
+                    Resolution::Eleven,
+                    false,
+                )
+                .await
+            }
+            .unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            if per_cell {
+                per_cell_report = Some(rep);
+            } else {
+                report = Some(rep);
+            }
+        }
+        let rep = if per_cell { &per_cell_report } else { &report }
+            .as_ref()
+            .unwrap();
+        println!(
+            "{} query: cold {:.0} ms, warm {:?} ms; coverage {:.4} ({} of {} cells), {} \
+             townships; load {}",
+            if per_cell {
+                "per-cell (old)"
+            } else {
+                "bitmap (new)"
+            },
+            times[0],
+            times[1..].iter().map(|t| t.round()).collect::<Vec<_>>(),
+            rep.unit.coverage.unwrap_or(f64::NAN),
+            rep.unit.visited_cells,
+            rep.unit.total_cells,
+            rep.children.len(),
+            load_average()
+        );
     }
     let report = report.unwrap();
+    let per_cell_report = per_cell_report.unwrap();
     println!(
-        "roll-up query: cold {:.0} ms, warm {:?} ms; coverage {:.4} ({} of {} cells), {} townships",
-        times[0],
-        times[1..].iter().map(|t| t.round()).collect::<Vec<_>>(),
-        report.unit.coverage.unwrap_or(f64::NAN),
-        report.unit.visited_cells,
-        report.unit.total_cells,
-        report.children.len()
+        "bitmap vs per-cell answers: {}",
+        if serde_json::to_value(&report).unwrap() == serde_json::to_value(&per_cell_report).unwrap()
+        {
+            "identical"
+        } else {
+            "DIFFERENT"
+        }
     );
 
     // The anchor: the same figure from the raw positions of the window.
@@ -265,7 +307,7 @@ async fn main() {
         println!("anchor read {} positions", rows.len());
     }
     println!(
-        "anchor (raw positions): {:?} ms; {} visited cells (roll-up: {}) — {}",
+        "anchor (raw positions): {:?} ms; {} visited cells (bitmaps: {}) — {}",
         naive_times.iter().map(|t| t.round()).collect::<Vec<_>>(),
         naive_visited,
         report.unit.visited_cells,

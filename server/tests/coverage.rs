@@ -10,10 +10,11 @@ mod common;
 use std::collections::HashSet;
 
 use axum::Router;
+use chrono::DurationRound as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use common::{TOKEN, collection, features, json_as, post_hierarchy, user_with_session};
 use gridwall_server::AppState;
-use gridwall_server::coverage::rollup::Rollup;
+use gridwall_server::coverage::{self, rollup::Rollup};
 use gridwall_spatial::{CellIndex, LatLng, Resolution, path_cells};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -431,4 +432,278 @@ async fn the_roll_up_reads_everything_whatever_its_batch(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(points, 9);
+}
+
+/// Scripted tracks for four workers (three on duty, one off), a report every 2 minutes from
+/// 3 hours before `day` to 3 hours after the next midnight, each walking inside its own grid,
+/// with a 15-minute silence in one track (the walk over it not counted): (resource, at, lng,
+/// lat).
+async fn scripted_tracks(
+    app: &Router,
+    pool: &PgPool,
+    day: DateTime<Utc>,
+) -> Vec<(i64, DateTime<Utc>, f64, f64)> {
+    for d in -1..=1 {
+        sqlx::query("SELECT positions_ensure_partition($1)")
+            .bind((day + TimeDelta::days(d)).date_naive())
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let walkers = [
+        ("甲", GRID_1, true, 120.01, 32.02),
+        ("乙", "320999001001002", true, 120.05, 32.05),
+        ("丙", "320999002002001", true, 120.11, 32.15),
+        ("丁", "320999001002003", false, 120.09, 32.17),
+    ];
+    let mut out = Vec::new();
+    for (i, (name, grid, on, lng0, lat0)) in walkers.into_iter().enumerate() {
+        let id = worker(app, name, grid, on).await;
+        let (mut lng, mut lat) = (lng0, lat0);
+        let mut heading = 0.7 * i as f64;
+        let mut t = day - TimeDelta::hours(3);
+        let end = day + TimeDelta::days(1) + TimeDelta::hours(3);
+        let mut n = 0u32;
+        while t < end {
+            out.push((id, t, lng, lat));
+            n += 1;
+            heading += if n % 7 < 3 { 0.35 } else { -0.2 };
+            // ≈ 150 m per step, kept inside a 0.02° box around the start.
+            let (nl, na) = (lng + 0.0016 * heading.sin(), lat + 0.0014 * heading.cos());
+            if (nl - lng0).abs() > 0.01 || (na - lat0).abs() > 0.01 {
+                heading += std::f64::consts::PI;
+            } else {
+                (lng, lat) = (nl, na);
+            }
+            t += if i == 1 && n == 300 {
+                TimeDelta::minutes(15)
+            } else {
+                TimeDelta::minutes(2)
+            };
+        }
+    }
+    out
+}
+
+/// Writes the points with the given arrival times (one statement).
+async fn insert_points(
+    pool: &PgPool,
+    points: &[(i64, DateTime<Utc>, f64, f64)],
+    received: &[DateTime<Utc>],
+) {
+    let ids: Vec<i64> = points.iter().map(|p| p.0).collect();
+    let ats: Vec<DateTime<Utc>> = points.iter().map(|p| p.1).collect();
+    let lngs: Vec<f64> = points.iter().map(|p| p.2).collect();
+    let lats: Vec<f64> = points.iter().map(|p| p.3).collect();
+    sqlx::query(
+        "INSERT INTO positions (resource_id, at, geom, received_at)
+         SELECT r, a, ST_SetSRID(ST_MakePoint(x, y), 4326), rc
+         FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[],
+                     $5::timestamptz[]) AS u (r, a, x, y, rc)",
+    )
+    .bind(&ids)
+    .bind(&ats)
+    .bind(&lngs)
+    .bind(&lats)
+    .bind(received)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn roll_up_all(state: &AppState, batch: i64) {
+    let mut rollup = Rollup::with_batch(batch);
+    while rollup
+        .pass(state, Utc::now() + TimeDelta::minutes(1))
+        .await
+        .unwrap()
+        > 0
+    {}
+}
+
+/// The bitmap tables and the patrolled roll-up rows, sorted, as text.
+async fn snapshot(pool: &PgPool) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let q = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, String>(sql)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    };
+    (
+        q(
+            "SELECT block || ' ' || hour || ' ' || bits::text FROM patrol_blocks_hourly
+           ORDER BY block, hour",
+        )
+        .await,
+        q(
+            "SELECT block || ' ' || day || ' ' || bits::text FROM patrol_blocks_daily
+           ORDER BY block, day",
+        )
+        .await,
+        q("SELECT hour || ' ' || cell FROM track_cells WHERE patrolled ORDER BY hour, cell").await,
+    )
+}
+
+/// The bitmaps as the migration's backfill computes them from `track_cells` (SQL arithmetic
+/// on the H3 digits), same text as [`snapshot`].
+async fn backfilled(pool: &PgPool) -> (Vec<String>, Vec<String>) {
+    let hourly = "SELECT (cell & ~(15::bigint << 52)) | (8::bigint << 52) | ((1::bigint << 21) - 1)
+                AS block, hour,
+              bit_or(set_bit(repeat('0', 343)::bit(343),
+                     (((cell >> 18) & 7) * 49 + ((cell >> 15) & 7) * 7 + ((cell >> 12) & 7))::int,
+                     1)) AS bits
+       FROM track_cells WHERE patrolled GROUP BY 1, 2";
+    let h: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT block || ' ' || hour || ' ' || bits::text FROM ({hourly}) x ORDER BY block, hour"
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let d: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT block || ' ' || day || ' ' || bits::text FROM (
+             SELECT block, date_trunc('day', hour, 'UTC') AS day, bit_or(bits) AS bits
+             FROM ({hourly}) x GROUP BY 1, 2) y ORDER BY block, day"
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (h, d)
+}
+
+/// The windows and units the comparisons ask: (unit, from, to, res, cells).
+fn questions(day: DateTime<Utc>) -> Vec<(&'static str, DateTime<Utc>, DateTime<Utc>, u8, bool)> {
+    let h = TimeDelta::hours;
+    let d1 = day + TimeDelta::days(1);
+    vec![
+        ("320999", day - h(3), d1 + h(3), 11, false),
+        ("320999", day, d1, 11, false),
+        ("320999", day - h(2), d1, 11, false),
+        ("320999", day + h(5), day + h(7), 11, false),
+        ("320999", d1 + h(1), d1 + h(2), 11, false),
+        ("320999", day - h(3), d1 + h(3), 10, false),
+        ("320999001", day + h(1), d1 + h(2), 9, false),
+        ("320999001001", day - h(3), d1 + h(3), 11, true),
+        ("320999001001", day + h(10), day + h(11), 10, true),
+        (GRID_1, day - h(1), d1 + h(1), 11, true),
+        ("320999002002001", day, d1 + h(3), 9, true),
+    ]
+}
+
+async fn reports(state: &AppState, day: DateTime<Utc>, per_cell: bool) -> Vec<Value> {
+    let loaded = state.hierarchy.get().unwrap();
+    let mut out = Vec::new();
+    for (code, from, to, res, cells) in questions(day) {
+        let unit = loaded.hierarchy.by_code(code).unwrap();
+        let res = Resolution::try_from(res).unwrap();
+        let r = if per_cell {
+            coverage::coverage_per_cell(state, &loaded, unit, from, to, res, cells).await
+        } else {
+            coverage::coverage(state, &loaded, unit, from, to, res, cells).await
+        };
+        out.push(serde_json::to_value(r.unwrap()).unwrap());
+    }
+    out
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn bitmap_coverage_matches_the_per_cell_computation(pool: PgPool) {
+    let (app, state) = world(pool.clone()).await;
+    let day = (Utc::now() - TimeDelta::days(2))
+        .duration_trunc(TimeDelta::days(1))
+        .unwrap();
+    let points = scripted_tracks(&app, &pool, day).await;
+    let received: Vec<DateTime<Utc>> = points.iter().map(|p| p.1 + TimeDelta::seconds(1)).collect();
+    insert_points(&pool, &points, &received).await;
+    roll_up_all(&state, 500).await;
+
+    let bitmaps = reports(&state, day, false).await;
+    let per_cell = reports(&state, day, true).await;
+    for ((q, b), c) in questions(day).iter().zip(&bitmaps).zip(&per_cell) {
+        assert_eq!(b, c, "{q:?}");
+    }
+    // Not a vacuous agreement: the walks covered cells in every window asked, and the whole
+    // window more than the day alone.
+    for (q, b) in questions(day).iter().zip(&bitmaps) {
+        assert!(b["visited_cells"].as_u64().unwrap() > 0, "{q:?}: {b}");
+    }
+    assert!(bitmaps[0]["visited_cells"].as_u64() > bitmaps[1]["visited_cells"].as_u64());
+    // The off-duty walker's grid is not patrolled.
+    let off = bitmaps[0]["children"][0].clone();
+    assert_eq!(off["code"], "320999001");
+    // Every bitmap row is what the migration's SQL backfill derives from `track_cells`.
+    let (hourly, daily, _) = snapshot(&pool).await;
+    assert!(!hourly.is_empty() && !daily.is_empty());
+    assert_eq!(backfilled(&pool).await, (hourly, daily));
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn late_and_out_of_order_points_give_the_same_bitmaps(pool: PgPool) {
+    let (app, state) = world(pool.clone()).await;
+    let day = (Utc::now() - TimeDelta::days(2))
+        .duration_trunc(TimeDelta::days(1))
+        .unwrap();
+    let points = scripted_tracks(&app, &pool, day).await;
+
+    // In order: each point a second after it was taken.
+    let in_order: Vec<DateTime<Utc>> = points.iter().map(|p| p.1 + TimeDelta::seconds(1)).collect();
+    insert_points(&pool, &points, &in_order).await;
+    roll_up_all(&state, 500).await;
+    let want = snapshot(&pool).await;
+    let want_reports = reports(&state, day, false).await;
+    assert!(!want.0.is_empty());
+
+    // Again from nothing, the same points arriving otherwise.
+    for t in [
+        "positions",
+        "track_cells",
+        "patrol_blocks_hourly",
+        "patrol_blocks_daily",
+    ] {
+        sqlx::query(&format!("DELETE FROM {t}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM rollup_state")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // The first walker's whole track arrives last, days late, after the others' later hours
+    // and days were rolled up; the others' tracks interleave in slices of 6 minutes, each
+    // slice of a walker arriving at one instant with its points in reverse order of time, in
+    // passes of about 7 points (so hours and days are written piecemeal).
+    let first = points[0].0;
+    let slice = |i: usize| {
+        let (id, at, ..) = points[i];
+        (id == first, at.timestamp().div_euclid(360), id)
+    };
+    let mut rank: Vec<usize> = (0..points.len()).collect();
+    rank.sort_by_key(|&i| (slice(i), std::cmp::Reverse(points[i].1)));
+    let base = Utc::now() - TimeDelta::minutes(5);
+    let mut received = vec![base; points.len()];
+    let mut instant = 0i64;
+    for (pos, &i) in rank.iter().enumerate() {
+        if pos > 0 && slice(rank[pos - 1]) != slice(i) {
+            instant += 1;
+        }
+        received[i] = base + TimeDelta::milliseconds(instant);
+    }
+    insert_points(&pool, &points, &received).await;
+    roll_up_all(&state, 7).await;
+    let got = snapshot(&pool).await;
+    assert_eq!(got.2, want.2, "patrolled cells");
+    assert_eq!(got.0, want.0, "hourly bitmaps");
+    assert_eq!(got.1, want.1, "daily bitmaps");
+    assert_eq!(reports(&state, day, false).await, want_reports);
+
+    // Reading everything once more (the roll-up's mark lost) changes no bitmap.
+    sqlx::query("DELETE FROM rollup_state")
+        .execute(&pool)
+        .await
+        .unwrap();
+    roll_up_all(&state, 1000).await;
+    let replayed = snapshot(&pool).await;
+    assert_eq!((replayed.0, replayed.1), (want.0, want.1));
+    assert_eq!(reports(&state, day, false).await, want_reports);
+    assert_eq!(reports(&state, day, true).await, want_reports);
 }

@@ -27,12 +27,15 @@
 //! - `distance.rs`: [`haversine_m`], the great-circle distance every live query uses.
 //! - `coverage.rs`: patrol coverage: a grid's cells at any resolution ([`grid_cells`]), the
 //!   cells a walk between two reports crosses ([`path_cells`]), area-weighted roll-up.
+//! - `blocks.rs`: visited-cell bitmaps, 343 resolution-11 cells per resolution-8 block
+//!   ([`BlockBits`], [`block_bit`], [`cell_at`], [`block_masks`]).
 //!
 //! Coordinates: [`LatLng`] has named fields; `geo` geometries are (x = lng, y = lat) in degrees,
 //! planar, as PostGIS `geometry(…, 4326)` treats them.
 #![forbid(unsafe_code)]
 
 mod area;
+mod blocks;
 mod cover;
 mod coverage;
 mod distance;
@@ -48,6 +51,9 @@ mod scope;
 mod shapes;
 mod types;
 
+pub use blocks::{
+    BLOCK_BITS, BLOCK_RESOLUTION, BlockBits, FINE_RESOLUTION, block_bit, block_masks, cell_at,
+};
 pub use coverage::{CellCount, area_weighted, grid_cells, path_cells};
 pub use distance::{EARTH_RADIUS_M, haversine_m};
 pub use error::{HierarchyError, InvalidCode, InvalidLatLng, InvalidLevel, LiveQueryError};

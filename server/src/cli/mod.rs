@@ -392,6 +392,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         state.clone(),
         Duration::from_secs(60),
     ));
+    tokio::spawn(crate::coverage::warm_task(state.clone()));
     let web_dir = args.web_dir.is_dir().then_some(args.web_dir.clone());
     if web_dir.is_none() {
         tracing::warn!(dir = %args.web_dir.display(), "web page not built; serving the API only");

@@ -1,21 +1,29 @@
 //! Patrol coverage, density and KPIs for leaders, rolled up the hierarchy.
 //!
 //! - `rollup.rs`: positions → `track_cells` (per hour and H3 cell at resolution 11), as they
-//!   arrive.
+//!   arrive, and the same patrolled cells as bitmaps per resolution-8 block and hour / day
+//!   (`patrol_blocks_hourly`, `patrol_blocks_daily`, 343 bits each).
 //! - here: coverage of a unit over a window (the share of its grids' cells that on-duty
 //!   patrols passed through, area-weighted up the hierarchy), density per H3 cell, and the
 //!   case and worker KPIs.
 //!
 //! A grid's cells are those whose centre it contains (`gridwall_spatial::grid_cells`); they
-//! are computed once per hierarchy version and resolution and cached.
+//! are computed once per hierarchy version and resolution and cached, and so are its
+//! resolution-11 cells as bit masks per block ([`CoverageCache::masks_of`], warmed for every
+//! grid at start by [`warm_task`]). [`coverage`] ORs the window's bitmaps (hourly at the
+//! edges, daily in the middle) and counts the bits under each grid's masks;
+//! [`coverage_per_cell`] is the previous path (a row per cell and hour of `track_cells`),
+//! kept as the reference the tests and the bench compare with.
 
 pub mod rollup;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use gridwall_spatial::{CellCount, CellIndex, Level, Resolution, UnitId, area_weighted};
+use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
+use gridwall_spatial::{
+    BlockBits, CellCount, CellIndex, Level, Resolution, UnitId, area_weighted, block_masks, cell_at,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -25,10 +33,18 @@ use crate::state::{AppState, LoadedHierarchy};
 /// Memory for cached grid cells, bytes.
 const CELL_CACHE_BYTES: u64 = 256 << 20;
 
-/// The coverage part of the state: grid cells by (hierarchy version, resolution, grid).
+/// Memory for cached grid masks, bytes (the whole demo city at resolution 11 takes a few MB).
+const MASK_CACHE_BYTES: u64 = 128 << 20;
+
+/// A grid's resolution-11 cells: (block as stored, the block's cells of the grid), by block.
+pub type GridMasks = Arc<Vec<(i64, BlockBits)>>;
+
+/// The coverage part of the state: grid cells by (hierarchy version, resolution, grid), and
+/// grid masks by (hierarchy version, grid).
 #[derive(Debug, Clone)]
 pub struct CoverageCache {
     cells: moka::future::Cache<(i64, u8, u32), Arc<Vec<CellIndex>>>,
+    masks: moka::future::Cache<(i64, u32), GridMasks>,
 }
 
 impl Default for CoverageCache {
@@ -40,7 +56,61 @@ impl Default for CoverageCache {
                 })
                 .max_capacity(CELL_CACHE_BYTES)
                 .build(),
+            masks: moka::future::Cache::builder()
+                .weigher(|_, v: &GridMasks| {
+                    u32::try_from(v.len() * std::mem::size_of::<(i64, BlockBits)>() + 64)
+                        .unwrap_or(u32::MAX)
+                })
+                .max_capacity(MASK_CACHE_BYTES)
+                .build(),
         }
+    }
+}
+
+/// A grid's resolution-11 cells as block masks.
+fn masks_from(h: &gridwall_spatial::Hierarchy, g: UnitId) -> GridMasks {
+    let cells = gridwall_spatial::grid_cells(h, g, rollup::ROLLUP_RESOLUTION);
+    Arc::new(
+        block_masks(&cells)
+            .into_iter()
+            .map(|(b, m)| (rollup::cell_key(b), m))
+            .collect(),
+    )
+}
+
+/// Computes the masks of every grid of the current hierarchy (on one blocking thread, grid
+/// by grid, so that a request needing one is not kept waiting), then again whenever the
+/// hierarchy changes: the first coverage query after start is then as fast as the next.
+pub async fn warm_task(state: AppState) {
+    let mut warmed = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        let Some(loaded) = state.hierarchy.get() else {
+            continue;
+        };
+        if warmed == Some(loaded.version) {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let h = &loaded.hierarchy;
+        let grids: Vec<UnitId> = (0..h.len())
+            .filter_map(|i| u32::try_from(i).ok().map(UnitId))
+            .filter(|&u| h.unit(u).level == Level::Grid)
+            .collect();
+        for chunk in grids.chunks(64) {
+            if let Err(e) = state.coverage.masks_of(&loaded, chunk).await {
+                tracing::warn!(error = ?e, "warming the coverage masks failed");
+                break;
+            }
+        }
+        tracing::info!(
+            grids = grids.len(),
+            version = loaded.version,
+            secs = started.elapsed().as_secs_f64(),
+            "coverage masks warmed"
+        );
+        warmed = Some(loaded.version);
     }
 }
 
@@ -108,6 +178,47 @@ impl CoverageCache {
         }
         Ok(out)
     }
+
+    /// The resolution-11 cells of each of `grids` as block masks (computed off the async
+    /// runtime when missing).
+    ///
+    /// # Errors
+    ///
+    /// When the computing task fails (a bug).
+    pub async fn masks_of(
+        &self,
+        loaded: &Arc<LoadedHierarchy>,
+        grids: &[UnitId],
+    ) -> ApiResult<HashMap<UnitId, GridMasks>> {
+        let mut out = HashMap::with_capacity(grids.len());
+        let mut missing = Vec::new();
+        for &g in grids {
+            match self.masks.get(&(loaded.version, g.0)).await {
+                Some(m) => {
+                    out.insert(g, m);
+                }
+                None => missing.push(g),
+            }
+        }
+        if !missing.is_empty() {
+            let l = Arc::clone(loaded);
+            let computed = tokio::task::spawn_blocking(move || {
+                missing
+                    .into_iter()
+                    .map(|g| (g, masks_from(&l.hierarchy, g)))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("grid masks: {e}")))?;
+            for (g, m) in computed {
+                self.masks
+                    .insert((loaded.version, g.0), Arc::clone(&m))
+                    .await;
+                out.insert(g, m);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// One unit's coverage.
@@ -158,7 +269,84 @@ pub struct CellLists {
 /// Most cells a report lists.
 pub const MAX_LISTED_CELLS: u64 = 200_000;
 
-/// Coverage of `unit` over [from, to) at `res` (≤ 11), from the roll-up.
+/// The UTC hours and days a window [from, to) of whole hours reads: hours at the edges, whole
+/// days in the middle. Answers (hour ranges, day range).
+#[must_use]
+pub fn split_window(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> (
+    [(DateTime<Utc>, DateTime<Utc>); 2],
+    (DateTime<Utc>, DateTime<Utc>),
+) {
+    let day = TimeDelta::days(1);
+    let first = from.duration_trunc(day).unwrap_or(from);
+    let first = if first < from { first + day } else { first };
+    let last = to.duration_trunc(day).unwrap_or(to);
+    if first < last {
+        ([(from, first), (last, to)], (first, last))
+    } else {
+        ([(from, to), (to, to)], (to, to))
+    }
+}
+
+/// The patrolled cells of `blocks` over [from, to) (whole hours), OR-ed per block.
+///
+/// # Errors
+///
+/// Database failures; a malformed bitmap (a bug).
+pub async fn visited_blocks(
+    pool: &sqlx::PgPool,
+    blocks: &[i64],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> ApiResult<HashMap<i64, BlockBits>> {
+    let ([(h0, h1), (h2, h3)], (d0, d1)) = split_window(from, to);
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT block, bit_or(bits)::text FROM (
+             SELECT block, bits FROM patrol_blocks_hourly
+             WHERE block = ANY($1) AND ((hour >= $2 AND hour < $3) OR (hour >= $4 AND hour < $5))
+             UNION ALL
+             SELECT block, bits FROM patrol_blocks_daily
+             WHERE block = ANY($1) AND day >= $6 AND day < $7
+         ) x GROUP BY block",
+    )
+    .bind(blocks)
+    .bind(h0)
+    .bind(h1)
+    .bind(h2)
+    .bind(h3)
+    .bind(d0)
+    .bind(d1)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(b, s)| {
+            BlockBits::from_bit_string(&s)
+                .map(|bits| (b, bits))
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("bad bitmap of block {b}")))
+        })
+        .collect()
+}
+
+/// The area of each grid at or under `unit_db`, m².
+async fn grid_areas(state: &AppState, unit_db: i64) -> ApiResult<HashMap<i64, f64>> {
+    Ok(sqlx::query_as::<_, (i64, f64)>(
+        "SELECT g.id, g.area_m2 FROM units g
+         WHERE g.level = 4
+           AND g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                             AND (SELECT tree_hi FROM units WHERE id = $1)",
+    )
+    .bind(unit_db)
+    .fetch_all(&state.pool)
+    .await?
+    .into_iter()
+    .collect())
+}
+
+/// Coverage of `unit` over [from, to) at `res` (≤ 11), from the block bitmaps: each grid's
+/// visited cells are the bits of its masks set in the OR of the window's bitmaps. Same answer
+/// as [`coverage_per_cell`].
 ///
 /// # Errors
 ///
@@ -173,44 +361,78 @@ pub async fn coverage(
     res: Resolution,
     list_cells: bool,
 ) -> ApiResult<CoverageReport> {
-    let h = &loaded.hierarchy;
-    let grids = grids_under(h, unit);
-    let cells = state.coverage.cells_of(loaded, &grids, res).await?;
-    let unit_db = loaded.db_ids[unit.0 as usize];
-    let keys: Vec<i64> = sqlx::query_scalar(
-        "SELECT DISTINCT t.cell FROM track_cells t JOIN units g ON g.id = t.grid_id
-         WHERE t.patrolled AND t.hour >= $2 AND t.hour < $3
-           AND g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                             AND (SELECT tree_hi FROM units WHERE id = $1)",
-    )
-    .bind(unit_db)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&state.pool)
-    .await?;
-    let visited: HashSet<CellIndex> = keys
-        .into_iter()
-        .filter_map(rollup::cell_from_key)
-        .filter_map(|c| {
-            if res == rollup::ROLLUP_RESOLUTION {
-                Some(c)
-            } else {
-                c.parent(res)
-            }
-        })
+    let grids = grids_under(&loaded.hierarchy, unit);
+    let masks = state.coverage.masks_of(loaded, &grids).await?;
+    let mut blocks: Vec<i64> = masks
+        .values()
+        .flat_map(|m| m.iter().map(|(b, _)| *b))
         .collect();
-    let areas: HashMap<i64, f64> = sqlx::query_as::<_, (i64, f64)>(
-        "SELECT g.id, g.area_m2 FROM units g
-         WHERE g.level = 4
-           AND g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                             AND (SELECT tree_hi FROM units WHERE id = $1)",
+    blocks.sort_unstable();
+    blocks.dedup();
+    let seen = visited_blocks(&state.pool, &blocks, from, to).await?;
+    let areas = grid_areas(state, loaded.db_ids[unit.0 as usize]).await?;
+    let area_of = |g: &UnitId| {
+        areas
+            .get(&loaded.db_ids[g.0 as usize])
+            .copied()
+            .unwrap_or(0.0)
+    };
+    if res == rollup::ROLLUP_RESOLUTION && !list_cells {
+        // Counting bits is enough.
+        let per_grid: HashMap<UnitId, (CellCount, f64)> = grids
+            .iter()
+            .map(|g| {
+                let mut count = CellCount::default();
+                for (b, m) in masks.get(g).map_or(&[][..], |v| v.as_slice()) {
+                    count.total += u64::from(m.count());
+                    if let Some(v) = seen.get(b) {
+                        count.visited += u64::from(m.and(v).count());
+                    }
+                }
+                (*g, (count, area_of(g)))
+            })
+            .collect();
+        return assemble(loaded, unit, from, to, res, &per_grid, None);
+    }
+    // The unit's visited resolution-11 cells, then as in the per-cell path.
+    let mut visited11: HashSet<CellIndex> = HashSet::new();
+    for m in masks.values() {
+        for (b, mask) in m.iter() {
+            let Some(v) = seen.get(b) else { continue };
+            let Some(block) = rollup::cell_from_key(*b) else {
+                continue;
+            };
+            visited11.extend(mask.and(v).bits().filter_map(|bit| cell_at(block, bit)));
+        }
+    }
+    let visited: HashSet<CellIndex> = if res == rollup::ROLLUP_RESOLUTION {
+        visited11
+    } else {
+        visited11
+            .into_iter()
+            .filter_map(|c| c.parent(res))
+            .collect()
+    };
+    let cells = state.coverage.cells_of(loaded, &grids, res).await?;
+    let per_grid = count_cells(&grids, &cells, &visited, area_of);
+    assemble(
+        loaded,
+        unit,
+        from,
+        to,
+        res,
+        &per_grid,
+        list_cells.then_some((&grids, &cells, &visited)),
     )
-    .bind(unit_db)
-    .fetch_all(&state.pool)
-    .await?
-    .into_iter()
-    .collect();
-    let per_grid: HashMap<UnitId, (CellCount, f64)> = grids
+}
+
+fn count_cells(
+    grids: &[UnitId],
+    cells: &HashMap<UnitId, Arc<Vec<CellIndex>>>,
+    visited: &HashSet<CellIndex>,
+    area_of: impl Fn(&UnitId) -> f64,
+) -> HashMap<UnitId, (CellCount, f64)> {
+    grids
         .iter()
         .map(|g| {
             let c = cells.get(g).map_or(&[][..], |v| v.as_slice());
@@ -219,13 +441,29 @@ pub async fn coverage(
                     .unwrap_or(u64::MAX),
                 total: u64::try_from(c.len()).unwrap_or(u64::MAX),
             };
-            let area = areas
-                .get(&loaded.db_ids[g.0 as usize])
-                .copied()
-                .unwrap_or(0.0);
-            (*g, (count, area))
+            (*g, (count, area_of(g)))
         })
-        .collect();
+        .collect()
+}
+
+type Listing<'a> = (
+    &'a [UnitId],
+    &'a HashMap<UnitId, Arc<Vec<CellIndex>>>,
+    &'a HashSet<CellIndex>,
+);
+
+/// The report from each grid's count and area: the unit and its children area-weighted, and
+/// the cells when `list` holds them.
+fn assemble(
+    loaded: &LoadedHierarchy,
+    unit: UnitId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    res: Resolution,
+    per_grid: &HashMap<UnitId, (CellCount, f64)>,
+    list: Option<Listing<'_>>,
+) -> ApiResult<CoverageReport> {
+    let h = &loaded.hierarchy;
     let summarise = |u: UnitId| -> UnitCoverage {
         let gs = if h.unit(u).level == Level::Grid {
             vec![u]
@@ -258,7 +496,7 @@ pub async fn coverage(
         .iter()
         .map(|&c| summarise(c))
         .collect();
-    let cells = if list_cells {
+    let cells = if let Some((grids, cells, visited)) = list {
         if top.total_cells > MAX_LISTED_CELLS {
             return Err(ApiError::Unprocessable {
                 code: "too_many_cells",
@@ -274,7 +512,7 @@ pub async fn coverage(
         }
         let mut v = Vec::new();
         let mut u = Vec::new();
-        for g in &grids {
+        for g in grids {
             for c in cells.get(g).map_or(&[][..], |x| x.as_slice()) {
                 if visited.contains(c) {
                     v.push(c.to_string());
@@ -300,4 +538,65 @@ pub async fn coverage(
         children,
         cells,
     })
+}
+
+/// Coverage of `unit` over [from, to) at `res` (≤ 11), from the per-cell roll-up
+/// (`track_cells`, a row per patrolled cell and hour): the path before the block bitmaps,
+/// kept as the reference.
+///
+/// # Errors
+///
+/// 422 when cells are asked for a unit with more than [`MAX_LISTED_CELLS`]; database
+/// failures.
+pub async fn coverage_per_cell(
+    state: &AppState,
+    loaded: &Arc<LoadedHierarchy>,
+    unit: UnitId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    res: Resolution,
+    list_cells: bool,
+) -> ApiResult<CoverageReport> {
+    let grids = grids_under(&loaded.hierarchy, unit);
+    let cells = state.coverage.cells_of(loaded, &grids, res).await?;
+    let unit_db = loaded.db_ids[unit.0 as usize];
+    let keys: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT t.cell FROM track_cells t JOIN units g ON g.id = t.grid_id
+         WHERE t.patrolled AND t.hour >= $2 AND t.hour < $3
+           AND g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
+                             AND (SELECT tree_hi FROM units WHERE id = $1)",
+    )
+    .bind(unit_db)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&state.pool)
+    .await?;
+    let visited: HashSet<CellIndex> = keys
+        .into_iter()
+        .filter_map(rollup::cell_from_key)
+        .filter_map(|c| {
+            if res == rollup::ROLLUP_RESOLUTION {
+                Some(c)
+            } else {
+                c.parent(res)
+            }
+        })
+        .collect();
+    let areas = grid_areas(state, unit_db).await?;
+    let area_of = |g: &UnitId| {
+        areas
+            .get(&loaded.db_ids[g.0 as usize])
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let per_grid = count_cells(&grids, &cells, &visited, area_of);
+    assemble(
+        loaded,
+        unit,
+        from,
+        to,
+        res,
+        &per_grid,
+        list_cells.then_some((&grids, &cells, &visited)),
+    )
 }

@@ -8,11 +8,11 @@
 //! The walk between two reports is counted when they are at most [`MAX_GAP`] apart in time and
 //! [`MAX_STEP_M`] in distance (a phone that was off for an hour did not walk a straight line).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
-use gridwall_spatial::{CellIndex, LatLng, Resolution, path_cells};
-use sqlx::PgPool;
+use gridwall_spatial::{BlockBits, CellIndex, LatLng, Resolution, block_bit, path_cells};
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::state::AppState;
 
@@ -145,6 +145,12 @@ impl Rollup {
         let mut grids: Vec<Option<i64>> = Vec::with_capacity(cells.len());
         let mut counts = Vec::with_capacity(cells.len());
         let mut patrolled = Vec::with_capacity(cells.len());
+        let blocks = Blocks::of(
+            cells
+                .iter()
+                .filter(|(_, v)| v.1)
+                .map(|((hour, cell), _)| (*hour, *cell)),
+        );
         for ((hour, cell), (count, walked)) in cells {
             let centre = h3o::LatLng::from(cell);
             let grid = loaded.as_deref().and_then(|l| {
@@ -176,6 +182,7 @@ impl Rollup {
         .bind(&patrolled)
         .execute(&mut *tx)
         .await?;
+        blocks.write(&mut tx).await?;
         sqlx::query(
             "INSERT INTO rollup_state (name, upto) VALUES ('track_cells', $1)
              ON CONFLICT (name) DO UPDATE SET upto = $1",
@@ -225,6 +232,74 @@ impl Rollup {
     }
 }
 
+fn day_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::days(1)).unwrap_or(t)
+}
+
+/// Patrolled cells as bitmaps per resolution-8 block, by hour and by UTC day: what a pass ORs
+/// into `patrol_blocks_hourly` and `patrol_blocks_daily`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Blocks {
+    /// (block, hour) → cells.
+    pub hourly: BTreeMap<(i64, DateTime<Utc>), BlockBits>,
+    /// (block, midnight UTC) → cells.
+    pub daily: BTreeMap<(i64, DateTime<Utc>), BlockBits>,
+}
+
+impl Blocks {
+    /// The bitmaps of patrolled (hour, resolution-11 cell) pairs (other resolutions are left
+    /// out).
+    #[must_use]
+    pub fn of(patrolled: impl IntoIterator<Item = (DateTime<Utc>, CellIndex)>) -> Self {
+        let mut out = Self::default();
+        for (hour, cell) in patrolled {
+            let Some((block, bit)) = block_bit(cell) else {
+                continue;
+            };
+            let b = cell_key(block);
+            out.hourly.entry((b, hour)).or_default().set(bit);
+            out.daily.entry((b, day_of(hour))).or_default().set(bit);
+        }
+        out
+    }
+
+    /// ORs the bitmaps into the tables (idempotent; any order of passes gives the same rows).
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn write(&self, tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+        for (table, col, rows) in [
+            ("patrol_blocks_hourly", "hour", &self.hourly),
+            ("patrol_blocks_daily", "day", &self.daily),
+        ] {
+            if rows.is_empty() {
+                continue;
+            }
+            let mut blocks = Vec::with_capacity(rows.len());
+            let mut times = Vec::with_capacity(rows.len());
+            let mut bits = Vec::with_capacity(rows.len());
+            for ((b, t), v) in rows {
+                blocks.push(*b);
+                times.push(*t);
+                bits.push(v.to_bit_string());
+            }
+            sqlx::query(&format!(
+                "INSERT INTO {table} AS t (block, {col}, bits)
+                 SELECT b, x, s::bit(343)
+                 FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS u (b, x, s)
+                 ON CONFLICT (block, {col}) DO UPDATE SET bits = t.bits | EXCLUDED.bits"
+            ))
+            .bind(&blocks)
+            .bind(&times)
+            .bind(&bits)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 /// Rolls up every `every` until the process ends (catching up in several passes after a
 /// pause).
 pub async fn task(state: AppState, every: std::time::Duration) {
@@ -251,9 +326,35 @@ pub async fn task(state: AppState, every: std::time::Duration) {
 ///
 /// When the database fails.
 pub async fn drop_before(pool: &PgPool, cutoff: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM track_cells WHERE hour < $1")
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query("DELETE FROM track_cells WHERE hour < $1")
         .bind(cutoff)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?
-        .rows_affected())
+        .rows_affected();
+    sqlx::query("DELETE FROM patrol_blocks_hourly WHERE hour < $1")
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+    // Whole days before the cutoff go; the day it falls in keeps only its remaining hours.
+    let day = day_of(cutoff);
+    sqlx::query("DELETE FROM patrol_blocks_daily WHERE day < $1 OR (day = $1 AND $1 < $2)")
+        .bind(day)
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+    if day < cutoff {
+        sqlx::query(
+            "INSERT INTO patrol_blocks_daily AS t (block, day, bits)
+             SELECT block, $1, bit_or(bits) FROM patrol_blocks_hourly
+             WHERE hour >= $1 AND hour < $1 + interval '1 day'
+             GROUP BY block
+             ON CONFLICT (block, day) DO UPDATE SET bits = t.bits | EXCLUDED.bits",
+        )
+        .bind(day)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(n)
 }
