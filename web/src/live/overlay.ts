@@ -22,6 +22,8 @@ import type { LiveAlert, LiveCase, LiveClient, LiveResource } from './client';
 export const MOVE_MS = 1_000;
 export const STALE_MS = 5 * 60_000;
 export const OFFLINE_GRACE_MS = 20_000;
+/** Time between frames while only a pulse (not movement) animates the overlay. */
+export const PULSE_FRAME_MS = 50;
 
 type Rgba = [number, number, number, number];
 
@@ -155,6 +157,7 @@ export class LiveOverlay {
   private colors = new Uint8Array(0);
   private icons: string[] = [];
   private frame: number | undefined;
+  private pulseTimer: number | undefined;
   /** Markers are moving until then (performance.now()). */
   private movingUntil = 0;
   /** Something else (a pulsing alert) wants frames until then. */
@@ -234,6 +237,7 @@ export class LiveOverlay {
     this.unsubscribe();
     window.clearInterval(this.staleTimer);
     if (this.frame !== undefined) cancelAnimationFrame(this.frame);
+    window.clearTimeout(this.pulseTimer);
     this.map.off('zoomend', this.onZoom);
     this.map.removeControl(this.deck);
     this.deck.finalize();
@@ -323,8 +327,21 @@ export class LiveOverlay {
       }
       this.deck.setProps({ layers: this.layers() });
       this.frames += 1;
-      if (moving || now < this.animatingUntil) this.render();
+      if (moving) this.render();
+      else if (now < this.animatingUntil) this.renderPulse();
     });
+  }
+
+  /**
+   * The next frame of a pulse (alerts, overdue cases): a pulse reads as well at ~20 frames a
+   * second, and every frame repaints the whole map, so pulsing alone does not run at 60.
+   */
+  private renderPulse(): void {
+    if (this.pulseTimer !== undefined) return;
+    this.pulseTimer = window.setTimeout(() => {
+      this.pulseTimer = undefined;
+      this.render();
+    }, PULSE_FRAME_MS);
   }
 
   private layers(): Layer[] {
