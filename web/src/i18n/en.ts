@@ -110,7 +110,7 @@ export const en: Record<MessageKey, string> = {
   'wall.status.returned': 'Returned',
   'wall.status.escalated': 'Escalated',
   'wall.status.rejected': 'Rejected',
-  'wall.sos.banner': 'SOS emergency: {name}',
+  'wall.sos.banner': 'Emergency: {name}',
   'wall.sos.more': '{count} more',
   'wall.sound.enable': 'Enable sound',
   'wall.sound.on': 'Sound on',

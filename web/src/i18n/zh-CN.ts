@@ -108,7 +108,7 @@ export const zhCN = {
   'wall.status.returned': '已退回',
   'wall.status.escalated': '已上报上级',
   'wall.status.rejected': '不予受理',
-  'wall.sos.banner': 'SOS 紧急求助：{name}',
+  'wall.sos.banner': '紧急求助：{name}',
   'wall.sos.more': '另有 {count} 起',
   'wall.sound.enable': '开启声音',
   'wall.sound.on': '声音已开启',

@@ -17,7 +17,7 @@ import { onLangChange, t } from '../i18n';
 import type { LayerName } from '../live/client';
 import { LEVELS, type Level, type Ramp } from '../map/levels';
 import { pickUnitAt } from '../map/pick';
-import { layerIds } from '../map/style';
+import { UNITS_SOURCE, layerIds } from '../map/style';
 import { el } from '../ui/dom';
 import type { MountView } from '../views/types';
 import { Ticker, renderCases, renderTicker } from './feed';
@@ -220,6 +220,20 @@ export const mountWall: MountView = (ctx) => {
     return fits ? { top, right, bottom: margin, left: margin } : { top: 0, right: 0, bottom: 0, left: 0 };
   };
 
+  /** Lights the unit shown (its fill, by feature state) so its extent reads on the wall. */
+  const highlight = (unit: WallUnit | undefined, on: boolean): void => {
+    const style = unit ? LEVELS.find((l) => l.level === unit.level) : undefined;
+    if (!unit || !style) return;
+    try {
+      map.setFeatureState(
+        { source: UNITS_SOURCE, sourceLayer: style.sourceLayer, id: unit.code },
+        { selected: on },
+      );
+    } catch (err) {
+      console.warn('Gridwall wall: cannot highlight', unit.code, err);
+    }
+  };
+
   /** Shows a unit: subscribe, fit, crumbs, KPIs; `push` adds a history entry. */
   const show = async (code: string, push: boolean): Promise<void> => {
     const token = ++loading;
@@ -232,7 +246,9 @@ export const mountWall: MountView = (ctx) => {
       return;
     }
     if (disposed || token !== loading) return;
+    highlight(current, false);
     current = unit;
+    highlight(current, true);
     kpi = kpi?.unit === unit.code ? kpi : undefined;
     live.subscribe({ layers: LAYERS, unit: unit.code });
     const [w, s, e, n] = unit.bbox;
@@ -377,6 +393,7 @@ export const mountWall: MountView = (ctx) => {
 
   return () => {
     disposed = true;
+    highlight(current, false);
     window.clearInterval(kpiTimer);
     window.clearTimeout(nudgeTimer);
     window.clearInterval(kioskTimer);
