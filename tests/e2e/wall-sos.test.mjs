@@ -89,7 +89,9 @@ test('an SOS shows the banner with the name; sound can be enabled; acknowledging
   assert.equal(after.playing, false, 'the siren stops');
   assert.equal(after.enabled, true, 'sound stays enabled for the next SOS');
 
-  // Clean up: the worker's phone clears the SOS, which resolves the alert.
+  // Clean up for the files after this one: the phone clears the SOS and the alert is resolved
+  // (an acknowledged alert stays live, drawn on every wall, until it is).
   await postPosition(worker.deviceToken, worker.id, HERE, { sos: false });
+  await api(token, 'POST', `/api/alerts/${alert.id}/resolve`, { note: 'e2e: done' });
   assert.deepEqual(browser.record.cspViolations, []);
 });
