@@ -76,6 +76,11 @@ export interface LiveOverlayOptions {
    * (default false: overdue cases are only coloured red).
    */
   pulseOverdue?: boolean;
+  /**
+   * Time between frames while only a pulse animates (default PULSE_FRAME_MS). Every frame
+   * repaints the whole map, which on a large screen with software GL is dear.
+   */
+  pulseFrameMs?: number;
 }
 
 /** The atlas of marker shapes (white, tinted by `getColor`): a worker's disc, a vehicle's tile. */
@@ -341,7 +346,7 @@ export class LiveOverlay {
     this.pulseTimer = window.setTimeout(() => {
       this.pulseTimer = undefined;
       this.render();
-    }, PULSE_FRAME_MS);
+    }, this.options.pulseFrameMs ?? PULSE_FRAME_MS);
   }
 
   private layers(): Layer[] {

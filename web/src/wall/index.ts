@@ -15,6 +15,7 @@ import type { MapMouseEvent, ExpressionSpecification } from 'maplibre-gl';
 
 import { onLangChange, t } from '../i18n';
 import type { LayerName } from '../live/client';
+import { PULSE_FRAME_MS } from '../live/overlay';
 import { LEVELS, type Level, type Ramp } from '../map/levels';
 import { pickUnitAt } from '../map/pick';
 import { UNITS_SOURCE, layerIds } from '../map/style';
@@ -111,7 +112,8 @@ export const mountWall: MountView = (ctx) => {
   const applyScale = (): void => {
     scale = wallScale();
     document.documentElement.style.setProperty('--wall-scale', String(scale));
-    overlay.configure({ scale, pulseOverdue: true });
+    // 10 frames a second carry a 1.6 s pulse well, and a 4K frame is four 1080p ones.
+    overlay.configure({ scale, pulseOverdue: true, pulseFrameMs: scale > 1.5 ? 150 : 100 });
     for (const l of LEVELS) {
       const id = layerIds.label(l);
       if (!map.getLayer(id)) continue;
@@ -404,7 +406,7 @@ export const mountWall: MountView = (ctx) => {
     window.removeEventListener('popstate', onPopState);
     window.removeEventListener('resize', onResize);
     siren.close();
-    overlay.configure({ scale: 1, pulseOverdue: false });
+    overlay.configure({ scale: 1, pulseOverdue: false, pulseFrameMs: PULSE_FRAME_MS });
     for (const [id, size] of labelSizes) {
       if (map.getLayer(id)) map.setLayoutProperty(id, 'text-size', size as number);
     }
