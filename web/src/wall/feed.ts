@@ -42,10 +42,17 @@ function alertItem(what: 'raised' | 'changed' | 'resolved', a: LiveAlert, at: nu
     kind: 'alert',
     what: label,
     title: a.title,
-    detail: a.kind,
+    detail: alertKindName(a.kind),
     at,
     tone: a.kind === 'sos' ? 'sos' : 'alert',
   };
+}
+
+export function alertKindName(kind: string): string {
+  const key = `wall.alert.${kind}`;
+  return /^wall\.alert\.(sos|offline|out_of_grid|stationary|overdue|hotspot|repeat_reporter)$/.test(key)
+    ? t(key as MessageKey)
+    : kind;
 }
 
 export function statusName(status: string): string {
