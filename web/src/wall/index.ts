@@ -294,8 +294,23 @@ export const mountWall: MountView = (ctx) => {
   };
   window.addEventListener('popstate', onPopState);
 
+  // A resized window (a browser put full-screen on the wall): rescale, and fit the unit again
+  // once the resizing has stopped.
+  let resizeTimer: number | undefined;
   const onResize = (): void => {
     applyScale();
+    window.clearTimeout(resizeTimer);
+    resizeTimer = window.setTimeout(() => {
+      if (!current || disposed) return;
+      const [w, s, e, n] = current.bbox;
+      map.fitBounds(
+        [
+          [w, s],
+          [e, n],
+        ],
+        { padding: padding(), duration: 0, maxZoom: 17 },
+      );
+    }, 250);
   };
   window.addEventListener('resize', onResize);
 
@@ -399,6 +414,7 @@ export const mountWall: MountView = (ctx) => {
     window.clearInterval(kpiTimer);
     window.clearTimeout(nudgeTimer);
     window.clearInterval(kioskTimer);
+    window.clearTimeout(resizeTimer);
     offChange();
     offLang();
     map.off('click', onClick);
