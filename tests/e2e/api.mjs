@@ -88,3 +88,23 @@ export async function createCase(token, [lng, lat], fields = {}) {
     ...fields,
   });
 }
+
+/** Acknowledges (default) or resolves every live alert of `kind`; returns how many. */
+export async function settleAlerts(token, kind, action = 'acknowledge') {
+  const list = await api(token, 'GET', `/api/alerts?kind=${kind}&status=open&limit=1000`);
+  for (const alert of list.alerts) await api(token, 'POST', `/api/alerts/${alert.id}/${action}`, {});
+  return list.alerts.length;
+}
+
+/** The accounts `gridwall demo-accounts` wrote (GRIDWALL_E2E_DEMO_ACCOUNTS), by role. */
+export async function demoAccount(role) {
+  const { readFile } = await import('node:fs/promises');
+  const file = process.env.GRIDWALL_E2E_DEMO_ACCOUNTS;
+  if (!file) throw new Error('set GRIDWALL_E2E_DEMO_ACCOUNTS to the demo accounts file');
+  for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    if (line.startsWith('#') || !line.trim()) continue;
+    const [username, password, r] = line.split('\t');
+    if (r === role) return { username, password };
+  }
+  throw new Error(`no demo account with role ${role}`);
+}

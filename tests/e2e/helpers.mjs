@@ -200,3 +200,50 @@ export async function screenshot(page, name) {
 }
 
 export const HAN = /\p{Script=Han}/u;
+
+/**
+ * Records the frames the page sends on its websockets; returns the list of sockets, each
+ * `{ sent: string[] }`, so a test can look at the `subscribe` messages it sent.
+ * @param {import('playwright-core').Page} page
+ */
+export function recordSocketFrames(page) {
+  const sockets = [];
+  page.on('websocket', (ws) => {
+    const entry = { url: ws.url(), sent: [] };
+    sockets.push(entry);
+    ws.on('framesent', (frame) => entry.sent.push(String(frame.payload)));
+  });
+  return sockets;
+}
+
+/** The `subscribe` messages sent on any recorded socket, parsed, oldest first. */
+export function subscribeMessages(sockets) {
+  return sockets
+    .flatMap((s) => s.sent)
+    .map((text) => {
+      try {
+        return JSON.parse(text);
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((m) => m?.type === 'subscribe');
+}
+
+/**
+ * Waits until the map has stopped moving (a fly or fit animation) and has its style and
+ * tiles loaded. Unlike `waitForMapIdle` it does not wait for MapLibre's `idle` event, which
+ * never comes while something on the map animates (pulsing alerts on the wall).
+ */
+export async function waitForMapSettled(page, timeout = 60_000) {
+  await page.waitForFunction(
+    () => {
+      const map = window.__gridwallMap;
+      return map && !map.isMoving() && map.isStyleLoaded() && map.areTilesLoaded();
+    },
+    null,
+    { timeout, polling: 200 },
+  );
+  // Let the symbol fade-in (300 ms) finish so screenshots show labels at full strength.
+  await page.waitForTimeout(400);
+}

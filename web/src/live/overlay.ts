@@ -22,6 +22,8 @@ import type { LiveAlert, LiveCase, LiveClient, LiveResource } from './client';
 export const MOVE_MS = 1_000;
 export const STALE_MS = 5 * 60_000;
 export const OFFLINE_GRACE_MS = 20_000;
+/** Time between frames while only a pulse (not movement) animates the overlay. */
+export const PULSE_FRAME_MS = 50;
 
 type Rgba = [number, number, number, number];
 
@@ -64,6 +66,21 @@ export interface LiveOverlayOptions {
   onPickAlert?: (item: LiveAlert) => void;
   /** Cases to draw highlighted (e.g. the one selected in the dispatch console). */
   selectedCase?: () => number | undefined;
+  /**
+   * Multiplies every marker size, ring and outline (default 1): the wall uses 2 on a 4K
+   * screen so markers read from across the room.
+   */
+  scale?: number;
+  /**
+   * Draws overdue cases with a pulsing red ring around them, apart from their colour
+   * (default false: overdue cases are only coloured red).
+   */
+  pulseOverdue?: boolean;
+  /**
+   * Time between frames while only a pulse animates (default PULSE_FRAME_MS). Every frame
+   * repaints the whole map, which on a large screen with software GL is dear.
+   */
+  pulseFrameMs?: number;
 }
 
 /** The atlas of marker shapes (white, tinted by `getColor`): a worker's disc, a vehicle's tile. */
@@ -145,6 +162,7 @@ export class LiveOverlay {
   private colors = new Uint8Array(0);
   private icons: string[] = [];
   private frame: number | undefined;
+  private pulseTimer: number | undefined;
   /** Markers are moving until then (performance.now()). */
   private movingUntil = 0;
   /** Something else (a pulsing alert) wants frames until then. */
@@ -224,6 +242,7 @@ export class LiveOverlay {
     this.unsubscribe();
     window.clearInterval(this.staleTimer);
     if (this.frame !== undefined) cancelAnimationFrame(this.frame);
+    window.clearTimeout(this.pulseTimer);
     this.map.off('zoomend', this.onZoom);
     this.map.removeControl(this.deck);
     this.deck.finalize();
@@ -313,8 +332,21 @@ export class LiveOverlay {
       }
       this.deck.setProps({ layers: this.layers() });
       this.frames += 1;
-      if (moving || now < this.animatingUntil) this.render();
+      if (moving) this.render();
+      else if (now < this.animatingUntil) this.renderPulse();
     });
+  }
+
+  /**
+   * The next frame of a pulse (alerts, overdue cases): a pulse reads as well at ~20 frames a
+   * second, and every frame repaints the whole map, so pulsing alone does not run at 60.
+   */
+  private renderPulse(): void {
+    if (this.pulseTimer !== undefined) return;
+    this.pulseTimer = window.setTimeout(() => {
+      this.pulseTimer = undefined;
+      this.render();
+    }, this.options.pulseFrameMs ?? PULSE_FRAME_MS);
   }
 
   private layers(): Layer[] {
@@ -324,9 +356,31 @@ export class LiveOverlay {
     const resourceData = this.resourceData;
     const live = this.live;
     const options = this.options;
+    const k = options.scale !== undefined && options.scale > 0 ? options.scale : 1;
+    const pulse = (Math.sin(performance.now() / 250) + 1) / 2;
     if (options.cases !== false) {
       const selected = options.selectedCase?.();
       const cases = [...live.cases.values()];
+      const overdue = options.pulseOverdue ? cases.filter((c) => c.overdue) : [];
+      if (overdue.length > 0) {
+        out.push(
+          new ScatterplotLayer<LiveCase>({
+            id: 'live-cases-overdue',
+            data: overdue,
+            getPosition: (c) => c.position,
+            getFillColor: [239, 68, 68, Math.round(40 * (1 - pulse))],
+            getLineColor: [255, 80, 80, Math.round(110 + 145 * (1 - pulse))],
+            getRadius: (c) => (9 + c.severity * 1.5 + 8 * pulse) * k,
+            getLineWidth: 2.5 * k,
+            radiusUnits: 'pixels',
+            lineWidthUnits: 'pixels',
+            stroked: true,
+            filled: true,
+            updateTriggers: { getFillColor: pulse, getLineColor: pulse, getRadius: [pulse, k] },
+          }),
+        );
+        this.animatingUntil = Math.max(this.animatingUntil, performance.now() + 100);
+      }
       out.push(
         new ScatterplotLayer<LiveCase>({
           id: 'live-cases',
@@ -334,13 +388,17 @@ export class LiveOverlay {
           getPosition: (c) => c.position,
           getFillColor: (c) => caseColor(c),
           getLineColor: (c) => (c.id === selected ? [255, 255, 255, 255] : [15, 23, 42, 255]),
-          getRadius: (c) => 5 + c.severity * 1.5 + (c.id === selected ? 4 : 0),
-          getLineWidth: (c) => (c.id === selected ? 3 : 1.5),
+          getRadius: (c) => (5 + c.severity * 1.5 + (c.id === selected ? 4 : 0)) * k,
+          getLineWidth: (c) => (c.id === selected ? 3 : 1.5) * k,
           radiusUnits: 'pixels',
           lineWidthUnits: 'pixels',
           stroked: true,
           pickable: true,
-          updateTriggers: { getLineColor: selected, getRadius: selected, getLineWidth: selected },
+          updateTriggers: {
+            getLineColor: selected,
+            getRadius: [selected, k],
+            getLineWidth: [selected, k],
+          },
           onClick: (info: PickingInfo<LiveCase>) => {
             if (info.object) options.onPickCase?.(info.object);
             return info.object !== undefined;
@@ -359,8 +417,8 @@ export class LiveOverlay {
         getSize: 22,
         sizeUnits: 'pixels',
         // Smaller at city and county zoom, where thousands share the screen.
-        sizeScale: markerScale(this.map.getZoom()),
-        sizeMinPixels: 8,
+        sizeScale: markerScale(this.map.getZoom()) * k,
+        sizeMinPixels: 8 * k,
         pickable: true,
         updateTriggers: { getIcon: resourceData },
         onClick: (info: PickingInfo) => {
@@ -372,7 +430,6 @@ export class LiveOverlay {
     );
     if (options.alerts !== false) {
       const alerts = [...live.alerts.values()].filter((a) => a.position !== null);
-      const pulse = (Math.sin(performance.now() / 250) + 1) / 2;
       const pulsing = alerts.some((a) => a.status === 'open');
       out.push(
         new ScatterplotLayer<LiveAlert>({
@@ -384,14 +441,14 @@ export class LiveOverlay {
             a.status === 'open'
               ? [248, 38, 38, Math.round(120 + 135 * pulse)]
               : [251, 191, 36, 200],
-          getRadius: (a) => (a.status === 'open' ? 16 + 10 * pulse : 14),
-          getLineWidth: 3,
+          getRadius: (a) => (a.status === 'open' ? 16 + 10 * pulse : 14) * k,
+          getLineWidth: 3 * k,
           radiusUnits: 'pixels',
           lineWidthUnits: 'pixels',
           stroked: true,
           filled: false,
           pickable: true,
-          updateTriggers: { getLineColor: pulse, getRadius: pulse },
+          updateTriggers: { getLineColor: pulse, getRadius: [pulse, k], getLineWidth: k },
           onClick: (info: PickingInfo<LiveAlert>) => {
             if (info.object) options.onPickAlert?.(info.object);
             return info.object !== undefined;

@@ -50,3 +50,22 @@ export function setUnitState(
     { [state]: on },
   );
 }
+
+/**
+ * The unit of `level` under `point` (for drilling down: the child level of the unit shown),
+ * or the finest unit drawn there when `level` is left out. Only units whose fill layer is drawn
+ * at the current zoom can be found.
+ */
+export function pickUnitAt(
+  map: MapLibreMap,
+  point: PointLike,
+  level?: Level,
+): PickedUnit | undefined {
+  if (level === undefined) return pickUnit(map, point);
+  const layers = FILL_LAYER_IDS.filter((id) => map.getLayer(id) !== undefined);
+  for (const feature of map.queryRenderedFeatures(point, { layers })) {
+    const unit = toUnit(feature);
+    if (unit && unit.level === level) return unit;
+  }
+  return undefined;
+}

@@ -1,0 +1,12 @@
+import { gotoSignedOut, login, openBrowser, waitForMapSettled } from './helpers.mjs';
+const [w, h, unit, out] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4], process.argv[5]];
+const b = await openBrowser({ viewport: { width: w, height: h } });
+const { page } = b;
+await gotoSignedOut(page, `/wall?unit=${unit}`);
+await login(page);
+await page.waitForFunction((c) => window.__gridwallWall?.kpi?.unit === c, unit, { timeout: 90000 });
+await waitForMapSettled(page, 120000);
+await page.waitForTimeout(1500);
+await page.screenshot({ path: out, ...(out.endsWith('.jpg') ? { type: 'jpeg', quality: 82 } : {}) });
+console.log(await page.evaluate(() => ({ kpi: window.__gridwallWall.kpi, res: window.__gridwallLive.client.resources.size, cases: window.__gridwallLive.client.cases.size })));
+await b.close();

@@ -1,0 +1,104 @@
+// The units the wall shows: one unit with its path from the root (breadcrumbs) and its
+// bounds (the map fits them), the unit a user starts at, and the townships a kiosk tours.
+// Everything comes from `/api/units`, which only answers inside the user's territory.
+
+import { apiFetch } from '../auth/session';
+import type { Session } from '../auth/api';
+
+/** One step of a unit's path from the root down to it. */
+export interface PathStep {
+  code: string;
+  name: string;
+  level: number;
+}
+
+export interface WallUnit {
+  code: string;
+  name: string;
+  /** 0 city … 4 grid, as in the tiles. */
+  level: number;
+  /** From the root down to the unit itself (inclusive). */
+  path: PathStep[];
+  /** `[west, south, east, north]`, degrees WGS84. */
+  bbox: [number, number, number, number];
+}
+
+async function getJson(url: string): Promise<unknown> {
+  const response = await apiFetch(url, { headers: { Accept: 'application/json' } });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+/** The bounds of a GeoJSON geometry's coordinates (any nesting). */
+export function bboxOf(geometry: unknown): [number, number, number, number] | undefined {
+  let w = Infinity;
+  let s = Infinity;
+  let e = -Infinity;
+  let n = -Infinity;
+  const walk = (c: unknown): void => {
+    if (!Array.isArray(c)) return;
+    if (typeof c[0] === 'number' && typeof c[1] === 'number') {
+      w = Math.min(w, c[0]);
+      e = Math.max(e, c[0]);
+      s = Math.min(s, c[1]);
+      n = Math.max(n, c[1]);
+      return;
+    }
+    for (const inner of c) walk(inner);
+  };
+  walk((geometry as { coordinates?: unknown } | null)?.coordinates);
+  return Number.isFinite(w) ? [w, s, e, n] : undefined;
+}
+
+/** `GET /api/units/{code}`: the unit, its path and bounds. */
+export async function fetchUnit(code: string): Promise<WallUnit> {
+  const doc = (await getJson(`/api/units/${encodeURIComponent(code)}`)) as {
+    geometry?: unknown;
+    properties?: Record<string, unknown>;
+  };
+  const p = doc.properties ?? {};
+  const bbox = bboxOf(doc.geometry);
+  if (!bbox || typeof p['name'] !== 'string' || typeof p['level'] !== 'number') {
+    throw new Error(`unit ${code}: unexpected answer`);
+  }
+  const path = Array.isArray(p['path']) ? (p['path'] as PathStep[]) : [];
+  return { code: String(p['code'] ?? code), name: p['name'], level: p['level'], path, bbox };
+}
+
+interface UnitListItem {
+  code: string;
+  name: string;
+  level: number;
+}
+
+async function listUnits(query: string): Promise<UnitListItem[]> {
+  // Outlines are not needed here: a coarse simplification keeps the answer small.
+  const doc = (await getJson(`/api/units?${query}&simplify=2000`)) as {
+    features?: Array<{ properties?: Record<string, unknown> }>;
+  };
+  const out: UnitListItem[] = [];
+  for (const f of doc.features ?? []) {
+    const p = f.properties ?? {};
+    if (typeof p['code'] === 'string' && typeof p['name'] === 'string' && typeof p['level'] === 'number') {
+      out.push({ code: p['code'], name: p['name'], level: p['level'] });
+    }
+  }
+  return out.sort((a, b) => a.code.localeCompare(b.code));
+}
+
+/** Where a user starts: the scope unit, or for a user without one the top of the hierarchy. */
+export async function startUnitCode(session: Session): Promise<string> {
+  if (session.user.scope) return session.user.scope.code;
+  const top = await listUnits('level=0');
+  const first = top[0] ?? (await listUnits('level=1'))[0];
+  if (!first) throw new Error('no units');
+  return first.code;
+}
+
+/** The townships (level 2) at or under `unit`, in code order. */
+export async function townshipsOf(unit: WallUnit): Promise<UnitListItem[]> {
+  if (unit.level === 2) return [{ code: unit.code, name: unit.name, level: 2 }];
+  if (unit.level > 2) return [];
+  if (unit.level === 1) return listUnits(`parent=${encodeURIComponent(unit.code)}&level=2`);
+  return listUnits('level=2');
+}
