@@ -457,9 +457,11 @@ export const mountDispatch: MountView = (ctx) => {
     ]);
   }
 
+  /** Whether the user can assign a worker now (a reported case: accept and dispatch in one go). */
   function canAssign(d: CaseDetail): boolean {
     const a = d.allowed_actions;
-    return a.includes('dispatch') || a.includes('reassign') || (a.includes('accept') && d.status === 'reported');
+    const dispatcher = session.user.role === 'admin' || session.user.role === 'dispatcher';
+    return a.includes('dispatch') || a.includes('reassign') || (dispatcher && a.includes('accept') && d.status === 'reported');
   }
 
   function renderDetail(): void {
