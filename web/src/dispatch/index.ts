@@ -659,6 +659,8 @@ export const mountDispatch: MountView = (ctx) => {
         lineWidthUnits: 'pixels',
         stroked: true,
         filled: true,
+        // Pickable, so the rings can be found under the pointer (and by the browser tests).
+        pickable: true,
       }),
       new TextLayer<Candidate>({
         id: 'dispatch-candidate-numbers',
@@ -728,6 +730,7 @@ export const mountDispatch: MountView = (ctx) => {
   });
   live.subscribe(territorySubscription(session.user.scope));
   overlay.configure({
+    pulse: false,
     selectedCase: () => selected,
     onPickCase: (c) => {
       cursor = c.id;
@@ -773,7 +776,7 @@ export const mountDispatch: MountView = (ctx) => {
     window.clearTimeout(listTimer);
     window.clearTimeout(textTimer);
     overlay.setExtraLayers([]);
-    overlay.configure({ selectedCase: () => undefined, onPickCase: () => undefined });
+    overlay.configure({ pulse: true, selectedCase: () => undefined, onPickCase: () => undefined });
     root.remove();
   };
 };

@@ -64,6 +64,11 @@ export interface LiveOverlayOptions {
   onPickAlert?: (item: LiveAlert) => void;
   /** Cases to draw highlighted (e.g. the one selected in the dispatch console). */
   selectedCase?: () => number | undefined;
+  /**
+   * Animate open alerts (default true). False draws them as steady rings, so a desk console
+   * does not repaint every frame while an alert is open (software GL pays for each frame).
+   */
+  pulse?: boolean;
 }
 
 /** The atlas of marker shapes (white, tinted by `getColor`): a worker's disc, a vehicle's tile. */
@@ -372,8 +377,9 @@ export class LiveOverlay {
     );
     if (options.alerts !== false) {
       const alerts = [...live.alerts.values()].filter((a) => a.position !== null);
-      const pulse = (Math.sin(performance.now() / 250) + 1) / 2;
-      const pulsing = alerts.some((a) => a.status === 'open');
+      const animate = options.pulse !== false;
+      const pulse = animate ? (Math.sin(performance.now() / 250) + 1) / 2 : 1;
+      const pulsing = animate && alerts.some((a) => a.status === 'open');
       out.push(
         new ScatterplotLayer<LiveAlert>({
           id: 'live-alerts',
