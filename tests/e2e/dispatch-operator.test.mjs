@@ -139,3 +139,18 @@ test('the township operator’s queue and socket hold their township only', asyn
   }
   await screenshot(page, 'dispatch-operator.png');
 });
+
+test('screenshot of the console at 3840×2160', async () => {
+  const { page } = browser;
+  await page.setViewportSize({ width: 3840, height: 2160 });
+  try {
+    await waitForMapIdle(page, 90_000);
+  } catch (err) {
+    // Software GL at 4K on a loaded machine: take the picture as far as it got.
+    console.warn(`dispatch 4K screenshot: ${err.message}`);
+  }
+  await screenshot(page, 'dispatch-3840x2160.png');
+  // 4K is laid out for reading from a distance: the console's type grows.
+  const size = await page.locator('.dispatch').evaluate((e) => parseFloat(getComputedStyle(e).fontSize));
+  assert.ok(size >= 20, `font size ${size}px at 4K`);
+});
