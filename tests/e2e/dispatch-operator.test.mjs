@@ -133,6 +133,13 @@ test('the township operator’s queue and socket hold their township only', asyn
     { timeout: 30_000 },
   );
   assert.equal(await detail.locator('button[data-action="accept"]').count(), 1);
+  // Candidates: their own worker, and never the other township's (in the list or on the map).
+  await detail.locator(`[data-testid="candidates"] [data-worker-id="${ownWorker.id}"]`).waitFor({ timeout: 60_000 });
+  assert.equal(await detail.locator(`[data-worker-id="${otherWorker.id}"]`).count(), 0);
+  const homes = await detail
+    .locator('[data-testid="candidates"] [data-worker-id]')
+    .evaluateAll((els) => els.map((e) => e.getAttribute('data-home-grid')));
+  for (const g of homes) assert.ok(String(g).startsWith(OWN_TOWNSHIP), `candidate homed in ${g}`);
   const assignButtons = detail.locator('button.dispatch__assign');
   for (let i = 0; i < (await assignButtons.count()); i += 1) {
     assert.equal(await assignButtons.nth(i).isDisabled(), true);

@@ -371,7 +371,10 @@ export const mountDispatch: MountView = (ctx) => {
       return;
     }
     try {
-      const found = await getCandidates(id);
+      // Only workers of the user's own territory: the server offers the nearest workers
+      // wherever they belong, but would refuse to assign one from outside the territory.
+      const scope = session.user.scope?.code;
+      const found = (await getCandidates(id)).filter((c) => !scope || c.home_grid.startsWith(scope));
       if (seq !== detailSeq) return;
       candidates = found;
       candidatesNote = found.length === 0 ? t('dispatch.candidates.empty') : undefined;
@@ -440,7 +443,7 @@ export const mountDispatch: MountView = (ctx) => {
     });
     button.disabled = busy || !canAssign;
     button.addEventListener('click', () => void assign(c));
-    return el('li', { className: 'dispatch__cand', attrs: { 'data-worker-id': String(c.id) } }, [
+    return el('li', { className: 'dispatch__cand', attrs: { 'data-worker-id': String(c.id), 'data-home-grid': c.home_grid } }, [
       el('span', { className: 'dispatch__cand-n', text: String(index + 1) }),
       el('div', { className: 'dispatch__cand-body' }, [
         el('div', { className: 'dispatch__cand-name' }, [
