@@ -81,6 +81,11 @@ export interface LiveOverlayOptions {
    * repaints the whole map, which on a large screen with software GL is dear.
    */
   pulseFrameMs?: number;
+  /**
+   * Animate open alerts (default true). False draws them as steady rings, so a desk console
+   * does not repaint every frame while an alert is open (software GL pays for each frame).
+   */
+  pulse?: boolean;
 }
 
 /** The atlas of marker shapes (white, tinted by `getColor`): a worker's disc, a vehicle's tile. */
@@ -430,7 +435,9 @@ export class LiveOverlay {
     );
     if (options.alerts !== false) {
       const alerts = [...live.alerts.values()].filter((a) => a.position !== null);
-      const pulsing = alerts.some((a) => a.status === 'open');
+      const animate = options.pulse !== false;
+      const alertPulse = animate ? pulse : 1;
+      const pulsing = animate && alerts.some((a) => a.status === 'open');
       out.push(
         new ScatterplotLayer<LiveAlert>({
           id: 'live-alerts',
@@ -439,16 +446,16 @@ export class LiveOverlay {
           getFillColor: [0, 0, 0, 0],
           getLineColor: (a) =>
             a.status === 'open'
-              ? [248, 38, 38, Math.round(120 + 135 * pulse)]
+              ? [248, 38, 38, Math.round(120 + 135 * alertPulse)]
               : [251, 191, 36, 200],
-          getRadius: (a) => (a.status === 'open' ? 16 + 10 * pulse : 14) * k,
+          getRadius: (a) => (a.status === 'open' ? 16 + 10 * alertPulse : 14) * k,
           getLineWidth: 3 * k,
           radiusUnits: 'pixels',
           lineWidthUnits: 'pixels',
           stroked: true,
           filled: false,
           pickable: true,
-          updateTriggers: { getLineColor: pulse, getRadius: [pulse, k], getLineWidth: k },
+          updateTriggers: { getLineColor: alertPulse, getRadius: [alertPulse, k], getLineWidth: k },
           onClick: (info: PickingInfo<LiveAlert>) => {
             if (info.object) options.onPickAlert?.(info.object);
             return info.object !== undefined;
