@@ -93,9 +93,12 @@ function windowOf(key: WindowKey, now = new Date()): Window {
   return { from: from.toISOString(), to: to.toISOString() };
 }
 
-/** The H3 resolution for the density at a zoom: hexagons some 20–50 px across. */
+/**
+ * The H3 resolution for the density at a zoom: hexagons some 30–60 px across (an H3 edge
+ * shrinks by √7 ≈ 2.65 a resolution, a pixel by 2 a zoom level; res 6 suits zoom 10).
+ */
 export function densityResolution(zoom: number): number {
-  return Math.min(11, Math.max(5, Math.floor(zoom / 2) + 1));
+  return Math.min(11, Math.max(5, Math.round(0.72 * zoom - 1.2)));
 }
 
 function metricValue(metric: Metric, k: Kpi): number | null {
@@ -129,8 +132,10 @@ const SIMPLIFY_M: Record<number, number> = { 0: 200, 1: 60, 2: 20, 3: 5 };
 export const mountLeader: MountView = (ctx) => {
   const { map, overlay } = ctx;
   document.body.classList.add('leader-mode');
-  const unfollow = followViewport(map, ctx.live, ['workers', 'vehicles', 'alerts']);
-  overlay.configure({ cases: false });
+  // Workers and vehicles only: cases are summed up in the density layer, and the pulsing
+  // alerts (the wall's and the dispatcher's business) would keep a cockpit repainting.
+  const unfollow = followViewport(map, ctx.live, ['workers', 'vehicles']);
+  overlay.configure({ cases: false, alerts: false });
   const choropleth = new Choropleth(map);
 
   // State.
@@ -246,8 +251,9 @@ export const mountLeader: MountView = (ctx) => {
   const drawLayers = (): void => {
     if (disposed) return;
     const out: Layer[] = [];
-    if (layers.coverage) out.push(layers.coverage);
+    // The density below a grid's coverage cells, so both stay readable.
     if (layers.density && densityOn) out.push(layers.density);
+    if (layers.coverage) out.push(layers.coverage);
     out.push(...trackLayers());
     overlay.setExtraLayers(out);
   };
@@ -753,7 +759,7 @@ export const mountLeader: MountView = (ctx) => {
     unfollow();
     choropleth.remove();
     overlay.setExtraLayers([]);
-    overlay.configure({ cases: true });
+    overlay.configure({ cases: true, alerts: true });
     document.body.classList.remove('leader-mode');
     delete window.__gridwallLeader;
   };
