@@ -228,10 +228,10 @@ test("a grid's visited cells appear once its worker's positions are rolled up", 
 
 test('screenshots at 1920×1080 and 3840×2160', async () => {
   const { page } = browser;
-  await leader((c) => window.__gridwallLeader.go(c), TOWNSHIP);
-  await settled(TOWNSHIP);
   for (const [width, height] of [[1920, 1080], [3840, 2160]]) {
     await page.setViewportSize({ width, height });
+    // The map resizes on its own (a ResizeObserver); fit the township once it has.
+    await until((w) => window.__gridwallMap.getCanvas().clientWidth === w, width);
     await leader((c) => window.__gridwallLeader.go(c), TOWNSHIP);
     await settled(TOWNSHIP);
     await waitForMapIdle(page, 240_000);
