@@ -570,8 +570,11 @@ async fn backfilled(pool: &PgPool) -> (Vec<String>, Vec<String>) {
     (h, d)
 }
 
-/// The windows and units the comparisons ask: (unit, from, to, res, cells).
-fn questions(day: DateTime<Utc>) -> Vec<(&'static str, DateTime<Utc>, DateTime<Utc>, u8, bool)> {
+/// One comparison: (unit, from, to, res, cells).
+type Question = (&'static str, DateTime<Utc>, DateTime<Utc>, u8, bool);
+
+/// The windows and units the comparisons ask.
+fn questions(day: DateTime<Utc>) -> Vec<Question> {
     let h = TimeDelta::hours;
     let d1 = day + TimeDelta::days(1);
     vec![

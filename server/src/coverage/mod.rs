@@ -269,16 +269,13 @@ pub struct CellLists {
 /// Most cells a report lists.
 pub const MAX_LISTED_CELLS: u64 = 200_000;
 
+/// A half-open time range [start, end).
+pub type Span = (DateTime<Utc>, DateTime<Utc>);
+
 /// The UTC hours and days a window [from, to) of whole hours reads: hours at the edges, whole
 /// days in the middle. Answers (hour ranges, day range).
 #[must_use]
-pub fn split_window(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> (
-    [(DateTime<Utc>, DateTime<Utc>); 2],
-    (DateTime<Utc>, DateTime<Utc>),
-) {
+pub fn split_window(from: DateTime<Utc>, to: DateTime<Utc>) -> ([Span; 2], Span) {
     let day = TimeDelta::days(1);
     let first = from.duration_trunc(day).unwrap_or(from);
     let first = if first < from { first + day } else { first };
