@@ -416,7 +416,7 @@ fn main() {
         // In process: the handler's work without HTTP and the session check.
         let in_process = |i: usize| {
             let case = state.cases.board.get(query_cases[i % nq].id).unwrap();
-            cases::candidates_for(&state, &case, K as usize, RADIUS_M, &[]).unwrap()
+            cases::candidates_for(&state, &case, K as usize, RADIUS_M, &[], &|_| true).unwrap()
         };
         for i in 0..2_000 {
             black_box(in_process(i));

@@ -873,6 +873,31 @@ async fn territory_bounds_lists_exports_and_candidates(pool: PgPool) {
     )
     .await;
     assert_eq!(l["total"], 0);
+
+    // Candidates come from the caller's territory only: a worker of the other township
+    // standing next to the case is offered to the administrator, never to t1.
+    let (ours, _) = worker(&app, "本镇网格员", GRID_1, &[]).await;
+    let (visitor, _) = worker(&app, "邻镇网格员", T2_GRID, &[]).await;
+    place(&app, ours, 120.0105, 32.05, 5).await;
+    place(&app, visitor, 120.0101, 32.05, 5).await;
+    let ids = |v: &Value| -> Vec<i64> {
+        v["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect()
+    };
+    let uri = format!("/api/cases/{}/candidates", mine["id"]);
+    let (status, admin) = json_as(&app, "GET", &uri, Some(TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK, "{admin}");
+    assert!(
+        ids(&admin).contains(&ours) && ids(&admin).contains(&visitor),
+        "{admin}"
+    );
+    let (status, local) = json_as(&app, "GET", &uri, Some(&t1), None).await;
+    assert_eq!(status, StatusCode::OK, "{local}");
+    assert_eq!(ids(&local), vec![ours], "{local}");
 }
 
 fn urlencode(s: &str) -> String {

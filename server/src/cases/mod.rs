@@ -193,6 +193,7 @@ pub fn candidates_for(
     k: usize,
     radius_m: f64,
     exclude: &[i64],
+    allowed: &dyn Fn(&crate::live::ResourceInfo) -> bool,
 ) -> Result<Vec<Candidate>, gridwall_spatial::LiveQueryError> {
     let Some(centre) = case.latlng() else {
         return Ok(Vec::new());
@@ -213,10 +214,13 @@ pub fn candidates_for(
         max_open_cases: state.cases.config.max_open_per_worker,
         exclude,
     };
-    let own = state.live.homed_at(case.grid_id);
+    let mut own = state.live.homed_at(case.grid_id);
+    own.retain(|i| allowed(i));
     let loaded = state.hierarchy.get();
     let read = state.live.read(loaded.as_deref());
-    state.cases.board.with_loads(|load| {
-        candidates::candidates(read.index(), &own, &|id| state.live.info(id), load, &q)
-    })
+    let info = |id| state.live.info(id).filter(|i| allowed(i));
+    state
+        .cases
+        .board
+        .with_loads(|load| candidates::candidates(read.index(), &own, &info, load, &q))
 }

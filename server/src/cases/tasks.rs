@@ -85,7 +85,7 @@ async fn auto_escalate(state: &AppState, id: i64) -> ApiResult<bool> {
 /// Dispatches a case to the nearest available worker who has not had it yet.
 async fn offer_next(state: &AppState, case: &CaseBrief) -> ApiResult<bool> {
     let previous = db::cases::previous_assignees(&state.pool, case.id).await?;
-    let found = candidates_for(state, case, 1, AUTO_DISPATCH_RADIUS_M, &previous)
+    let found = candidates_for(state, case, 1, AUTO_DISPATCH_RADIUS_M, &previous, &|_| true)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("candidates: {e}")))?;
     let Some(next) = found.first() else {
         return Ok(false);

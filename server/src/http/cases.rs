@@ -999,7 +999,18 @@ pub async fn candidates(
     let k = k as usize;
     #[allow(clippy::cast_precision_loss, reason = "≤ 50,000")]
     let radius_m = radius_m as f64;
-    let found = candidates_for(&state, &case, k, radius_m, &[])
+    // Only workers of the caller's territory: a township's operator neither sees nor
+    // dispatches another township's people.
+    let in_territory = |i: &crate::live::ResourceInfo| {
+        loaded.as_deref().is_some_and(|l| {
+            me.scope(l).is_some_and(|s| {
+                l.hierarchy
+                    .by_code(&i.unit_code)
+                    .is_some_and(|u| s.contains(&l.hierarchy, u))
+            })
+        })
+    };
+    let found = candidates_for(&state, &case, k, radius_m, &[], &in_territory)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("candidates: {e}")))?;
     Ok(axum::Json(CandidateList {
         case: case.id,
