@@ -402,6 +402,68 @@ async fn sessions_expire_by_age_and_by_idle_time(pool: PgPool) {
     assert_eq!(error_parts(&v).0, "invalid_token");
 }
 
+/// Sessions trusted from memory (`--session-cache-ms`): a request is answered without the
+/// database (a revocation written behind the server's back is not seen yet), yet idle expiry,
+/// logout and a password change on this server end sessions at once.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn cached_sessions_still_end_at_once(pool: PgPool) {
+    let app = loaded_with(
+        &pool,
+        AuthConfig {
+            session_cache: std::time::Duration::from_secs(60),
+            idle_timeout: std::time::Duration::from_secs(2),
+            ..AuthConfig::default()
+        },
+    )
+    .await;
+    add_user(&app, "disp3", "dispatcher", Some("320999")).await;
+    let me = |t: String| {
+        let app = app.clone();
+        async move { json_as(&app, "GET", "/api/auth/me", Some(&t), None).await }
+    };
+    let a = token_of(&app, "disp3", PASSWORD).await;
+    let b = token_of(&app, "disp3", PASSWORD).await;
+    let c = token_of(&app, "disp3", PASSWORD).await;
+    for t in [&a, &b, &c] {
+        assert_eq!(me(t.clone()).await.0, StatusCode::OK);
+    }
+    // Revoked in the database directly: this server still trusts its memory of it.
+    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE token_hash = $1")
+        .bind(gridwall_server::auth::hash_token(&a))
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(me(a.clone()).await.0, StatusCode::OK);
+    // Logout on this server: at once, and the cache is emptied (a's revocation is now seen).
+    let (s, v) = json_as(&app, "POST", "/api/auth/logout", Some(&b), None).await;
+    assert!(s.is_success(), "{v}");
+    for t in [&a, &b] {
+        let (s, v) = me(t.clone()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+        assert_eq!(error_parts(&v).0, "session_revoked");
+    }
+    // Idle expiry is decided from memory too: two seconds without a request.
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    let (s, v) = me(c.clone()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert_eq!(error_parts(&v).0, "session_expired");
+    // A password change ends the user's other (cached) sessions at once.
+    let d = token_of(&app, "disp3", PASSWORD).await;
+    let e = token_of(&app, "disp3", PASSWORD).await;
+    assert_eq!(me(e.clone()).await.0, StatusCode::OK);
+    let (s, v) = json_as(
+        &app,
+        "POST",
+        "/api/auth/password",
+        Some(&d),
+        Some(json!({"current_password": PASSWORD, "new_password": "a-new-password-2"})),
+    )
+    .await;
+    assert!(s.is_success(), "{v}");
+    let (s, v) = me(e).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+}
+
 #[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
 async fn a_password_change_ends_every_session(pool: PgPool) {
     let app = loaded(&pool).await;

@@ -177,7 +177,15 @@ impl FromRequestParts<AppState> for Principal {
                     .into(),
             ));
         }
-        match check_token(&state.pool, token, via_cookie, address).await? {
+        match check_token(
+            &state.pool,
+            state.auth.sessions.as_ref(),
+            token,
+            via_cookie,
+            address,
+        )
+        .await?
+        {
             SessionCheck::Valid(p) => Ok(*p),
             other => Err(unauthorized_for(&other)),
         }

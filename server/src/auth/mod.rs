@@ -130,6 +130,11 @@ pub struct AuthConfig {
     pub max_devices_per_resource: i64,
     /// Origins allowed to call the API from another site (CORS); empty = none.
     pub cors_origins: Vec<String>,
+    /// How long a valid session is trusted from memory before the database is asked again
+    /// (zero: every request asks). Expiry by age and idle time is still decided at once, and
+    /// logout, password changes and disabling in this process end it at once; a session
+    /// ended behind the server's back (another instance, SQL) stops working within this time.
+    pub session_cache: Duration,
 }
 
 impl Default for AuthConfig {
@@ -146,6 +151,7 @@ impl Default for AuthConfig {
             lockout: Duration::from_secs(15 * 60),
             max_devices_per_resource: 3,
             cors_origins: Vec::new(),
+            session_cache: Duration::ZERO,
         }
     }
 }
@@ -175,6 +181,10 @@ pub struct AuthState {
     /// live [`DEVICE_CACHE_TTL`]; revoking or rotating in this process empties the cache at
     /// once (another instance's revocation takes effect within the TTL).
     pub devices: moka::future::Cache<Vec<u8>, Arc<extract::DeviceRecord>>,
+    /// Valid sessions seen lately (by token SHA-256), when [`AuthConfig::session_cache`] is
+    /// not zero: an authenticated request then costs no database round trip. Emptied by
+    /// every [`Revocation`] announced in this process.
+    pub sessions: Option<moka::future::Cache<Vec<u8>, Arc<session::CachedSession>>>,
 }
 
 /// How long a device token is trusted from memory.
@@ -188,8 +198,15 @@ impl AuthState {
     /// When the dummy hash cannot be computed (argon2 misconfigured).
     pub fn new(config: AuthConfig) -> Result<Self, PasswordError> {
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let sessions = (!config.session_cache.is_zero()).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(config.session_cache)
+                .build()
+        });
         Ok(Self {
             config,
+            sessions,
             hashing: Semaphore::new(threads),
             dummy_hash: hash_password("gridwall dummy password for timing")?,
             revocations: broadcast::channel(256).0,
@@ -202,6 +219,9 @@ impl AuthState {
 
     /// Tells open websockets that a session or user was revoked.
     pub fn announce(&self, revocation: Revocation) {
+        if let Some(sessions) = &self.sessions {
+            sessions.invalidate_all();
+        }
         // No receivers is fine: nobody is connected.
         let _ = self.revocations.send(revocation);
     }

@@ -3,6 +3,9 @@
 
 use std::net::IpAddr;
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
@@ -43,6 +46,40 @@ pub enum SessionCheck {
     Unknown,
 }
 
+/// A valid session as last read from the database, trusted from memory for
+/// [`AuthConfig::session_cache`](super::AuthConfig::session_cache).
+#[derive(Debug)]
+pub struct CachedSession {
+    principal: Principal,
+    /// `last_seen_at` as the database has it now.
+    last_seen_at: DateTime<Utc>,
+    /// The database's clock when the row was read, and our monotonic clock then: expiry is
+    /// decided on the database's time, as on the uncached path.
+    db_now: DateTime<Utc>,
+    read_at: Instant,
+}
+
+impl CachedSession {
+    /// The verdict from memory; `None` when the database must be asked (a touch is due).
+    fn decide(&self, via_cookie: bool, address: Option<IpAddr>) -> Option<SessionCheck> {
+        let elapsed = chrono::Duration::from_std(self.read_at.elapsed()).ok()?;
+        let now = self.db_now + elapsed;
+        let p = &self.principal;
+        let idle_end = self.last_seen_at + chrono::Duration::seconds(i64::from(p.idle_timeout_s));
+        if now >= p.expires_at || now >= idle_end {
+            return Some(SessionCheck::Expired);
+        }
+        if now - self.last_seen_at >= chrono::Duration::seconds(TOUCH_EVERY_S) {
+            return None;
+        }
+        Some(SessionCheck::Valid(Box::new(Principal {
+            via_cookie,
+            address,
+            ..p.clone()
+        })))
+    }
+}
+
 /// Requests within this long of the last recorded one do not write `last_seen_at` again.
 const TOUCH_EVERY_S: i64 = 60;
 
@@ -79,17 +116,31 @@ pub async fn create_session(
 }
 
 /// Looks a session token up and decides whether it is valid now; refreshes `last_seen_at`
-/// (at most once a minute) when it is.
+/// (at most once a minute) when it is. Answered from `cache` while the session's entry is fresh (see
+/// [`AuthConfig::session_cache`](super::AuthConfig::session_cache)); a valid answer from the
+/// database refreshes the entry.
 ///
 /// # Errors
 ///
 /// Database failure.
 pub async fn check_token(
     pool: &PgPool,
+    cache: Option<&moka::future::Cache<Vec<u8>, Arc<CachedSession>>>,
     token: &str,
     via_cookie: bool,
     address: Option<IpAddr>,
 ) -> Result<SessionCheck, sqlx::Error> {
+    let hash = hash_token(token);
+    if let Some(cache) = cache
+        && let Some(entry) = cache.get(&hash).await
+    {
+        match entry.decide(via_cookie, address) {
+            Some(SessionCheck::Valid(p)) => return Ok(SessionCheck::Valid(p)),
+            // Expired (or a touch is due): the database decides and says why.
+            _ => cache.invalidate(&hash).await,
+        }
+    }
+    let read_at = Instant::now();
     let row = sqlx::query_as!(
         SessionRow,
         r#"SELECT s.id, s.user_id, s.expires_at, s.last_seen_at, s.idle_timeout_s, s.revoked_at,
@@ -100,11 +151,30 @@ pub async fn check_token(
            JOIN users u ON u.id = s.user_id
            LEFT JOIN units su ON su.id = u.scope_unit_id
            WHERE s.token_hash = $1"#,
-        hash_token(token)
+        &hash
     )
     .fetch_optional(pool)
     .await?;
-    conclude(pool, row, via_cookie, address).await
+    let seen = row.as_ref().map(|r| (r.now, r.last_seen_at));
+    let verdict = conclude(pool, row, via_cookie, address).await?;
+    if let (Some(cache), Some((db_now, last_seen)), SessionCheck::Valid(p)) =
+        (cache, seen, &verdict)
+    {
+        // `conclude` touched the row when a touch was due: then it was seen just now.
+        let last_seen_at = if db_now - last_seen >= chrono::Duration::seconds(TOUCH_EVERY_S) {
+            db_now
+        } else {
+            last_seen
+        };
+        let entry = CachedSession {
+            principal: (**p).clone(),
+            last_seen_at,
+            db_now,
+            read_at,
+        };
+        cache.insert(hash, Arc::new(entry)).await;
+    }
+    Ok(verdict)
 }
 
 /// The verdict on a looked-up row; a valid session's use is recorded (at most once a minute,

@@ -99,6 +99,13 @@ pub struct ServeArgs {
     /// Memory for rendered vector tiles, MiB.
     #[arg(long, env = "GRIDWALL_TILE_CACHE_MB", default_value_t = 256)]
     pub tile_cache_mb: u64,
+    /// Milliseconds a valid session is trusted from memory, so that a request needs no
+    /// database round trip (0: ask the database on every request). Logout, password changes
+    /// and disabling on this server take effect at once; a session ended in the database
+    /// behind the server's back keeps working this long at most.
+    #[arg(long, env = "GRIDWALL_SESSION_CACHE_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub session_cache_ms: u64,
     /// A session ends after this many minutes without a request.
     #[arg(long, env = "GRIDWALL_SESSION_IDLE_MINUTES", default_value_t = 120,
           value_parser = clap::value_parser!(u64).range(1..=10_080))]
@@ -214,6 +221,7 @@ impl ServeArgs {
                 .map(|o| o.trim().to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            session_cache: Duration::from_millis(self.session_cache_ms),
             ..AuthConfig::default()
         }
     }
