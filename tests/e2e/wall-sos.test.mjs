@@ -18,9 +18,19 @@ let token;
 let worker;
 let place;
 
+/** Clears a resource's SOS as an operator does (resolves its SOS alert). */
+async function clearSos(resourceId) {
+  await api(token, 'DELETE', `/api/resources/${resourceId}/sos`);
+}
+
 before(async () => {
   token = await apiLogin();
   place = await locate(token, HERE);
+  // An SOS left in this township by an earlier run would be on the wall already.
+  const live = await api(token, 'GET', '/api/alerts?kind=sos&status=live&limit=1000');
+  for (const a of live.alerts) {
+    if (a.unit?.code?.startsWith(place.township.code)) await clearSos(Number(a.entity_id));
+  }
   worker = await createWorker(token, HERE, { tag: 'e2e-sos' });
   await postPosition(worker.deviceToken, worker.id, HERE);
   browser = await openBrowser({ locale: 'zh-CN', viewport: { width: 1280, height: 800 } });
@@ -89,9 +99,10 @@ test('an SOS shows the banner with the name; sound can be enabled; acknowledging
   assert.equal(after.playing, false, 'the siren stops');
   assert.equal(after.enabled, true, 'sound stays enabled for the next SOS');
 
-  // Clean up for the files after this one: the phone clears the SOS and the alert is resolved
-  // (an acknowledged alert stays live, drawn on every wall, until it is).
-  await postPosition(worker.deviceToken, worker.id, HERE, { sos: false });
-  await api(token, 'POST', `/api/alerts/${alert.id}/resolve`, { note: 'e2e: done' });
+  // Clean up for the files after this one: an SOS is sticky until someone clears it
+  // (`DELETE /api/resources/{id}/sos`), which resolves the alert; until then it stays live.
+  await clearSos(worker.id);
+  const live = await api(token, 'GET', '/api/alerts?kind=sos&status=live&limit=1000');
+  assert.ok(!live.alerts.some((a) => a.id === alert.id), 'clearing the SOS resolved the alert');
   assert.deepEqual(browser.record.cspViolations, []);
 });
