@@ -529,7 +529,7 @@ export const mountLeader: MountView = (ctx) => {
     unitAbort = new AbortController();
     void loadFigures(unitAbort.signal).catch(fail);
     void loadDensity();
-    if (track) void loadTrack(track.id);
+    if (track) void loadTrack(track.id, false);
   };
 
   /** Goes to any unit of the territory by code (the path from the server). */
@@ -595,16 +595,18 @@ export const mountLeader: MountView = (ctx) => {
     setT(span[0] + ((span[1] - span[0]) * Number(slider.value)) / 1000);
   });
 
-  const loadTrack = async (id: number): Promise<void> => {
-    stop();
+  /** Loads a track for the window; `fit`: a newly picked worker, so show the whole path. */
+  const loadTrack = async (id: number, fit: boolean): Promise<void> => {
+    if (fit) stop();
     try {
       const tr = await track_(fetchTrack(id, win));
       if (disposed) return;
       track = tr;
       const span = spanOf(tr);
-      setT(span ? span[0] : 0);
+      // A reload (new window, the minute's refresh) keeps the playback time where it can.
+      setT(span ? (fit || trackT < span[0] || trackT > span[1] ? span[0] : trackT) : 0);
       const pts = tr.path;
-      if (pts.length > 0) {
+      if (fit && pts.length > 0) {
         const xs = pts.map((p) => p[0]);
         const ys = pts.map((p) => p[1]);
         map.fitBounds([Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)], {
@@ -644,7 +646,7 @@ export const mountLeader: MountView = (ctx) => {
                 b.addEventListener('click', () => {
                   hits.replaceChildren();
                   search.value = w.name;
-                  void loadTrack(w.id);
+                  void loadTrack(w.id, true);
                 });
                 return el('li', {}, [b]);
               })),
