@@ -3,28 +3,15 @@
 // carries another township's case or worker — before, while and after things happen there.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
-import { apiLogin, createCase, createWorker, locate, postPosition } from './api.mjs';
+import { apiLogin, createCase, createWorker, demoAccount, locate, postPosition } from './api.mjs';
 import { gotoSignedOut, login, openBrowser, screenshot, waitForMapIdle } from './helpers.mjs';
 
 const OWN_TOWNSHIP = '320613001'; // 城东街道: the demo operator's territory
 const OWN = [120.908, 32.0268]; // inside 城东街道
 const OTHER = [120.9445, 32.022]; // inside 和平桥街道 (320613002), same county
 const tag = Math.random().toString(36).slice(2, 7);
-
-function demoAccounts() {
-  const file = process.env.GRIDWALL_E2E_DEMO_ACCOUNTS;
-  if (!file) throw new Error('set GRIDWALL_E2E_DEMO_ACCOUNTS to the demo-accounts file');
-  const accounts = new Map();
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (line.startsWith('#') || line.trim() === '') continue;
-    const [username, password] = line.split('\t');
-    accounts.set(username, password);
-  }
-  return accounts;
-}
 
 let token;
 let browser;
@@ -79,7 +66,7 @@ test('the township operator’s queue and socket hold their township only', asyn
 
   const { page } = browser;
   await gotoSignedOut(page, '/dispatch');
-  await login(page, { username: 'operator', password: demoAccounts().get('operator') });
+  await login(page, await demoAccount('operator'));
   await waitForMapIdle(page);
   const row = (id) => page.locator(`.dispatch__list [data-case-id="${id}"]`);
   await row(ownCase.id).waitFor({ state: 'visible', timeout: 30_000 });

@@ -6,10 +6,9 @@
 // the buttons and show in the history; an action the server refuses shows the server's error.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
-import { api, apiLogin, createCase, createWorker, postPosition } from './api.mjs';
+import { api, apiLogin, createCase, createWorker, demoAccount, postPosition } from './api.mjs';
 import {
   gotoSignedOut,
   login,
@@ -23,18 +22,6 @@ import {
 const HERE = [120.87, 32.01];
 const NEAR = [120.8706, 32.0104];
 const tag = Math.random().toString(36).slice(2, 7);
-
-function demoAccounts() {
-  const file = process.env.GRIDWALL_E2E_DEMO_ACCOUNTS;
-  if (!file) throw new Error('set GRIDWALL_E2E_DEMO_ACCOUNTS to the demo-accounts file');
-  const accounts = new Map();
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (line.startsWith('#') || line.trim() === '') continue;
-    const [username, password] = line.split('\t');
-    accounts.set(username, password);
-  }
-  return accounts;
-}
 
 let token;
 let worker;
@@ -96,7 +83,7 @@ before(async () => {
   // screenshot resizes at the end.
   admin = await openConsole(undefined);
   other = await openConsole(
-    { username: 'dispatcher', password: demoAccounts().get('dispatcher') },
+    await demoAccount('dispatcher'),
     { width: 960, height: 640 },
   );
 });

@@ -4,9 +4,9 @@
 // draws all seven. Credentials come from the demo-accounts file test.sh writes.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 
+import { demoAccount } from './api.mjs';
 import {
   gotoSignedOut,
   jumpTo,
@@ -19,19 +19,6 @@ import {
 
 const NANTONG_CENTER = [120.86, 32.01];
 
-/** username → password from the file `gridwall demo-accounts` writes. */
-function demoAccounts() {
-  const file = process.env.GRIDWALL_E2E_DEMO_ACCOUNTS;
-  if (!file) throw new Error('set GRIDWALL_E2E_DEMO_ACCOUNTS to the demo-accounts file');
-  const accounts = new Map();
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (line.startsWith('#') || line.trim() === '') continue;
-    const [username, password] = line.split('\t');
-    accounts.set(username, password);
-  }
-  return accounts;
-}
-
 const opened = [];
 after(async () => {
   for (const b of opened) await b.close();
@@ -43,7 +30,7 @@ async function countiesSeenAs(username) {
   opened.push(browser);
   const { page } = browser;
   await gotoSignedOut(page);
-  await login(page, { username, password: demoAccounts().get(username) });
+  await login(page, await demoAccount(username));
   await waitForMapIdle(page);
   await jumpTo(page, NANTONG_CENTER, 8);
   const counties = new Set(

@@ -170,24 +170,3 @@ export async function fetchTrack(id: number, w: Window, signal?: AbortSignal): P
   else if (f.geometry?.type === 'Point') path = [f.geometry.coordinates as [number, number]];
   return { id, name: f.properties.name, path, times };
 }
-
-/** [west, south, east, north] of features' geometries. */
-export function boundsOf(features: readonly UnitFeature[]): [number, number, number, number] | undefined {
-  let w = Infinity;
-  let s = Infinity;
-  let e = -Infinity;
-  let n = -Infinity;
-  const visit = (c: unknown): void => {
-    if (!Array.isArray(c)) return;
-    if (typeof c[0] === 'number' && typeof c[1] === 'number') {
-      w = Math.min(w, c[0]);
-      e = Math.max(e, c[0]);
-      s = Math.min(s, c[1]);
-      n = Math.max(n, c[1]);
-      return;
-    }
-    for (const x of c) visit(x);
-  };
-  for (const f of features) visit(f.geometry?.coordinates);
-  return Number.isFinite(w) ? [w, s, e, n] : undefined;
-}

@@ -13,12 +13,12 @@ import type { MapMouseEvent } from 'maplibre-gl';
 
 import { isMessageKey, lang, onLangChange, t, type MessageKey } from '../i18n';
 import { followViewport } from '../live/viewport';
+import { bboxOf } from '../map/bounds';
 import { isLevel, Level } from '../map/levels';
 import { el } from '../ui/dom';
 import { levelName } from '../ui/legend';
 import type { MountView } from '../views/types';
 import {
-  boundsOf,
   fetchChildren,
   fetchCoverage,
   fetchDensity,
@@ -513,7 +513,7 @@ export const mountLeader: MountView = (ctx) => {
           : track_(fetchChildren(u.code, SIMPLIFY_M[u.level] ?? 5, signal));
       const [features] = await Promise.all([outline, loadFigures(signal)]);
       if (signal.aborted) return;
-      const bounds = boundsOf(features);
+      const bounds = bboxOf(...features.map((f) => f.geometry));
       if (bounds) {
         map.fitBounds(bounds, { padding: { top: 90, bottom: 60, left: 400, right: 360 }, duration: 600 });
       }

@@ -4,6 +4,7 @@
 
 import { apiFetch } from '../auth/session';
 import type { Session } from '../auth/api';
+import { bboxOf } from '../map/bounds';
 
 /** One step of a unit's path from the root down to it. */
 export interface PathStep {
@@ -27,27 +28,6 @@ async function getJson(url: string): Promise<unknown> {
   const response = await apiFetch(url, { headers: { Accept: 'application/json' } });
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return response.json();
-}
-
-/** The bounds of a GeoJSON geometry's coordinates (any nesting). */
-export function bboxOf(geometry: unknown): [number, number, number, number] | undefined {
-  let w = Infinity;
-  let s = Infinity;
-  let e = -Infinity;
-  let n = -Infinity;
-  const walk = (c: unknown): void => {
-    if (!Array.isArray(c)) return;
-    if (typeof c[0] === 'number' && typeof c[1] === 'number') {
-      w = Math.min(w, c[0]);
-      e = Math.max(e, c[0]);
-      s = Math.min(s, c[1]);
-      n = Math.max(n, c[1]);
-      return;
-    }
-    for (const inner of c) walk(inner);
-  };
-  walk((geometry as { coordinates?: unknown } | null)?.coordinates);
-  return Number.isFinite(w) ? [w, s, e, n] : undefined;
 }
 
 /** `GET /api/units/{code}`: the unit, its path and bounds. */
