@@ -21,7 +21,10 @@ npm_install "$ROOT/web"
 (cd web && npm run --silent typecheck && npm run --silent build) || die "web build failed"
 
 say "end-to-end: real server, fresh database, demo hierarchy, Chromium"
-cargo build --locked -p gridwall-server
+# The binary `cargo test` built (same features; `cargo build -p` would unify them differently
+# and compile sqlx and the server a second time).
+cargo test --workspace --locked --no-run --quiet
+[ -x target/debug/gridwall ] || die "cargo test built no target/debug/gridwall"
 E2E_URL="$(admin_url "$DATABASE_URL")"
 E2E_URL="${E2E_URL%/*}/gridwall_e2e"
 psql "$(admin_url "$DATABASE_URL")" -qc 'DROP DATABASE IF EXISTS gridwall_e2e WITH (FORCE)' >/dev/null
