@@ -981,14 +981,16 @@ pub async fn candidates(
         });
     };
     let loaded = state.hierarchy.get();
-    let in_scope = loaded.as_deref().is_some_and(|l| {
-        me.scope(l).is_some_and(|s| {
+    // The caller's territory, resolved once: the case and every candidate are checked in it.
+    let scope = loaded.as_deref().and_then(|l| Some((l, me.scope(l)?)));
+    let in_territory = |code: &str| {
+        scope.as_ref().is_some_and(|(l, s)| {
             l.hierarchy
-                .by_code(&case.grid)
-                .is_some_and(|g| s.contains(&l.hierarchy, g))
+                .by_code(code)
+                .is_some_and(|u| s.contains(&l.hierarchy, u))
         })
-    });
-    if !in_scope {
+    };
+    if !in_territory(&case.grid) {
         return Err(store::case_not_found(id));
     }
     #[allow(
@@ -1001,17 +1003,10 @@ pub async fn candidates(
     let radius_m = radius_m as f64;
     // Only workers of the caller's territory: a township's operator neither sees nor
     // dispatches another township's people.
-    let in_territory = |i: &crate::live::ResourceInfo| {
-        loaded.as_deref().is_some_and(|l| {
-            me.scope(l).is_some_and(|s| {
-                l.hierarchy
-                    .by_code(&i.unit_code)
-                    .is_some_and(|u| s.contains(&l.hierarchy, u))
-            })
-        })
-    };
-    let found = candidates_for(&state, &case, k, radius_m, &[], &in_territory)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("candidates: {e}")))?;
+    let found = candidates_for(&state, &case, k, radius_m, &[], &|i| {
+        in_territory(&i.unit_code)
+    })
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("candidates: {e}")))?;
     Ok(axum::Json(CandidateList {
         case: case.id,
         version: case.version,
