@@ -144,39 +144,15 @@ impl CoverageCache {
         res: Resolution,
     ) -> ApiResult<HashMap<UnitId, Arc<Vec<CellIndex>>>> {
         let r = u8::from(res);
-        let mut out = HashMap::with_capacity(grids.len());
-        let mut missing = Vec::new();
-        for &g in grids {
-            match self.cells.get(&(loaded.version, r, g.0)).await {
-                Some(c) => {
-                    out.insert(g, c);
-                }
-                None => missing.push(g),
-            }
-        }
-        if !missing.is_empty() {
-            let l = Arc::clone(loaded);
-            let computed = tokio::task::spawn_blocking(move || {
-                missing
-                    .into_iter()
-                    .map(|g| {
-                        (
-                            g,
-                            Arc::new(gridwall_spatial::grid_cells(&l.hierarchy, g, res)),
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("grid cells: {e}")))?;
-            for (g, c) in computed {
-                self.cells
-                    .insert((loaded.version, r, g.0), Arc::clone(&c))
-                    .await;
-                out.insert(g, c);
-            }
-        }
-        Ok(out)
+        per_grid(
+            &self.cells,
+            loaded,
+            grids,
+            |g| (loaded.version, r, g.0),
+            move |h, g| Arc::new(gridwall_spatial::grid_cells(h, g, res)),
+            "grid cells",
+        )
+        .await
     }
 
     /// The resolution-11 cells of each of `grids` as block masks (computed off the async
@@ -190,35 +166,58 @@ impl CoverageCache {
         loaded: &Arc<LoadedHierarchy>,
         grids: &[UnitId],
     ) -> ApiResult<HashMap<UnitId, GridMasks>> {
-        let mut out = HashMap::with_capacity(grids.len());
-        let mut missing = Vec::new();
-        for &g in grids {
-            match self.masks.get(&(loaded.version, g.0)).await {
-                Some(m) => {
-                    out.insert(g, m);
-                }
-                None => missing.push(g),
-            }
-        }
-        if !missing.is_empty() {
-            let l = Arc::clone(loaded);
-            let computed = tokio::task::spawn_blocking(move || {
-                missing
-                    .into_iter()
-                    .map(|g| (g, masks_from(&l.hierarchy, g)))
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("grid masks: {e}")))?;
-            for (g, m) in computed {
-                self.masks
-                    .insert((loaded.version, g.0), Arc::clone(&m))
-                    .await;
-                out.insert(g, m);
-            }
-        }
-        Ok(out)
+        per_grid(
+            &self.masks,
+            loaded,
+            grids,
+            |g| (loaded.version, g.0),
+            masks_from,
+            "grid masks",
+        )
+        .await
     }
+}
+
+/// A per-grid value of `grids` from `cache`, the missing ones computed together off the async
+/// runtime and remembered.
+async fn per_grid<K, V>(
+    cache: &moka::future::Cache<K, V>,
+    loaded: &Arc<LoadedHierarchy>,
+    grids: &[UnitId],
+    key: impl Fn(UnitId) -> K,
+    compute: impl Fn(&gridwall_spatial::Hierarchy, UnitId) -> V + Send + 'static,
+    what: &str,
+) -> ApiResult<HashMap<UnitId, V>>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let mut out = HashMap::with_capacity(grids.len());
+    let mut missing = Vec::new();
+    for &g in grids {
+        match cache.get(&key(g)).await {
+            Some(v) => {
+                out.insert(g, v);
+            }
+            None => missing.push(g),
+        }
+    }
+    if !missing.is_empty() {
+        let l = Arc::clone(loaded);
+        let computed = tokio::task::spawn_blocking(move || {
+            missing
+                .into_iter()
+                .map(|g| (g, compute(&l.hierarchy, g)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{what}: {e}")))?;
+        for (g, v) in computed {
+            cache.insert(key(g), v.clone()).await;
+            out.insert(g, v);
+        }
+    }
+    Ok(out)
 }
 
 /// One unit's coverage.
