@@ -131,6 +131,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDWALL_TRACK_BUFFER", default_value_t = 1_000_000,
           value_parser = clap::value_parser!(u64).range(1_000..=100_000_000))]
     pub track_buffer: u64,
+    /// Track write transactions in flight at once (the next batch is prepared while the
+    /// database writes and flushes the previous ones).
+    #[arg(long, env = "GRIDWALL_TRACK_WRITERS", default_value_t = 3,
+          value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub track_writers: u16,
     /// Seconds an ingest request waits for its points to be committed before answering 503.
     #[arg(long, env = "GRIDWALL_ACK_TIMEOUT_S", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=120))]
@@ -184,6 +189,7 @@ impl ServeArgs {
         LiveConfig {
             tracks: TrackConfig {
                 capacity: usize::try_from(self.track_buffer).unwrap_or(usize::MAX),
+                writers: usize::from(self.track_writers),
                 ..defaults.tracks
             },
             ack_timeout: Duration::from_secs(self.ack_timeout_s),

@@ -30,7 +30,7 @@ pub const BATCH: i64 = 200_000;
 /// The previous report of each resource, to join the next one to it.
 #[derive(Debug)]
 pub struct Rollup {
-    last: HashMap<i64, (DateTime<Utc>, LatLng)>,
+    last: HashMap<i64, (DateTime<Utc>, LatLng, CellIndex)>,
     batch: i64,
 }
 
@@ -109,6 +109,9 @@ impl Rollup {
              ORDER BY p.received_at, p.resource_id, p.at
              LIMIT $3";
         let mut points: Vec<Point> = sqlx::query_as(READ)
+            // Planned with the bounds each time: a generic plan cannot see that the range is
+            // the newest sliver of the table, and scans it all.
+            .persistent(false)
             .bind(from)
             .bind(upto)
             .bind(self.batch)
@@ -129,6 +132,7 @@ impl Rollup {
             } else {
                 // One arrival instant (one commit) holds more than a batch: read it whole.
                 points = sqlx::query_as(READ)
+                    .persistent(false)
                     .bind(from)
                     .bind(last)
                     .bind(i64::MAX)
@@ -214,8 +218,10 @@ impl Rollup {
             e.1 |= p.patrolling;
             let prev = self.last.get(&p.resource_id).copied();
             match prev {
-                Some((t, _)) if t >= p.at => continue, // late or repeated: its cell only
-                Some((t, from))
+                Some((t, _, _)) if t >= p.at => continue, // late or repeated: its cell only
+                // A step inside one cell walks through that cell only (marked above).
+                Some((_, _, c)) if c == cell => {}
+                Some((t, from, _))
                     if p.patrolling
                         && p.at - t <= MAX_GAP
                         && gridwall_spatial::haversine_m(from, here) <= MAX_STEP_M =>
@@ -226,7 +232,7 @@ impl Rollup {
                 }
                 _ => {}
             }
-            self.last.insert(p.resource_id, (p.at, here));
+            self.last.insert(p.resource_id, (p.at, here, cell));
         }
         out
     }

@@ -19,7 +19,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
     // really slow.
     let options: PgConnectOptions = url
         .parse::<PgConnectOptions>()?
-        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(30));
+        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(30))
+        // The server's statements are short and frequent; PostgreSQL's JIT compiles any plan
+        // whose estimate passes a threshold (the roll-up's reads, the track writer's batches)
+        // and spent 80–150 ms per compile under load for nothing.
+        .options([("jit", "off")]);
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))

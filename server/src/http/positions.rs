@@ -145,27 +145,8 @@ pub async fn post_positions(
             "the body must be JSON with Content-Type: application/json".into(),
         ));
     }
-    let body: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-        code: "invalid_json",
-        message: format!("the body is not valid JSON: {e}"),
-        details: json!({}),
-    })?;
-    let invalid_body = || ApiError::BadRequest {
-        code: "invalid_body",
-        message: "expected {\"positions\": [...]} or an array of positions".into(),
-        details: json!({}),
-    };
-    let (items, body_crs) = match &body {
-        Value::Array(items) => (items.as_slice(), None),
-        Value::Object(o) => match o.get("positions") {
-            Some(Value::Array(items)) => (
-                items.as_slice(),
-                o.get("crs").and_then(Value::as_str).map(str::to_owned),
-            ),
-            _ => return Err(invalid_body()),
-        },
-        _ => return Err(invalid_body()),
-    };
+    let body = Body::read(&body)?;
+    let (items, body_crs) = (&body.items, body.crs.as_deref());
     if items.len() > MAX_BATCH {
         return Err(ApiError::unprocessable(
             "batch_too_large",
@@ -178,7 +159,7 @@ pub async fn post_positions(
     }
     let crs = match parse_crs(params.crs.as_deref())? {
         Some(c) => Some(c),
-        None => parse_crs(body_crs.as_deref())?,
+        None => parse_crs(body_crs)?,
     };
     let now = Utc::now();
     let oldest = oldest_kept(&state, now);
@@ -195,24 +176,13 @@ pub async fn post_positions(
     };
     // Which resources the batch names: looked up once each.
     let mut ids: Vec<i64> = Vec::new();
-    let mut parsed: Vec<Result<(i64, &Item), Rejection>> = Vec::with_capacity(items.len());
+    let mut parsed: Vec<Result<(i64, &ItemIn<'_>), Rejection>> = Vec::with_capacity(items.len());
     for item in items {
-        let r = match item {
-            Value::Object(o) => match (&reporter, o.get("resource")) {
-                (Reporter::Device(d), None | Some(Value::Null)) => Ok((d.resource_id, o)),
-                (_, Some(v)) => match v.as_i64() {
-                    Some(id) => Ok((id, o)),
-                    None => Err(reject(
-                        "invalid_value",
-                        format!("resource must be an integer id, got {v}"),
-                    )),
-                },
-                (Reporter::User(_), None) => Err(reject("missing_field", "resource is required")),
-            },
-            other => Err(reject(
-                "invalid_value",
-                format!("each position must be an object, got {other}"),
-            )),
+        let r = match (&reporter, item.resource()) {
+            (Reporter::Device(d), Ok(None)) => Ok((d.resource_id, item)),
+            (_, Ok(Some(id))) => Ok((id, item)),
+            (Reporter::User(_), Ok(None)) => Err(reject("missing_field", "resource is required")),
+            (_, Err(e)) => Err(e),
         };
         if let Ok((id, _)) = &r {
             ids.push(*id);
@@ -225,7 +195,7 @@ pub async fn post_positions(
     let mut accepted: Vec<(Arc<ResourceInfo>, Report)> = Vec::new();
     let mut results: Vec<Result<usize, Rejection>> = Vec::with_capacity(items.len());
     for r in parsed {
-        let outcome = r.and_then(|(id, o)| {
+        let outcome = r.and_then(|(id, item)| {
             let info = known
                 .get(&id)
                 .ok_or_else(|| reject("unknown_resource", format!("no resource {id}")))?;
@@ -265,7 +235,7 @@ pub async fn post_positions(
                     format!("resource {id} is disabled"),
                 ));
             }
-            let report = item_report(o, crs.unwrap_or(info.crs), now)?;
+            let report = item.report(crs.unwrap_or(info.crs), now)?;
             if report.at < oldest {
                 return Err(reject(
                     "too_old",
@@ -323,6 +293,216 @@ pub async fn post_positions(
 
 /// One item of a batch, as sent.
 type Item = serde_json::Map<String, Value>;
+
+/// A request body: its items still unparsed (each is read on its own, so that one bad item
+/// is that item's rejection) and the batch's datum.
+struct Body<'a> {
+    items: Vec<ItemIn<'a>>,
+    crs: Option<String>,
+}
+
+/// The wrapped form of a body, `{"positions": [...], "crs": "..."}`.
+#[derive(Deserialize)]
+struct Wrapped<'a> {
+    #[serde(borrow)]
+    positions: Option<Vec<&'a serde_json::value::RawValue>>,
+    crs: Option<Value>,
+}
+
+impl<'a> Body<'a> {
+    fn read(bytes: &'a [u8]) -> ApiResult<Self> {
+        let invalid_body = || ApiError::BadRequest {
+            code: "invalid_body",
+            message: "expected {\"positions\": [...]} or an array of positions".into(),
+            details: json!({}),
+        };
+        let invalid_json = |e: serde_json::Error| ApiError::BadRequest {
+            code: "invalid_json",
+            message: format!("the body is not valid JSON: {e}"),
+            details: json!({}),
+        };
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        let (raw, crs) = match first {
+            Some(b'[') => (
+                serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(bytes)
+                    .map_err(invalid_json)?,
+                None,
+            ),
+            Some(b'{') => {
+                let w: Wrapped<'_> = serde_json::from_slice(bytes).map_err(|e| {
+                    if e.is_data() {
+                        invalid_body()
+                    } else {
+                        invalid_json(e)
+                    }
+                })?;
+                (
+                    w.positions.ok_or_else(invalid_body)?,
+                    w.crs.as_ref().and_then(Value::as_str).map(str::to_owned),
+                )
+            }
+            _ => {
+                // Not an array or object: say whether it is JSON at all.
+                serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(invalid_json)?;
+                return Err(invalid_body());
+            }
+        };
+        let items = raw.into_iter().map(ItemIn::read).collect();
+        Ok(Self { items, crs })
+    }
+}
+
+/// One item: the usual shape read straight into its fields, anything else as a JSON tree
+/// (whose reader names what is wrong).
+enum ItemIn<'a> {
+    Fast(Box<FastItem<'a>>),
+    Tree(Value),
+    /// Not readable as a JSON value (e.g. a number too large for a double).
+    Unreadable(String),
+}
+
+/// An item whose fields have their usual types: numbers as numbers, `at` a number or text.
+#[derive(Deserialize)]
+struct FastItem<'a> {
+    resource: Option<i64>,
+    lat: Option<f64>,
+    lng: Option<f64>,
+    #[serde(borrow)]
+    at: Option<TimeIn<'a>>,
+    accuracy_m: Option<f64>,
+    speed_mps: Option<f64>,
+    heading_deg: Option<f64>,
+    altitude_m: Option<f64>,
+    battery: Option<f64>,
+    charging: Option<bool>,
+    sos: Option<bool>,
+    #[serde(borrow)]
+    crs: Option<&'a str>,
+}
+
+/// `at` as sent: a number (Unix seconds or milliseconds) or text.
+enum TimeIn<'a> {
+    Number(f64),
+    Text(&'a str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for TimeIn<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = TimeIn<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number or a string")
+            }
+            #[allow(clippy::cast_precision_loss, reason = "times are far below 2^52")]
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(TimeIn::Number(v as f64))
+            }
+            #[allow(clippy::cast_precision_loss, reason = "times are far below 2^52")]
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(TimeIn::Number(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(TimeIn::Number(v))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(TimeIn::Text(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'a> ItemIn<'a> {
+    fn read(raw: &'a serde_json::value::RawValue) -> Self {
+        match serde_json::from_str::<FastItem<'a>>(raw.get()) {
+            Ok(f) => Self::Fast(Box::new(f)),
+            // Valid JSON (the body parsed), so this only fails on a strange item, whose
+            // tree says what is wrong with it.
+            Err(_) => match serde_json::from_str(raw.get()) {
+                Ok(tree) => Self::Tree(tree),
+                Err(e) => Self::Unreadable(e.to_string()),
+            },
+        }
+    }
+
+    /// The resource it names, `None` when it names none.
+    fn resource(&self) -> Result<Option<i64>, Rejection> {
+        match self {
+            Self::Fast(f) => Ok(f.resource),
+            Self::Tree(Value::Object(o)) => match o.get("resource") {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+                    reject(
+                        "invalid_value",
+                        format!("resource must be an integer id, got {v}"),
+                    )
+                }),
+            },
+            Self::Tree(other) => Err(reject(
+                "invalid_value",
+                format!("each position must be an object, got {other}"),
+            )),
+            Self::Unreadable(e) => Err(reject(
+                "invalid_value",
+                format!("this position is not readable: {e}"),
+            )),
+        }
+    }
+
+    fn report(&self, crs: Crs, now: DateTime<Utc>) -> Result<Report, Rejection> {
+        match self {
+            Self::Fast(f) => f.report(crs, now),
+            Self::Tree(Value::Object(o)) => item_report(o, crs, now),
+            Self::Tree(other) => Err(reject(
+                "invalid_value",
+                format!("each position must be an object, got {other}"),
+            )),
+            Self::Unreadable(e) => Err(reject(
+                "invalid_value",
+                format!("this position is not readable: {e}"),
+            )),
+        }
+    }
+}
+
+impl FastItem<'_> {
+    /// The same checks as the tree's, on the same values.
+    fn report(&self, crs: Crs, now: DateTime<Utc>) -> Result<Report, Rejection> {
+        let crs = match self.crs {
+            Some(c) => Crs::parse(c)
+                .ok_or_else(|| reject("invalid_value", format!("crs {c:?} is unknown")))?,
+            None => crs,
+        };
+        let num = |x: Option<f64>| x.map(Value::from);
+        let (lat, lng) = (num(self.lat), num(self.lng));
+        let at = self.at.as_ref().map(|t| match t {
+            TimeIn::Number(n) => Value::from(*n),
+            TimeIn::Text(s) => Value::from(*s),
+        });
+        let (accuracy_m, heading_deg, altitude_m) = (
+            num(self.accuracy_m),
+            num(self.heading_deg),
+            num(self.altitude_m),
+        );
+        check(
+            &Fields {
+                lat: lat.as_ref(),
+                lng: lng.as_ref(),
+                at: at.as_ref(),
+                accuracy_m: accuracy_m.as_ref(),
+                speed_mps: self.speed_mps,
+                heading_deg: heading_deg.as_ref(),
+                altitude_m: altitude_m.as_ref(),
+                battery_pct: self.battery,
+                charging: self.charging,
+                sos: self.sos.unwrap_or(false),
+                crs,
+            },
+            now,
+        )
+    }
+}
 
 /// Checks one JSON item.
 fn item_report(o: &Item, crs: Crs, now: DateTime<Utc>) -> Result<Report, Rejection> {

@@ -4,7 +4,11 @@
 //! receipt; one writer task drains the buffer in batches of up to `max_batch` points, writes
 //! each batch in one transaction (a multi-row `INSERT … SELECT FROM unnest(…)`, duplicates
 //! ignored by the primary key, and the newest point per resource into `last_positions`) and
-//! then resolves the receipts of every request in it (group commit). So:
+//! then resolves the receipts of every request in it (group commit). Up to `writers` such
+//! transactions run at once, so the server prepares the next batch while PostgreSQL writes
+//! and flushes the last one (the order of commits does not matter: `last_positions` keeps the
+//! newest point whichever batch commits first, and each batch's rows are written in key order
+//! so two batches never wait on each other crosswise). So:
 //!
 //! - a request answered 2xx had its points committed to PostGIS (durable);
 //! - when the database is slow or down, the buffer absorbs: the live index has already moved,
@@ -14,13 +18,13 @@
 //! - when the buffer holds its capacity, new requests answer 503 at once and take nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// One point of a track, as written to `positions`.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +106,8 @@ pub struct TrackConfig {
     pub capacity: usize,
     /// Points written per transaction at most.
     pub max_batch: usize,
+    /// Write transactions in flight at most.
+    pub writers: usize,
 }
 
 impl Default for TrackConfig {
@@ -109,6 +115,7 @@ impl Default for TrackConfig {
         Self {
             capacity: 1_000_000,
             max_batch: 20_000,
+            writers: 3,
         }
     }
 }
@@ -210,8 +217,14 @@ async fn run(
     config: TrackConfig,
     stats: Arc<TrackStats>,
 ) {
-    let mut partitions = HashSet::new();
+    let partitions = Arc::new(Mutex::new(HashSet::new()));
+    let writers = Arc::new(Semaphore::new(config.writers.max(1)));
     while let Some(first) = rx.recv().await {
+        // Wait for a free writer before gathering: while all are busy the queue grows, and
+        // the next batch takes all of it (up to `max_batch`).
+        let Ok(permit) = Arc::clone(&writers).acquire_owned().await else {
+            break;
+        };
         let mut jobs = vec![first];
         let mut n = jobs[0].points.len();
         while n < config.max_batch {
@@ -223,17 +236,21 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let ok = write_with_retry(&pool, &jobs, &mut partitions, &stats).await;
-        stats.queued.fetch_sub(n, Ordering::AcqRel);
-        if ok {
-            stats.written.fetch_add(n, Ordering::Relaxed);
-            stats.batches.fetch_add(1, Ordering::Relaxed);
-        } else {
-            stats.refused.fetch_add(n, Ordering::Relaxed);
-        }
-        for job in jobs {
-            let _ = job.done.send(ok);
-        }
+        let (pool, partitions, stats) = (pool.clone(), Arc::clone(&partitions), Arc::clone(&stats));
+        tokio::spawn(async move {
+            let ok = write_with_retry(&pool, &jobs, &partitions, &stats).await;
+            stats.queued.fetch_sub(n, Ordering::AcqRel);
+            if ok {
+                stats.written.fetch_add(n, Ordering::Relaxed);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+            } else {
+                stats.refused.fetch_add(n, Ordering::Relaxed);
+            }
+            for job in jobs {
+                let _ = job.done.send(ok);
+            }
+            drop(permit);
+        });
     }
 }
 
@@ -242,7 +259,7 @@ async fn run(
 async fn write_with_retry(
     pool: &PgPool,
     jobs: &[Job],
-    partitions: &mut HashSet<NaiveDate>,
+    partitions: &Mutex<HashSet<NaiveDate>>,
     stats: &TrackStats,
 ) -> bool {
     let mut backoff = Duration::from_millis(100);
@@ -255,7 +272,10 @@ async fn write_with_retry(
                 let refused = matches!(e, sqlx::Error::Database(_));
                 if refused {
                     refusals += 1;
-                    partitions.clear();
+                    partitions
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clear();
                     if refusals >= 3 {
                         tracing::error!(error = %e, "the database refused a batch of track points; dropped (not acknowledged)");
                         return false;
@@ -272,11 +292,14 @@ async fn write_with_retry(
 async fn write(
     pool: &PgPool,
     jobs: &[Job],
-    partitions: &mut HashSet<NaiveDate>,
+    partitions: &Mutex<HashSet<NaiveDate>>,
 ) -> Result<(), sqlx::Error> {
+    // Key order, so that concurrent batches take the primary key's locks in the same order.
+    let mut points: Vec<&TrackPoint> = jobs.iter().flat_map(|j| &j.points).collect();
+    points.sort_unstable_by_key(|p| (p.resource_id, p.at));
     let mut cols = Columns::default();
     let mut newest: HashMap<i64, &TrackPoint> = HashMap::new();
-    for p in jobs.iter().flat_map(|j| &j.points) {
+    for p in points {
         cols.push(p);
         newest
             .entry(p.resource_id)
@@ -287,19 +310,25 @@ async fn write(
             })
             .or_insert(p);
     }
-    for day in cols
-        .at
-        .iter()
-        .map(DateTime::date_naive)
-        .collect::<HashSet<_>>()
-    {
-        if !partitions.contains(&day) {
-            sqlx::query("SELECT positions_ensure_partition($1)")
-                .bind(day)
-                .execute(pool)
-                .await?;
-            partitions.insert(day);
-        }
+    let days: Vec<NaiveDate> = {
+        let known = partitions.lock().unwrap_or_else(PoisonError::into_inner);
+        cols.at
+            .iter()
+            .map(DateTime::date_naive)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .filter(|d| !known.contains(d))
+            .collect()
+    };
+    for day in days {
+        sqlx::query("SELECT positions_ensure_partition($1)")
+            .bind(day)
+            .execute(pool)
+            .await?;
+        partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(day);
     }
     let mut last = Columns::default();
     for p in newest.values() {
@@ -316,6 +345,7 @@ async fn write(
                      $6::real[], $7::real[], $8::real[], $9::real[], $10::real[], $11::bool[])
               AS u(rid, at, lat, lng, grid, acc, speed, heading, alt, batt, sos)
          WHERE EXISTS (SELECT 1 FROM resources r WHERE r.id = u.rid)
+         ORDER BY u.rid, u.at
          ON CONFLICT DO NOTHING",
     )
     .bind(&cols.resource_id)
