@@ -378,10 +378,14 @@ fn main() {
         let case_ids = set_up(&pool, &loaded).await;
         println!("set-up took {:.1} s", t.elapsed().as_secs_f64());
         let set_up_done = Instant::now();
-        let state: AppState =
-            cli::state(pool.clone(), 16, AuthConfig::default(), LiveConfig::default())
-                .await
-                .unwrap();
+        // As `gridwall serve` runs by default: valid sessions trusted from memory for 2 s.
+        let auth = AuthConfig {
+            session_cache: Duration::from_millis(2_000),
+            ..AuthConfig::default()
+        };
+        let state: AppState = cli::state(pool.clone(), 16, auth, LiveConfig::default())
+            .await
+            .unwrap();
         let live_n = state.live.read(None).index().len();
         println!(
             "live index: {live_n} resources; board: {} open cases",
