@@ -26,6 +26,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+/// PostgreSQL's SQLSTATE for a deadlock it broke by aborting this transaction.
+const DEADLOCK_DETECTED: &str = "40P01";
+
 /// One point of a track, as written to `positions`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackPoint {
@@ -269,7 +272,11 @@ async fn write_with_retry(
             Ok(()) => return true,
             Err(e) => {
                 stats.failures.fetch_add(1, Ordering::Relaxed);
-                let refused = matches!(e, sqlx::Error::Database(_));
+                // A deadlock with another writer (they take their locks in key order, so
+                // only a hand-made transaction could cause one) is tried again like a lost
+                // connection, not counted as a refusal of the points.
+                let refused = matches!(&e, sqlx::Error::Database(d)
+                    if d.code().as_deref() != Some(DEADLOCK_DETECTED));
                 if refused {
                     refusals += 1;
                     partitions
