@@ -82,6 +82,16 @@ async fn track_rows(pool: &PgPool, id: i64) -> Vec<(chrono::DateTime<Utc>, f64, 
     .unwrap()
 }
 
+/// Each item's rejection code, or its status when accepted.
+fn result_codes(v: &Value) -> Vec<&str> {
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap_or(r["status"].as_str().unwrap()))
+        .collect()
+}
+
 fn live_position(state: &AppState, id: i64) -> Option<(f64, f64, i64)> {
     let loaded = state.hierarchy.get();
     let read = state.live.read(loaded.as_deref());
@@ -117,12 +127,7 @@ async fn each_bad_item_is_rejected_with_its_reason_and_the_good_ones_are_kept(po
     ]);
     let (status, v) = post(&app, &device, "/api/positions", json!({"positions": items})).await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    let codes: Vec<&str> = v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["code"].as_str().unwrap_or(r["status"].as_str().unwrap()))
-        .collect();
+    let codes = result_codes(&v);
     assert_eq!(
         codes,
         [
@@ -837,12 +842,7 @@ async fn items_of_any_shape_are_read_alike_and_answered_one_by_one(pool: PgPool)
     let (status, _, body) = send_anon(&app, req).await;
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(status, StatusCode::OK, "{v}");
-    let codes: Vec<&str> = v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["code"].as_str().unwrap_or(r["status"].as_str().unwrap()))
-        .collect();
+    let codes = result_codes(&v);
     assert_eq!(
         codes,
         [

@@ -352,13 +352,13 @@ impl<'a> Body<'a> {
     }
 }
 
-/// One item: the usual shape read straight into its fields, anything else as a JSON tree
-/// (whose reader names what is wrong).
+/// One item: the usual shape read straight into its fields, any other object as a JSON tree
+/// (whose reader names what is wrong), anything else refused as it is read.
 enum ItemIn<'a> {
     Fast(Box<FastItem<'a>>),
-    Tree(Value),
-    /// Not readable as a JSON value (e.g. a number too large for a double).
-    Unreadable(String),
+    Object(Item),
+    /// Not an object, or not readable as a JSON value (e.g. a number too large for a double).
+    Refused(Rejection),
 }
 
 /// An item whose fields have their usual types: numbers as numbers, `at` a number or text.
@@ -420,8 +420,15 @@ impl<'a> ItemIn<'a> {
             // Valid JSON (the body parsed), so this only fails on a strange item, whose
             // tree says what is wrong with it.
             Err(_) => match serde_json::from_str(raw.get()) {
-                Ok(tree) => Self::Tree(tree),
-                Err(e) => Self::Unreadable(e.to_string()),
+                Ok(Value::Object(o)) => Self::Object(o),
+                Ok(other) => Self::Refused(reject(
+                    "invalid_value",
+                    format!("each position must be an object, got {other}"),
+                )),
+                Err(e) => Self::Refused(reject(
+                    "invalid_value",
+                    format!("this position is not readable: {e}"),
+                )),
             },
         }
     }
@@ -430,7 +437,7 @@ impl<'a> ItemIn<'a> {
     fn resource(&self) -> Result<Option<i64>, Rejection> {
         match self {
             Self::Fast(f) => Ok(f.resource),
-            Self::Tree(Value::Object(o)) => match o.get("resource") {
+            Self::Object(o) => match o.get("resource") {
                 None | Some(Value::Null) => Ok(None),
                 Some(v) => v.as_i64().map(Some).ok_or_else(|| {
                     reject(
@@ -439,29 +446,15 @@ impl<'a> ItemIn<'a> {
                     )
                 }),
             },
-            Self::Tree(other) => Err(reject(
-                "invalid_value",
-                format!("each position must be an object, got {other}"),
-            )),
-            Self::Unreadable(e) => Err(reject(
-                "invalid_value",
-                format!("this position is not readable: {e}"),
-            )),
+            Self::Refused(r) => Err(r.clone()),
         }
     }
 
     fn report(&self, crs: Crs, now: DateTime<Utc>) -> Result<Report, Rejection> {
         match self {
             Self::Fast(f) => f.report(crs, now),
-            Self::Tree(Value::Object(o)) => item_report(o, crs, now),
-            Self::Tree(other) => Err(reject(
-                "invalid_value",
-                format!("each position must be an object, got {other}"),
-            )),
-            Self::Unreadable(e) => Err(reject(
-                "invalid_value",
-                format!("this position is not readable: {e}"),
-            )),
+            Self::Object(o) => item_report(o, crs, now),
+            Self::Refused(r) => Err(r.clone()),
         }
     }
 }
