@@ -17,7 +17,7 @@
 //!   client that re-sends them makes no duplicates);
 //! - when the buffer holds its capacity, new requests answer 503 at once and take nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -301,22 +301,22 @@ async fn write(
     jobs: &[Job],
     partitions: &Mutex<HashSet<NaiveDate>>,
 ) -> Result<(), sqlx::Error> {
-    // Key order, so that concurrent batches take the primary key's locks in the same order.
+    // Key order, so that concurrent batches take the primary key's locks in the same order;
+    // stable, so that of points sharing a key the first sent is the one the key keeps.
     let mut points: Vec<&TrackPoint> = jobs.iter().flat_map(|j| &j.points).collect();
-    points.sort_unstable_by_key(|p| (p.resource_id, p.at));
+    points.sort_by_key(|p| (p.resource_id, p.at));
     let mut cols = Columns::default();
-    let mut newest: HashMap<i64, &TrackPoint> = HashMap::new();
-    for p in points {
+    for p in &points {
         cols.push(p);
-        newest
-            .entry(p.resource_id)
-            .and_modify(|q| {
-                if p.at > q.at {
-                    *q = p;
-                }
-            })
-            .or_insert(p);
     }
+    // The newest point of each resource: the first of its run's latest time.
+    let newest: Vec<&TrackPoint> = points
+        .chunk_by(|a, b| a.resource_id == b.resource_id)
+        .filter_map(|run| {
+            let at = run.last()?.at;
+            run.get(run.partition_point(|p| p.at < at)).copied()
+        })
+        .collect();
     let days: Vec<NaiveDate> = {
         let known = partitions.lock().unwrap_or_else(PoisonError::into_inner);
         cols.at
@@ -338,7 +338,7 @@ async fn write(
             .insert(day);
     }
     let mut last = Columns::default();
-    for p in newest.values() {
+    for p in &newest {
         last.push(p);
     }
     let mut tx = pool.begin().await?;
@@ -399,7 +399,7 @@ async fn write(
     .execute(&mut *tx)
     .await?;
     let sos: Vec<(i64, DateTime<Utc>)> = newest
-        .values()
+        .iter()
         .filter(|p| p.sos)
         .map(|p| (p.resource_id, p.at))
         .collect();
