@@ -1,9 +1,11 @@
 //! The 王 hierarchy: units with parent/child links, the locate index and the H3 cover of the grids.
 //!
 //! Invariants: ids are dense indexes into `units`, which are sorted by code (so id order is code
-//! order); a unit's level is its parent's plus one; roots are cities or counties; `paths[i]` is
+//! order); a unit's level is its parent's plus one; roots are cities or counties; `path_of(i)` is
 //! the path of the grid `grids[i]` (grid ordinal `i`, the number the locate index stores), whose
 //! polygon is grid `i` of `shapes`.
+
+use std::collections::HashMap;
 
 use geo::MultiPolygon;
 use h3o::{CellIndex, Resolution};
@@ -63,6 +65,22 @@ pub struct UnitPath {
     pub city: Option<UnitId>,
 }
 
+/// A grid and where its path goes on in [`Hierarchy::uppers`].
+#[derive(Debug, Clone, Copy)]
+struct GridPath {
+    grid: UnitId,
+    upper: u32,
+}
+
+/// The path above a grid: its village and up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Upper {
+    village: UnitId,
+    township: UnitId,
+    county: UnitId,
+    city: Option<UnitId>,
+}
+
 /// The hierarchy and its H3 index; immutable once built, shared behind an `Arc`.
 #[derive(Debug)]
 pub struct Hierarchy {
@@ -70,8 +88,12 @@ pub struct Hierarchy {
     resolution: Resolution,
     /// Grid ordinal → unit id, ascending.
     grids: Vec<UnitId>,
-    /// Grid ordinal → its path, so that `locate` does not walk the tree.
-    paths: Vec<UnitPath>,
+    /// Grid ordinal → the grid and its village's entry in `uppers`, so that `locate` does not
+    /// walk the tree: 8 bytes a grid, against 24 for a whole path, so that the table a locate
+    /// reads last stays in cache (100 KB for Nantong's 11,800 grids).
+    grid_paths: Vec<GridPath>,
+    /// The paths above the grids, one per village.
+    uppers: Vec<Upper>,
     /// Grid polygons by ordinal: what the cover covers and `locate` tests exactly.
     shapes: Shapes,
     /// The H3 cells of every grid at `resolution`, for `locate` and `grid_cover`.
@@ -184,7 +206,9 @@ impl Hierarchy {
 
         // Paths: levels are checked above, so each step up exists and has the right level.
         let up = |id: UnitId| parents[id.0 as usize];
-        let mut paths = Vec::with_capacity(grids.len());
+        let mut grid_paths = Vec::with_capacity(grids.len());
+        let mut uppers: Vec<Upper> = Vec::new();
+        let mut upper_of: HashMap<UnitId, u32> = HashMap::new();
         for &grid in &grids {
             let missing = || HierarchyError::MissingParent {
                 code: built[grid.0 as usize].code.to_string(),
@@ -193,20 +217,26 @@ impl Hierarchy {
             let village = up(grid).ok_or_else(missing)?;
             let township = up(village).ok_or_else(missing)?;
             let county = up(township).ok_or_else(missing)?;
-            paths.push(UnitPath {
-                grid,
-                village,
-                township,
-                county,
-                city: up(county),
+            let upper = *upper_of.entry(village).or_insert_with(|| {
+                uppers.push(Upper {
+                    village,
+                    township,
+                    county,
+                    city: up(county),
+                });
+                u32::try_from(uppers.len() - 1).unwrap_or(u32::MAX)
             });
+            grid_paths.push(GridPath { grid, upper });
         }
+        grid_paths.shrink_to_fit();
+        uppers.shrink_to_fit();
 
         Ok(Self {
             units: built,
             resolution,
             grids,
-            paths,
+            grid_paths,
+            uppers,
             shapes,
             index,
             counts,
@@ -242,20 +272,22 @@ impl Hierarchy {
     /// lowest code is returned. `None` outside every grid.
     ///
     /// Cost: one `h3o` `to_cell` at [`Self::resolution`] (≈0.5 µs, most of the cost) and one
-    /// lookup of the cell in a two-level table (a cached ancestor table, then at most one
-    /// cache miss); a cell inside one grid answers at once, a cell near an edge by exact
-    /// crossing tests against the one or two edges of each candidate grid that come near it.
-    /// About 0.7–0.85 µs in all at resolution 10, 1.2–1.4 M locates/s on one core
-    /// (`BENCHMARKS.md`). Callers that need the cell anyway use [`Self::cell_of`] and
-    /// [`Self::locate_cell`] to compute it once; callers with many points use
-    /// [`Self::locate_batch`], where the table's cache misses overlap.
+    /// lookup of the cell: a cached directory of its ancestors, a cached slot that answers for
+    /// a group of 7 sibling cells inside one grid, else at most one cache miss for the cell's
+    /// own slot. A cell inside one grid answers at once; a cell near an edge reads its record
+    /// (a second miss) and tests the point against the one or two edges of each candidate grid
+    /// that come near the cell, whose coordinates the record holds; of two grids meeting along
+    /// a line through the cell only the first is tested. About 0.65–0.8 µs in all at
+    /// resolution 10, 1.25–1.5 M locates/s on one core (`BENCHMARKS.md`). Callers that need the
+    /// cell anyway use [`Self::cell_of`] and [`Self::locate_cell`] to compute it once; callers
+    /// with many points use [`Self::locate_batch`], where the cache misses overlap.
     #[must_use]
     #[inline]
     pub fn locate(&self, p: LatLng) -> Option<UnitPath> {
         let grid = self
             .index
             .locate(&self.shapes, self.cell_of(p), [p.lng(), p.lat()])?;
-        self.paths.get(grid as usize).copied()
+        self.path_of(grid)
     }
 
     /// [`Self::locate`] for a caller that already has `cell`, which must be `p`'s H3 cell at
@@ -272,7 +304,7 @@ impl Hierarchy {
             self.cell_of(p)
         };
         let grid = self.index.locate(&self.shapes, cell, [p.lng(), p.lat()])?;
-        self.paths.get(grid as usize).copied()
+        self.path_of(grid)
     }
 
     /// [`Self::locate`] of many points, each with its cell ([`Self::cell_of`]): the same
@@ -305,9 +337,12 @@ impl Hierarchy {
             pts.extend(chunk.iter().map(|p| [p.lng(), p.lat()]));
             self.index
                 .locate_batch(&self.shapes, &cells, &pts, &mut grids);
-            located.extend(cells.iter().zip(&grids).map(|(&cell, grid)| {
-                (cell, grid.and_then(|g| self.paths.get(g as usize).copied()))
-            }));
+            located.extend(
+                cells
+                    .iter()
+                    .zip(&grids)
+                    .map(|(&cell, grid)| (cell, grid.and_then(|g| self.path_of(g)))),
+            );
         }
         located
     }
@@ -332,7 +367,21 @@ impl Hierarchy {
     #[must_use]
     pub fn path(&self, grid: UnitId) -> Option<UnitPath> {
         let i = self.grids.binary_search(&grid).ok()?;
-        self.paths.get(i).copied()
+        self.path_of(u32::try_from(i).ok()?)
+    }
+
+    /// The path of the grid with ordinal `g`.
+    #[inline]
+    fn path_of(&self, g: u32) -> Option<UnitPath> {
+        let GridPath { grid, upper } = *self.grid_paths.get(g as usize)?;
+        let up = self.uppers.get(upper as usize)?;
+        Some(UnitPath {
+            grid,
+            village: up.village,
+            township: up.township,
+            county: up.county,
+            city: up.city,
+        })
     }
 
     /// Number of units.
@@ -407,7 +456,8 @@ impl Hierarchy {
         self.units.capacity() * size_of::<Unit>()
             + units
             + self.grids.capacity() * size_of::<UnitId>()
-            + self.paths.capacity() * size_of::<UnitPath>()
+            + self.grid_paths.capacity() * size_of::<GridPath>()
+            + self.uppers.capacity() * size_of::<Upper>()
             + self.shapes.heap_size_bytes()
             + self.index.heap_size_bytes()
     }

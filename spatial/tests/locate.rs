@@ -153,6 +153,7 @@ fn agrees_with_brute_force_at_res_11() {
     let brute = BruteForce::new(&units);
     let h = Hierarchy::build(units.clone(), Resolution::Eleven).unwrap();
     let points = test_points(&s, &units, 100_000, 1);
+    assert!(h.index_stats().rest_candidates > 0);
     let (near, far) = compare(&h, &brute, &points);
     assert_eq!(far, 0, "disagreements beyond 1e-9° of an edge");
     // The predicates are exact, so even points on and next to edges agree.
@@ -534,6 +535,100 @@ fn city_root_and_single_square_grid() {
         h.locate(LatLng::new(32.005, 120.91 + 1e-13).unwrap())
             .is_none()
     );
+}
+
+/// Two grids side by side (meeting along a line through many cells) and a third that repeats
+/// the first exactly: a cell on the shared line answers for the right-hand grid without a test
+/// of its own, but a cell on the repeated outline must not, though there too the two grids'
+/// edges are the same segments: there the reference point is inside both or neither.
+#[test]
+fn neighbours_answer_for_each_other_but_duplicates_do_not() {
+    let rect = |x0: f64, y0: f64, x1: f64, y1: f64| {
+        MultiPolygon::new(vec![Polygon::new(
+            LineString::from(vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)]),
+            vec![],
+        )])
+    };
+    let empty = MultiPolygon::new(vec![]);
+    // A slanted shared edge, so that it crosses cells at every angle.
+    let left = MultiPolygon::new(vec![Polygon::new(
+        LineString::from(vec![
+            (120.9, 32.0),
+            (120.913, 32.0),
+            (120.907, 32.01),
+            (120.9, 32.01),
+        ]),
+        vec![],
+    )]);
+    let right = MultiPolygon::new(vec![Polygon::new(
+        LineString::from(vec![
+            (120.913, 32.0),
+            (120.92, 32.0),
+            (120.92, 32.01),
+            (120.907, 32.01),
+        ]),
+        vec![],
+    )]);
+    let grid = |code: &str, polygon: MultiPolygon<f64>| {
+        unit(code, "网格", Level::Grid, Some("320612001001"), polygon)
+    };
+    let units = vec![
+        unit("320612", "通州区", Level::County, None, empty.clone()),
+        unit(
+            "320612001",
+            "镇",
+            Level::Township,
+            Some("320612"),
+            empty.clone(),
+        ),
+        unit(
+            "320612001001",
+            "村",
+            Level::Village,
+            Some("320612001"),
+            empty,
+        ),
+        grid("320612001001001", left),
+        grid("320612001001002", right),
+        // The same square twice, away from the others.
+        grid("320612001001003", rect(120.93, 32.0, 120.94, 32.01)),
+        grid("320612001001004", rect(120.93, 32.0, 120.94, 32.01)),
+    ];
+    let brute = BruteForce::new(&units);
+    let h = Hierarchy::build(units, Resolution::Twelve).unwrap();
+    let stats = h.index_stats();
+    assert!(stats.rest_candidates > 0, "{stats:?}");
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut points = Vec::new();
+    for _ in 0..40_000 {
+        // Across the slanted edge and across the duplicated square's outline.
+        let t: f64 = rng.random();
+        let e =
+            [0.0, 1e-12, 1e-9, 1e-6, 1e-4][rng.random_range(0..5)] * rng.random_range(-1.0..1.0);
+        points.push(Coord {
+            x: 120.913 - 0.006 * t + e,
+            y: 32.0 + 0.01 * t,
+        });
+        let side = rng.random_range(0..4);
+        let u: f64 = rng.random();
+        let (x, y) = match side {
+            0 => (120.93 + 0.01 * u, 32.0),
+            1 => (120.94, 32.0 + 0.01 * u),
+            2 => (120.93 + 0.01 * u, 32.01),
+            _ => (120.93, 32.0 + 0.01 * u),
+        };
+        points.push(Coord {
+            x: x + e,
+            y: y + e * rng.random_range(-1.0..1.0),
+        });
+    }
+    assert_eq!(compare(&h, &brute, &points), (0, 0));
+    // Just outside the duplicated square: neither copy covers it.
+    assert_eq!(h.locate(LatLng::new(32.005, 120.94 + 1e-7).unwrap()), None);
+    let inside = h
+        .locate(LatLng::new(32.005, 120.94 - 1e-7).unwrap())
+        .unwrap();
+    assert_eq!(h.unit(inside.grid).code.as_str(), "320612001001003");
 }
 
 /// Points on, next to and a hair off the edges and vertices of the H3 cells themselves: the
