@@ -259,6 +259,63 @@ test('keyboard: ↓ and Enter open a case, a digit assigns that candidate', asyn
   assert.equal(now.assignee.id, worker.id);
 });
 
+test('the queue is in the server\'s order, and its count says when more cases match than it loads', async () => {
+  const { page } = admin;
+  // Same severity; the later case has the nearer deadline (消防: 4 h, 矛盾纠纷: 72 h), so the
+  // deadline order differs from the order of creation.
+  const words = `队列顺序${tag}`;
+  const slow = await createCase(token, [120.8712, 32.0111], {
+    title: `${words} 邻里纠纷`,
+    category: 'dispute',
+    severity: 3,
+  });
+  const urgent = await createCase(token, [120.8688, 32.0093], {
+    title: `${words} 楼道消防通道堵塞`,
+    category: 'fire',
+    severity: 3,
+  });
+  const fromServer = await api(token, 'GET', `/api/cases?order=queue&status=open&q=${encodeURIComponent(words)}`);
+  assert.deepEqual(
+    fromServer.cases.map((c) => c.id),
+    [urgent.id, slow.id],
+  );
+  const shown = () =>
+    page.locator('.dispatch__list [data-case-id]').evaluateAll((els) => els.map((e) => Number(e.dataset.caseId)));
+  await page.locator('.dispatch__search').fill(words);
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('.dispatch__list [data-case-id]').length === n,
+    2,
+    { timeout: 30_000 },
+  );
+  assert.deepEqual(await shown(), [urgent.id, slow.id]);
+  const count = page.locator('[data-testid="queue-count"]');
+  assert.equal(await count.textContent(), '2 件');
+
+  // A busy territory: the list answer says more cases match than it holds (the real answer,
+  // its total raised), and the count says so.
+  const queueList = (url) => url.pathname === '/api/cases' && url.searchParams.get('order') === 'queue';
+  await page.route(queueList, async (route) => {
+    const response = await route.fetch();
+    const json = await response.json();
+    await route.fulfill({ response, json: { ...json, total: 1234 } });
+  });
+  await page.locator('.dispatch__search').fill(`${words} `);
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="queue-count"]')?.textContent?.includes('1234'),
+    null,
+    { timeout: 30_000 },
+  );
+  assert.equal(await count.textContent(), '2 件（共 1234 件，已载入最紧急的 2 件）');
+  assert.deepEqual(await shown(), [urgent.id, slow.id]);
+  await page.unroute(queueList);
+  await page.locator('.dispatch__search').fill('');
+  await page.waitForFunction(
+    () => !document.querySelector('[data-testid="queue-count"]')?.textContent?.includes('1234'),
+    null,
+    { timeout: 30_000 },
+  );
+});
+
 // (The 3840×2160 screenshot is taken in dispatch-operator.test.mjs, to keep each file short.)
 test('screenshot at 1920×1080; no console errors, no CSP violations', async () => {
   const { page } = admin;

@@ -185,15 +185,20 @@ export interface ListQuery {
   q: string;
 }
 
-/** The queue: cases of the territory matching the server-side filters, queue order. */
-export async function listCases(query: ListQuery): Promise<CaseView[]> {
-  const p = new URLSearchParams({ order: 'queue', limit: '500' });
+/** Cases the queue loads at most: the most urgent, in the queue order. */
+export const QUEUE_LIMIT = 500;
+
+/**
+ * The queue: the most urgent cases of the territory matching the server-side filters (at most
+ * `QUEUE_LIMIT`, queue order), and how many match in all.
+ */
+export async function listCases(query: ListQuery): Promise<{ total: number; cases: CaseView[] }> {
+  const p = new URLSearchParams({ order: 'queue', limit: String(QUEUE_LIMIT) });
   p.set('status', query.status || 'open');
   if (query.category) p.set('category', query.category);
   if (query.overdue) p.set('overdue', 'true');
   if (query.q.trim()) p.set('q', query.q.trim());
-  const answer = await call<{ total: number; cases: CaseView[] }>('GET', `/api/cases?${p.toString()}`);
-  return answer.cases;
+  return call<{ total: number; cases: CaseView[] }>('GET', `/api/cases?${p.toString()}`);
 }
 
 export function getCase(id: number): Promise<CaseDetail> {

@@ -127,6 +127,10 @@ export const mountDispatch: MountView = (ctx) => {
   let notice: string | undefined;
   let busy = false;
   let listSeq = 0;
+  // Cases matching the server-side filters when the list was loaded, and how many of them
+  // (the most urgent) it holds: more than `QUEUE_LIMIT` match only in a busy territory.
+  let listTotal = 0;
+  let listLoaded = 0;
   let detailSeq = 0;
   let listTimer: number | undefined;
   let textTimer: number | undefined;
@@ -229,9 +233,9 @@ export const mountDispatch: MountView = (ctx) => {
   async function reloadList(): Promise<void> {
     const seq = ++listSeq;
     touched.clear();
-    let cases: CaseView[];
+    let answer: { total: number; cases: CaseView[] };
     try {
-      cases = await listCases({
+      answer = await listCases({
         status: filter.status,
         category: filter.category,
         overdue: filter.overdueOnly,
@@ -243,8 +247,10 @@ export const mountDispatch: MountView = (ctx) => {
       return;
     }
     if (seq !== listSeq) return;
+    listTotal = answer.total;
+    listLoaded = answer.cases.length;
     const next = new Map<number, QueueItem>();
-    for (const c of cases) next.set(c.id, fromView(c));
+    for (const c of answer.cases) next.set(c.id, fromView(c));
     // What the socket said meanwhile is newer than the list (or missing from it).
     for (const [id, version] of touched) {
       const held = items.get(id);
@@ -273,7 +279,10 @@ export const mountDispatch: MountView = (ctx) => {
   function renderQueue(scrollToCursor = false): void {
     visible = [...items.values()].filter((i) => matches(i, filter)).sort(compareQueue);
     if (cursor !== undefined && !visible.some((i) => i.id === cursor)) cursor = visible[0]?.id;
-    queueCount.textContent = t('dispatch.queue.count', { n: visible.length });
+    queueCount.textContent =
+      listTotal > listLoaded
+        ? t('dispatch.queue.countOf', { n: visible.length, total: listTotal, loaded: listLoaded })
+        : t('dispatch.queue.count', { n: visible.length });
     emptyQueue.textContent = t('dispatch.queue.empty');
     emptyQueue.hidden = visible.length > 0;
     list.replaceChildren(

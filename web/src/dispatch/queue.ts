@@ -1,7 +1,8 @@
 // The dispatcher's queue: one row per case, built from the list API or a live `cases` change,
 // the filters applied again on the client (so a live change lands in or leaves the queue
 // without a reload), and the queue order: overdue first, then the most severe, then the
-// oldest. Pure: no DOM, no fetch.
+// nearest deadline — the server's `order=queue`, so that the cases it loads (the most urgent
+// ones) are the top of this order. Pure: no DOM, no fetch.
 
 import type { LiveCase } from '../live/client';
 import type { CaseView } from './api';
@@ -95,12 +96,12 @@ export function matches(item: QueueItem, f: QueueFilter): boolean {
   return true;
 }
 
-/** Overdue first, then severity (4 first), then age (oldest first), then id. */
+/** Overdue first, then severity (4 first), then deadline (nearest first), then id. */
 export function compareQueue(a: QueueItem, b: QueueItem): number {
   if (a.overdue !== b.overdue) return a.overdue ? -1 : 1;
   if (a.severity !== b.severity) return b.severity - a.severity;
-  const ta = Date.parse(a.created_at);
-  const tb = Date.parse(b.created_at);
+  const ta = Date.parse(a.deadline_at);
+  const tb = Date.parse(b.deadline_at);
   if (ta !== tb) return ta - tb;
   return a.id - b.id;
 }

@@ -129,6 +129,7 @@ export const en: Record<MessageKey, string> = {
   'dispatch.title': 'Dispatch',
   'dispatch.queue.title': 'Case queue',
   'dispatch.queue.count': '{n} cases',
+  'dispatch.queue.countOf': '{n} cases ({total} in all; the {loaded} most urgent loaded)',
   'dispatch.queue.empty': 'No case matches the filters',
   'dispatch.queue.label': 'Case queue (↑↓ to move, Enter to open)',
   'dispatch.filter.status': 'Status',

@@ -127,6 +127,7 @@ export const zhCN = {
   'dispatch.title': '调度台',
   'dispatch.queue.title': '事件队列',
   'dispatch.queue.count': '{n} 件',
+  'dispatch.queue.countOf': '{n} 件（共 {total} 件，已载入最紧急的 {loaded} 件）',
   'dispatch.queue.empty': '没有符合条件的事件',
   'dispatch.queue.label': '事件队列（↑↓ 移动，Enter 打开）',
   'dispatch.filter.status': '状态',
