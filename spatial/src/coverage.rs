@@ -12,8 +12,8 @@ use h3o::{CellIndex, Resolution};
 
 use crate::distance::haversine_m;
 use crate::hierarchy::{Hierarchy, UnitId};
-use crate::live::h3_latlng;
 use crate::types::LatLng;
+use crate::types::h3_latlng;
 
 /// The cells of `grid` at `resolution` (each cell whose centre lies in the grid), sorted.
 /// Resolutions at or finer than the hierarchy's cover are found among the cover's

@@ -14,7 +14,7 @@ use crate::cover::grid_cells;
 use crate::error::HierarchyError;
 use crate::locate_index::{IndexStats, LocateIndex};
 use crate::shapes::Shapes;
-use crate::types::{LatLng, Level, UnitCode};
+use crate::types::{LatLng, Level, UnitCode, h3_latlng};
 
 /// One unit as it comes from the store or an import file.
 #[derive(Debug, Clone)]
@@ -461,13 +461,6 @@ impl Hierarchy {
             + self.shapes.heap_size_bytes()
             + self.index.heap_size_bytes()
     }
-}
-
-/// The `h3o` form of a position.
-#[inline]
-fn h3_latlng(p: LatLng) -> h3o::LatLng {
-    h3o::LatLng::new(p.lat(), p.lng())
-        .unwrap_or_else(|_| unreachable!("h3o refuses only non-finite numbers, a LatLng has none"))
 }
 
 /// Checks that a grid polygon can be covered: non-empty, closed rings of ≥ 3 vertices, finite

@@ -218,6 +218,13 @@ impl FromStr for UnitCode {
     }
 }
 
+/// The `h3o` form of a position.
+#[inline]
+pub(crate) fn h3_latlng(p: LatLng) -> h3o::LatLng {
+    h3o::LatLng::new(p.lat(), p.lng())
+        .unwrap_or_else(|_| unreachable!("h3o refuses only non-finite numbers, a LatLng has none"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
