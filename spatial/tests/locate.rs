@@ -12,7 +12,7 @@ use gridwall_spatial::{CellIndex, Hierarchy, LatLng, Level, Resolution, UnitId};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use support::{BruteForce, Synthetic, unit};
+use support::{BruteForce, Synthetic, area, one_village, unit};
 
 /// Distance (degrees) from `p` to the nearest edge of a grid whose bounding box holds `p`
 /// (an edge of any other grid is at least as far as that box, which `p` is outside of).
@@ -214,58 +214,12 @@ fn agrees_on_dense_and_degenerate_geometry() {
         (x0 + 0.002, y0),
         (x0, y0),
     ];
-    let mp = |ring: Vec<(f64, f64)>, holes: Vec<Vec<(f64, f64)>>| {
-        MultiPolygon::new(vec![Polygon::new(
-            LineString::from(ring),
-            holes.into_iter().map(LineString::from).collect(),
-        )])
-    };
-    let empty = MultiPolygon::new(vec![]);
-    let units = vec![
-        unit("320612", "县", Level::County, None, empty.clone()),
-        unit(
-            "320612001",
-            "镇",
-            Level::Township,
-            Some("320612"),
-            empty.clone(),
-        ),
-        unit(
-            "320612001001",
-            "村",
-            Level::Village,
-            Some("320612001"),
-            empty,
-        ),
-        unit(
-            "320612001001001",
-            "方",
-            Level::Grid,
-            Some("320612001001"),
-            mp(square, vec![circle.clone()]),
-        ),
-        unit(
-            "320612001001002",
-            "圆",
-            Level::Grid,
-            Some("320612001001"),
-            mp(circle.clone(), vec![]),
-        ),
-        unit(
-            "320612001001003",
-            "梳",
-            Level::Grid,
-            Some("320612001001"),
-            mp(comb, vec![]),
-        ),
-        unit(
-            "320612001001004",
-            "乱",
-            Level::Grid,
-            Some("320612001001"),
-            mp(messy, vec![]),
-        ),
-    ];
+    let units = one_village(vec![
+        ("320612001001001", "方", area(square, vec![circle.clone()])),
+        ("320612001001002", "圆", area(circle.clone(), vec![])),
+        ("320612001001003", "梳", area(comb, vec![])),
+        ("320612001001004", "乱", area(messy, vec![])),
+    ]);
     let brute = BruteForce::new(&units);
     let h = Hierarchy::build(units, Resolution::Eleven).unwrap();
     assert!(h.index_stats().boundary_cells > 0);
@@ -544,56 +498,34 @@ fn city_root_and_single_square_grid() {
 #[test]
 fn neighbours_answer_for_each_other_but_duplicates_do_not() {
     let rect = |x0: f64, y0: f64, x1: f64, y1: f64| {
-        MultiPolygon::new(vec![Polygon::new(
-            LineString::from(vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)]),
-            vec![],
-        )])
+        area(vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)], vec![])
     };
-    let empty = MultiPolygon::new(vec![]);
     // A slanted shared edge, so that it crosses cells at every angle.
-    let left = MultiPolygon::new(vec![Polygon::new(
-        LineString::from(vec![
+    let left = area(
+        vec![
             (120.9, 32.0),
             (120.913, 32.0),
             (120.907, 32.01),
             (120.9, 32.01),
-        ]),
+        ],
         vec![],
-    )]);
-    let right = MultiPolygon::new(vec![Polygon::new(
-        LineString::from(vec![
+    );
+    let right = area(
+        vec![
             (120.913, 32.0),
             (120.92, 32.0),
             (120.92, 32.01),
             (120.907, 32.01),
-        ]),
+        ],
         vec![],
-    )]);
-    let grid = |code: &str, polygon: MultiPolygon<f64>| {
-        unit(code, "网格", Level::Grid, Some("320612001001"), polygon)
-    };
-    let units = vec![
-        unit("320612", "通州区", Level::County, None, empty.clone()),
-        unit(
-            "320612001",
-            "镇",
-            Level::Township,
-            Some("320612"),
-            empty.clone(),
-        ),
-        unit(
-            "320612001001",
-            "村",
-            Level::Village,
-            Some("320612001"),
-            empty,
-        ),
-        grid("320612001001001", left),
-        grid("320612001001002", right),
+    );
+    let units = one_village(vec![
+        ("320612001001001", "左", left),
+        ("320612001001002", "右", right),
         // The same square twice, away from the others.
-        grid("320612001001003", rect(120.93, 32.0, 120.94, 32.01)),
-        grid("320612001001004", rect(120.93, 32.0, 120.94, 32.01)),
-    ];
+        ("320612001001003", "方", rect(120.93, 32.0, 120.94, 32.01)),
+        ("320612001001004", "方", rect(120.93, 32.0, 120.94, 32.01)),
+    ]);
     let brute = BruteForce::new(&units);
     let h = Hierarchy::build(units, Resolution::Twelve).unwrap();
     let stats = h.index_stats();

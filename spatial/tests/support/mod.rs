@@ -257,6 +257,38 @@ fn polygon(exterior: Vec<(f64, f64)>, holes: Vec<Vec<(f64, f64)>>) -> Polygon<f6
     )
 }
 
+/// An area of one polygon, from its rings.
+pub fn area(exterior: Vec<(f64, f64)>, holes: Vec<Vec<(f64, f64)>>) -> MultiPolygon<f64> {
+    MultiPolygon::new(vec![polygon(exterior, holes)])
+}
+
+/// A county (320612) with one township and one village that holds `grids` (code, name,
+/// area): the smallest hierarchy a hand-drawn case needs.
+pub fn one_village(grids: Vec<(&str, &str, MultiPolygon<f64>)>) -> Vec<UnitInput> {
+    let empty = MultiPolygon::new(vec![]);
+    let mut units = vec![
+        unit("320612", "县", Level::County, None, empty.clone()),
+        unit(
+            "320612001",
+            "镇",
+            Level::Township,
+            Some("320612"),
+            empty.clone(),
+        ),
+        unit(
+            "320612001001",
+            "村",
+            Level::Village,
+            Some("320612001"),
+            empty,
+        ),
+    ];
+    for (code, name, area) in grids {
+        units.push(unit(code, name, Level::Grid, Some("320612001001"), area));
+    }
+    units
+}
+
 /// A unit from plain parts.
 pub fn unit(
     code: &str,
