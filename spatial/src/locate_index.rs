@@ -282,18 +282,8 @@ pub(crate) struct Blocks {
     group_len: usize,
 }
 
-/// (parent key, child index in its block) of a key, for blocks of `digits` digits.
-#[inline]
-fn parent_child(digits: u32, key: u32) -> (u32, usize) {
-    let mut child = 0usize;
-    for d in (0..digits).rev() {
-        child = child * 7 + ((key >> (3 * d)) & 7) as usize;
-    }
-    (key.checked_shr(3 * digits).unwrap_or(0), child)
-}
-
 /// (parent key, group in its block, child in its group) of a key, for blocks of `digits`
-/// digits: [`parent_child`] with the child index split without a division.
+/// digits; the child's index in its block, in digit order, is `group * group_len + child`.
 #[inline]
 fn parent_group_child(digits: u32, key: u32) -> (u32, usize, usize) {
     if digits == 0 {
@@ -340,7 +330,8 @@ impl Blocks {
         self.len
     }
 
-    /// The cell of block `b`'s child `child` (inverse of [`parent_child`]).
+    /// The cell of block `b`'s child number `child` in digit order (inverse of
+    /// [`parent_group_child`]).
     fn key_of(&self, b: usize, child: usize) -> u32 {
         let mut key = self.parents[b];
         let mut rest = child;
@@ -370,7 +361,12 @@ impl Blocks {
             tops: 7usize.pow(digits.saturating_sub(1)),
             group_len,
         };
-        let parent = |key| parent_child(digits, key).0;
+        let parent = |key| parent_group_child(digits, key).0;
+        // A key's slot in its block, in digit order.
+        let slot = |key| {
+            let (_, group, child) = parent_group_child(digits, key);
+            group * group_len + child
+        };
         let mut parents: Vec<u32> = cells.iter().map(|&(k, _)| parent(k)).collect();
         parents.dedup();
         blocks.dir = CellTable::with_capacity(parents.len());
@@ -401,7 +397,7 @@ impl Blocks {
                     } else {
                         NARROW_LIST | ((e & !LIST) - meta.record_base) as u16
                     };
-                    slots[parent_child(digits, key).1] = n;
+                    slots[slot(key)] = n;
                 }
                 meta.group_base =
                     u32::try_from(blocks.groups.len() / group_len).unwrap_or(u32::MAX);
@@ -425,7 +421,7 @@ impl Blocks {
                 blocks.wide.resize(blocks.wide.len() + len, EMPTY);
                 let at = blocks.wide.len() - len;
                 for &(key, e) in block {
-                    blocks.wide[at + parent_child(digits, key).1] = e;
+                    blocks.wide[at + slot(key)] = e;
                 }
                 meta.record_base = u32::try_from(at / len).unwrap_or(u32::MAX);
             }
