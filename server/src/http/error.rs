@@ -124,6 +124,15 @@ impl ApiError {
         }
     }
 
+    /// A 400 for a body that is not JSON at all, with the parser's reason.
+    pub fn invalid_json(e: &serde_json::Error) -> Self {
+        Self::BadRequest {
+            code: "invalid_json",
+            message: format!("the body is not valid JSON: {e}"),
+            details: Value::Object(serde_json::Map::new()),
+        }
+    }
+
     /// A 404 with a code and a message.
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::NotFound {

@@ -316,16 +316,11 @@ impl<'a> Body<'a> {
             message: "expected {\"positions\": [...]} or an array of positions".into(),
             details: json!({}),
         };
-        let invalid_json = |e: serde_json::Error| ApiError::BadRequest {
-            code: "invalid_json",
-            message: format!("the body is not valid JSON: {e}"),
-            details: json!({}),
-        };
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
         let (raw, crs) = match first {
             Some(b'[') => (
                 serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(bytes)
-                    .map_err(invalid_json)?,
+                    .map_err(|e| ApiError::invalid_json(&e))?,
                 None,
             ),
             Some(b'{') => {
@@ -333,7 +328,7 @@ impl<'a> Body<'a> {
                     if e.is_data() {
                         invalid_body()
                     } else {
-                        invalid_json(e)
+                        ApiError::invalid_json(&e)
                     }
                 })?;
                 (
@@ -343,7 +338,8 @@ impl<'a> Body<'a> {
             }
             _ => {
                 // Not an array or object: say whether it is JSON at all.
-                serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(invalid_json)?;
+                serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+                    .map_err(|e| ApiError::invalid_json(&e))?;
                 return Err(invalid_body());
             }
         };
@@ -462,11 +458,7 @@ impl<'a> ItemIn<'a> {
 impl FastItem<'_> {
     /// The same checks as the tree's, on the same values.
     fn report(&self, crs: Crs, now: DateTime<Utc>) -> Result<Report, Rejection> {
-        let crs = match self.crs {
-            Some(c) => Crs::parse(c)
-                .ok_or_else(|| reject("invalid_value", format!("crs {c:?} is unknown")))?,
-            None => crs,
-        };
+        let crs = item_crs(self.crs, crs)?;
         let num = |x: Option<f64>| x.map(Value::from);
         let (lat, lng) = (num(self.lat), num(self.lng));
         let at = self.at.as_ref().map(|t| match t {
@@ -497,14 +489,16 @@ impl FastItem<'_> {
     }
 }
 
+/// An item's own datum when it names one, else the batch's.
+fn item_crs(named: Option<&str>, batch: Crs) -> Result<Crs, Rejection> {
+    named.map_or(Ok(batch), |c| {
+        Crs::parse(c).ok_or_else(|| reject("invalid_value", format!("crs {c:?} is unknown")))
+    })
+}
+
 /// Checks one JSON item.
 fn item_report(o: &Item, crs: Crs, now: DateTime<Utc>) -> Result<Report, Rejection> {
-    let crs = match o.get("crs").and_then(Value::as_str) {
-        Some(c) => {
-            Crs::parse(c).ok_or_else(|| reject("invalid_value", format!("crs {c:?} is unknown")))?
-        }
-        None => crs,
-    };
+    let crs = item_crs(o.get("crs").and_then(Value::as_str), crs)?;
     let sos = match o.get("sos") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -667,11 +661,7 @@ async fn osmand(
         .unwrap_or("");
     let mut params = form_pairs(query.as_deref().unwrap_or("").as_bytes());
     let parsed = if method == Method::POST && content_type.starts_with("application/json") {
-        let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
-            code: "invalid_json",
-            message: format!("the body is not valid JSON: {e}"),
-            details: json!({}),
-        })?;
+        let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::invalid_json(&e))?;
         osmand::from_json(&v, now)
     } else {
         if method == Method::POST && !body.is_empty() {
