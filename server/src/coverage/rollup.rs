@@ -102,6 +102,7 @@ impl Rollup {
         if from >= upto {
             return Ok(0);
         }
+        summarize(pool).await;
         let mut points = read(pool, from, upto, self.batch).await?;
         let mut new_upto = upto;
         if i64::try_from(points.len()).unwrap_or(i64::MAX) >= self.batch
@@ -243,14 +244,14 @@ async fn summarize(pool: &PgPool) {
     }
 }
 
-/// The positions that arrived in `(from, upto]`, in arrival order, at most `limit`.
+/// The positions that arrived in `(from, upto]`, in arrival order, at most `limit` (after
+/// [`summarize`], which makes the index read only the new ranges).
 async fn read(
     pool: &PgPool,
     from: DateTime<Utc>,
     upto: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Point>, sqlx::Error> {
-    summarize(pool).await;
     let mut tx = pool.begin().await?;
     // Through the BRIN index on arrival time, always: the statistics of a partition that
     // fills all day never know its newest rows, and the planner then scans it whole.
