@@ -75,6 +75,28 @@ async function kpiOf(code) {
   return api(token, 'GET', `/api/kpi?${q}`);
 }
 
+/**
+ * Waits until the server's track roll-up has taken the walk of `before` (it runs every minute,
+ * half a minute behind arrival) and returns the grid's coverage report.
+ */
+async function walkRolledUp() {
+  const w = await leader(() => window.__gridwallLeader.window());
+  const q = new URLSearchParams({
+    unit: worker.grid,
+    from: w.from,
+    to: new Date(Date.now() + 3_600_000).toISOString(),
+    cells: 'true',
+  });
+  let report;
+  for (let waited = 0; waited < 150_000; waited += 3_000) {
+    report = await api(token, 'GET', `/api/coverage?${q}`);
+    if (report.visited_cells > 0) break;
+    await browser.page.waitForTimeout(3_000);
+  }
+  assert.ok(report.visited_cells > 0, 'the server counts visited cells');
+  return report;
+}
+
 /** The coloured values and feature states of the view against /api/kpi's children. */
 async function assertChoropleth(code, metric, field) {
   const report = await kpiOf(code);
@@ -103,6 +125,11 @@ async function assertChoropleth(code, metric, field) {
 
 test('the choropleth colours the children with their /api/kpi figures, for each metric', async () => {
   const { page } = browser;
+  // Coverage is a live figure that changes when the roll-up takes the walk: wait for that, then
+  // have the page read its figures again, so that it and /api/kpi read the same ones.
+  await walkRolledUp();
+  await settled(CITY);
+  await page.locator('.leader__refresh').click();
   await settled(CITY);
   const report = await assertChoropleth(CITY, 'cases', 'opened');
   const county = report.children.find((k) => k.code === COUNTY);
@@ -192,16 +219,7 @@ test('track playback: the marker follows the time slider', async () => {
 test("a grid's visited cells appear once its worker's positions are rolled up", async () => {
   const { page } = browser;
   const grid = worker.grid;
-  // The roll-up runs every minute, half a minute behind arrival: wait for the server first.
-  const w = await leader(() => window.__gridwallLeader.window());
-  const q = new URLSearchParams({ unit: grid, from: w.from, to: new Date(Date.now() + 3_600_000).toISOString(), cells: 'true' });
-  let report;
-  for (let waited = 0; waited < 150_000; waited += 3_000) {
-    report = await api(token, 'GET', `/api/coverage?${q}`);
-    if (report.visited_cells > 0) break;
-    await page.waitForTimeout(3_000);
-  }
-  assert.ok(report.visited_cells > 0, 'the server counts visited cells');
+  await walkRolledUp();
   await leader((c) => window.__gridwallLeader.go(c), grid);
   await until(
     (c) => {
