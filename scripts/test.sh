@@ -8,6 +8,8 @@ cd "$ROOT"
 ensure_database
 ensure_chromium
 
+say "layering (scripts/check-layers.py)"
+python3 scripts/check-layers.py || die "a module uses one above it: see ARCHITECTURE.md"
 say "cargo fmt --check"
 cargo fmt --all -- --check || die "run cargo fmt"
 say "cargo clippy"

@@ -4,13 +4,95 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
+
 use gridwall_spatial::{Hierarchy, Level, Resolution};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
 use crate::db;
 use crate::metrics::{LevelLabels, Metrics};
-use crate::state::{HierarchyHandle, LoadedHierarchy};
+
+/// One imported hierarchy version, built for fast lookups.
+#[derive(Debug)]
+pub struct LoadedHierarchy {
+    /// The `hierarchy_versions.version` it was loaded from.
+    pub version: i64,
+    /// Units and their H3 index.
+    pub hierarchy: Hierarchy,
+    /// The database id of each unit, indexed by `UnitId`.
+    pub db_ids: Vec<i64>,
+    /// When this process loaded it.
+    pub loaded_at: Instant,
+}
+
+/// Holds the current hierarchy; readers never wait, a new import is swapped in whole.
+#[derive(Debug, Default)]
+pub struct HierarchyHandle {
+    current: ArcSwapOption<LoadedHierarchy>,
+    /// Held while this process imports, so its own watcher waits for the hierarchy the import
+    /// built instead of loading the same version again from PostGIS.
+    importing: tokio::sync::Mutex<()>,
+}
+
+impl HierarchyHandle {
+    /// The current hierarchy, `None` before the first import.
+    #[must_use]
+    pub fn get(&self) -> Option<Arc<LoadedHierarchy>> {
+        self.current.load_full()
+    }
+
+    /// The version currently served, if any.
+    #[must_use]
+    pub fn version(&self) -> Option<i64> {
+        self.current.load().as_ref().map(|h| h.version)
+    }
+
+    /// Taken by an import in this process until it has installed its hierarchy; the watcher
+    /// takes it before deciding to reload.
+    pub async fn import_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.importing.lock().await
+    }
+
+    /// Replaces the current hierarchy; requests in flight keep the one they started with.
+    pub fn store(&self, loaded: LoadedHierarchy) {
+        self.current.store(Some(Arc::new(loaded)));
+    }
+}
+
+/// Nothing to answer from: no hierarchy has been imported yet.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("no hierarchy has been imported yet (gridwall import FILE)")]
+pub struct NotLoaded;
+
+impl HierarchyHandle {
+    /// The current hierarchy.
+    ///
+    /// # Errors
+    ///
+    /// [`NotLoaded`] before the first import.
+    pub fn require(&self) -> Result<Arc<LoadedHierarchy>, NotLoaded> {
+        self.get().ok_or(NotLoaded)
+    }
+}
+
+/// The H3 resolution of grid covers when none is given (see BENCHMARKS.md for why).
+#[must_use]
+pub fn default_resolution() -> Resolution {
+    gridwall_spatial::DEFAULT_RESOLUTION
+}
+
+/// A cover resolution we support: fine enough for ~1 km² grids, coarse enough for memory.
+#[must_use]
+pub fn parse_resolution(r: u32) -> Option<Resolution> {
+    if (7..=13).contains(&r) {
+        u8::try_from(r)
+            .ok()
+            .and_then(|r| Resolution::try_from(r).ok())
+    } else {
+        None
+    }
+}
 
 /// The channel an import notifies with the new version number.
 pub const CHANNEL: &str = "gridwall_hierarchy";

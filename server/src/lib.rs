@@ -1,20 +1,28 @@
 //! Gridwall server: axum HTTP, PostGIS storage, the hierarchy import and the CLI.
 //!
-//! Code map:
-//! - `auth/`: accounts, sessions, device tokens, roles and territorial scope; the extractors
-//!   every protected route takes.
-//! - `alerts/`: early warning: rules over the live stream and the cases, alerts and their life.
+//! Code map, bottom layer first; a module uses only those above it in this list (checked by
+//! `scripts/check-layers.py`, see ARCHITECTURE.md):
+//! - `metrics`, `position`, `tiles`, `geojson`: Prometheus metrics; one checked position report
+//!   (ranges, time, GCJ-02); vector tiles rendered by PostGIS and cached; strict GeoJSON.
+//! - `db/`: the pool, migrations and the queries, one module per table group.
+//! - `hierarchy`: the hierarchy in memory ([`LoadedHierarchy`]), swapped whole on import.
+//! - `context`: what subsystems read from the running server ([`context::Core`]).
+//! - `auth/`: accounts, sessions, device tokens, roles and territorial scope.
+//! - `import/`: GeoJSON parsing and validation of a hierarchy, then the write in one transaction.
+//! - `ingest/`: the position formats (JSON batch, OsmAnd) decoded into checked reports.
 //! - `audit`: the append-only audit log.
+//! - `live/`: the live index, the resource directory, the track writer, the bus.
 //! - `coverage/`: patrol coverage (the per-hour, per-cell roll-up of tracks), density, KPIs.
 //! - `cases/`: cases from report to follow-up: the lifecycle, the board of open cases,
 //!   dispatch candidates from the live index, the overdue and auto-dispatch sweep.
-//! - `cli`: the `gridwall` command line (serve, import, migrate), config from flags and env.
-//! - `state`: [`AppState`], shared by every handler; the hot-swappable in-memory hierarchy.
-//! - `db/`: the pool, migrations and the queries, one module per table group.
-//! - `ingest/`: position reports in every accepted format (JSON batch, OsmAnd), checked.
-//! - `import/`: GeoJSON parsing and validation of a hierarchy, then the write in one transaction.
-//! - `http/`: the router ([`http::app`]), one module per resource, the typed [`http::ApiError`].
-//! - `metrics`: Prometheus counters and histograms, kept in the state (no globals).
+//! - `alerts/`: early warning: rules over the live stream and the cases, alerts and their life.
+//! - `stream`: what each websocket client sees of the live picture, cases and alerts.
+//! - `state`: [`AppState`], one handle on every subsystem; it implements each subsystem's
+//!   context trait.
+//! - `http/`: the router ([`http::app`]), one module per resource, the extractors, the typed
+//!   [`http::ApiError`] that every domain error maps to (`http/error.rs`).
+//! - `cli`: the `gridwall` command line (serve, import, migrate, users), config from flags and
+//!   env.
 //! - `sim/`: the demo simulator, an HTTP client of the public API (workers and vehicles
 //!   reporting as phones do).
 
@@ -23,6 +31,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod cli;
+pub mod context;
 pub mod coverage;
 pub mod db;
 pub mod geojson;
@@ -32,7 +41,10 @@ pub mod import;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod position;
 pub mod sim;
 pub mod state;
+pub mod stream;
+pub mod tiles;
 
 pub use state::{AppState, HierarchyHandle, LoadedHierarchy};

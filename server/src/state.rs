@@ -1,19 +1,17 @@
-//! Shared state of the running server, and the in-memory hierarchy that is swapped atomically.
+//! Shared state of the running server: one handle on every subsystem, cheap to clone.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use arc_swap::ArcSwapOption;
-use gridwall_spatial::Hierarchy;
 use sqlx::PgPool;
 
-use crate::alerts::Alerts;
+use crate::alerts::{AlertContext, Alerts};
 use crate::auth::AuthState;
-use crate::cases::Cases;
-use crate::coverage::CoverageCache;
-use crate::http::tiles::TileCache;
-use crate::live::Live;
+use crate::cases::{CaseContext, Cases};
+use crate::context::Core;
+use crate::coverage::{CoverageCache, CoverageContext};
+use crate::live::{Live, LiveContext};
 use crate::metrics::Metrics;
+use crate::tiles::TileCache;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone, Debug)]
@@ -38,49 +36,37 @@ pub struct AppState {
     pub coverage: CoverageCache,
 }
 
-/// One imported hierarchy version, built for fast lookups.
-#[derive(Debug)]
-pub struct LoadedHierarchy {
-    /// The `hierarchy_versions.version` it was loaded from.
-    pub version: i64,
-    /// Units and their H3 index.
-    pub hierarchy: Hierarchy,
-    /// The database id of each unit, indexed by `UnitId`.
-    pub db_ids: Vec<i64>,
-    /// When this process loaded it.
-    pub loaded_at: Instant,
+pub use crate::hierarchy::{HierarchyHandle, LoadedHierarchy};
+
+impl Core for AppState {
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+    fn hierarchy(&self) -> &HierarchyHandle {
+        &self.hierarchy
+    }
 }
 
-/// Holds the current hierarchy; readers never wait, a new import is swapped in whole.
-#[derive(Debug, Default)]
-pub struct HierarchyHandle {
-    current: ArcSwapOption<LoadedHierarchy>,
-    /// Held while this process imports, so its own watcher waits for the hierarchy the import
-    /// built instead of loading the same version again from PostGIS.
-    importing: tokio::sync::Mutex<()>,
+impl LiveContext for AppState {
+    fn live(&self) -> &Live {
+        &self.live
+    }
 }
 
-impl HierarchyHandle {
-    /// The current hierarchy, `None` before the first import.
-    #[must_use]
-    pub fn get(&self) -> Option<Arc<LoadedHierarchy>> {
-        self.current.load_full()
+impl CaseContext for AppState {
+    fn cases(&self) -> &Cases {
+        &self.cases
     }
+}
 
-    /// The version currently served, if any.
-    #[must_use]
-    pub fn version(&self) -> Option<i64> {
-        self.current.load().as_ref().map(|h| h.version)
+impl AlertContext for AppState {
+    fn alerts(&self) -> &Alerts {
+        &self.alerts
     }
+}
 
-    /// Taken by an import in this process until it has installed its hierarchy; the watcher
-    /// takes it before deciding to reload.
-    pub async fn import_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.importing.lock().await
-    }
-
-    /// Replaces the current hierarchy; requests in flight keep the one they started with.
-    pub fn store(&self, loaded: LoadedHierarchy) {
-        self.current.store(Some(Arc::new(loaded)));
+impl CoverageContext for AppState {
+    fn coverage(&self) -> &CoverageCache {
+        &self.coverage
     }
 }

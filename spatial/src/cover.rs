@@ -12,8 +12,8 @@ use std::collections::HashSet;
 
 use h3o::{CellIndex, Resolution};
 
+use crate::cell_hash::CellHash;
 use crate::geom::{Position, Pt, segment_near_convex};
-use crate::locate_index::CellHash;
 use crate::shapes::Shapes;
 
 type CellSet = HashSet<CellIndex, CellHash>;

@@ -36,6 +36,7 @@
 
 mod area;
 mod blocks;
+mod cell_hash;
 mod cover;
 mod coverage;
 mod distance;
@@ -56,7 +57,7 @@ pub use blocks::{
 };
 pub use coverage::{CellCount, area_weighted, grid_cells, path_cells};
 pub use distance::{EARTH_RADIUS_M, haversine_m};
-pub use error::{HierarchyError, InvalidCode, InvalidLatLng, InvalidLevel, LiveQueryError};
+pub use error::{HierarchyError, LiveQueryError};
 pub use gcj02::{gcj02_to_wgs84, outside_china, wgs84_to_gcj02};
 pub use h3o::{CellIndex, Resolution};
 pub use hierarchy::{Hierarchy, Unit, UnitId, UnitInput, UnitPath};
@@ -66,7 +67,7 @@ pub use live::{
 pub use locate_index::IndexStats;
 pub use nearest::Neighbour;
 pub use scope::Scope;
-pub use types::{LatLng, Level, UnitCode};
+pub use types::{InvalidCode, InvalidLatLng, InvalidLevel, LatLng, Level, UnitCode};
 
 /// The H3 resolution of the grid cover and of the locate index unless told otherwise.
 ///

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use h3o::{CellIndex, Resolution};
 
+use crate::cell_hash::CellHash;
 use crate::hierarchy::UnitId;
-use crate::locate_index::CellHash;
 use crate::types::{LatLng, h3_latlng};
 
 /// The H3 resolution of the live index's buckets unless told otherwise: resolution 8, cells

@@ -5,7 +5,48 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{InvalidCode, InvalidLatLng, InvalidLevel};
+/// A position that is not a valid WGS84 coordinate.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidLatLng {
+    /// NaN or infinite.
+    #[error("coordinates must be finite numbers (lat {lat}, lng {lng})")]
+    NotFinite {
+        /// The latitude given.
+        lat: f64,
+        /// The longitude given.
+        lng: f64,
+    },
+    /// Latitude outside [-90, 90].
+    #[error("latitude {0} is outside [-90, 90]")]
+    LatOutOfRange(f64),
+    /// Longitude outside [-180, 180].
+    #[error("longitude {0} is outside [-180, 180]")]
+    LngOutOfRange(f64),
+}
+
+/// A level that is neither a known name nor a number 0–4.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown level {0:?} (expected city, county, township, village, grid or 0–4)")]
+pub struct InvalidLevel(pub String);
+
+/// A malformed unit code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidCode {
+    /// Empty or not only ASCII digits.
+    #[error("unit code {0:?} must consist of digits only")]
+    NotDigits(String),
+    /// Not 6, 9, 12 or 15 digits.
+    #[error("unit code {0:?} must have 6, 9, 12 or 15 digits")]
+    Length(String),
+    /// Well-formed, but not as long as its level requires.
+    #[error("unit code {code:?} does not have the {} digits of a {level}", level.code_len())]
+    LengthForLevel {
+        /// The code given.
+        code: String,
+        /// The level it was given for.
+        level: Level,
+    },
+}
 
 /// A WGS84 position in degrees, `lat` in [-90, 90] and `lng` in [-180, 180], both finite.
 ///

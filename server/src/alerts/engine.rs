@@ -15,12 +15,12 @@ use gridwall_spatial::{CellIndex, LatLng, Resolution, ResourceKind, Status};
 use serde_json::json;
 use tokio::sync::broadcast;
 
+use super::AlertContext;
 use super::store::{self, Raise};
 use super::watch::{Seen, Thresholds, Watch};
 use super::{AlertKind, Rule};
 use crate::cases::{CaseBrief, CaseChange, CaseChangeKind};
 use crate::live::{LiveUpdate, ResourceInfo};
-use crate::state::AppState;
 
 /// The engine's memory: one watch per on-duty worker seen.
 #[derive(Debug, Default)]
@@ -29,10 +29,10 @@ pub struct Engine {
 }
 
 /// Runs the engine until the process ends.
-pub async fn run(state: AppState) {
-    let mut bus = state.live.bus.subscribe();
-    let mut cases = state.cases.board.subscribe();
-    let mut tick = tokio::time::interval(state.alerts.tick);
+pub async fn run(state: impl AlertContext) {
+    let mut bus = state.live().bus.subscribe();
+    let mut cases = state.cases().board.subscribe();
+    let mut tick = tokio::time::interval(state.alerts().tick);
     let mut engine = Engine::default();
     loop {
         let result = tokio::select! {
@@ -67,7 +67,7 @@ impl Engine {
     /// When the database fails.
     pub async fn on_live(
         &mut self,
-        state: &AppState,
+        state: &impl AlertContext,
         batch: &[LiveUpdate],
     ) -> Result<(), sqlx::Error> {
         for u in batch {
@@ -80,19 +80,19 @@ impl Engine {
 
     async fn sos(
         &self,
-        state: &AppState,
+        state: &impl AlertContext,
         info: &ResourceInfo,
         position: LatLng,
         raised: bool,
     ) -> Result<(), sqlx::Error> {
         let id = info.id.to_string();
-        let live = state.alerts.live_about(AlertKind::Sos, "resource", &id);
-        match (raised, live, state.alerts.rule(AlertKind::Sos)) {
+        let live = state.alerts().live_about(AlertKind::Sos, "resource", &id);
+        match (raised, live, state.alerts().rule(AlertKind::Sos)) {
             (true, None, Some(rule)) => {
                 let title = format!("SOS 求助: {}", info.name);
                 store::raise(
-                    &state.alerts,
-                    &state.pool,
+                    state.alerts(),
+                    state.pool(),
                     &Raise {
                         kind: AlertKind::Sos,
                         severity: rule.severity,
@@ -109,8 +109,8 @@ impl Engine {
             }
             (false, Some(_), _) => {
                 store::resolve_about(
-                    &state.alerts,
-                    &state.pool,
+                    state.alerts(),
+                    state.pool(),
                     AlertKind::Sos,
                     "resource",
                     &id,
@@ -130,10 +130,14 @@ impl Engine {
     /// # Errors
     ///
     /// When the database fails.
-    pub async fn tick(&mut self, state: &AppState, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let offline = state.alerts.rule(AlertKind::Offline);
-        let out = state.alerts.rule(AlertKind::OutOfGrid);
-        let still = state.alerts.rule(AlertKind::Stationary);
+    pub async fn tick(
+        &mut self,
+        state: &impl AlertContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let offline = state.alerts().rule(AlertKind::Offline);
+        let out = state.alerts().rule(AlertKind::OutOfGrid);
+        let still = state.alerts().rule(AlertKind::Stationary);
         let t = Thresholds {
             offline_ms: minutes_ms(offline.as_deref()),
             out_of_grid_ms: minutes_ms(out.as_deref()),
@@ -143,14 +147,14 @@ impl Engine {
                 .and_then(|r| r.distance_m)
                 .map_or(30.0, f64::from),
         };
-        let loaded = state.hierarchy.get();
+        let loaded = state.hierarchy().get();
         // Decide under the lock, write after it.
         let mut todo: Vec<(std::sync::Arc<ResourceInfo>, LatLng, i64, [bool; 4])> = Vec::new();
         {
-            let read = state.live.read(loaded.as_deref());
+            let read = state.live().read(loaded.as_deref());
             let mut seen_ids = Vec::new();
             for entry in read.index().iter() {
-                let Some(info) = state.live.info(entry.id.0) else {
+                let Some(info) = state.live().info(entry.id.0) else {
                     continue;
                 };
                 let r = &entry.report;
@@ -220,7 +224,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments, reason = "one condition, its parts named")]
     async fn condition(
         &self,
-        state: &AppState,
+        state: &impl AlertContext,
         info: &ResourceInfo,
         position: LatLng,
         kind: AlertKind,
@@ -229,12 +233,12 @@ impl Engine {
         title: &str,
     ) -> Result<(), sqlx::Error> {
         let id = info.id.to_string();
-        let live = state.alerts.live_about(kind, "resource", &id);
+        let live = state.alerts().live_about(kind, "resource", &id);
         match (holds, live, rule) {
             (true, None, Some(rule)) => {
                 store::raise(
-                    &state.alerts,
-                    &state.pool,
+                    state.alerts(),
+                    state.pool(),
                     &Raise {
                         kind,
                         severity: rule.severity,
@@ -251,8 +255,8 @@ impl Engine {
             }
             (false, Some(_), _) => {
                 store::resolve_about(
-                    &state.alerts,
-                    &state.pool,
+                    state.alerts(),
+                    state.pool(),
                     kind,
                     "resource",
                     &id,
@@ -267,27 +271,27 @@ impl Engine {
     }
 
     /// Overdue alerts follow the open cases on the board (flagged by the case sweep).
-    async fn overdue_sweep(&self, state: &AppState) -> Result<(), sqlx::Error> {
+    async fn overdue_sweep(&self, state: &impl AlertContext) -> Result<(), sqlx::Error> {
         let overdue = state
-            .cases
+            .cases()
             .board
             .open(|c| c.overdue_at.is_some() && c.status.is_pending());
         for case in overdue {
             self.overdue(state, &case, true).await?;
         }
         // And clear what a missed change left behind: the case was handled or closed.
-        let stale = state.alerts.live(|a| a.kind == AlertKind::Overdue);
+        let stale = state.alerts().live(|a| a.kind == AlertKind::Overdue);
         for alert in stale {
             let still = alert
                 .entity_key
                 .parse::<i64>()
                 .ok()
-                .and_then(|id| state.cases.board.get(id))
+                .and_then(|id| state.cases().board.get(id))
                 .is_some_and(|c| c.status.is_pending() && c.overdue_at.is_some());
             if !still {
                 store::resolve_about(
-                    &state.alerts,
-                    &state.pool,
+                    state.alerts(),
+                    state.pool(),
                     AlertKind::Overdue,
                     "case",
                     &alert.entity_key,
@@ -302,18 +306,18 @@ impl Engine {
 
     async fn overdue(
         &self,
-        state: &AppState,
+        state: &impl AlertContext,
         case: &CaseBrief,
         holds: bool,
     ) -> Result<(), sqlx::Error> {
         let id = case.id.to_string();
-        let live = state.alerts.live_about(AlertKind::Overdue, "case", &id);
-        match (holds, live, state.alerts.rule(AlertKind::Overdue)) {
+        let live = state.alerts().live_about(AlertKind::Overdue, "case", &id);
+        match (holds, live, state.alerts().rule(AlertKind::Overdue)) {
             (true, None, Some(rule)) => {
                 let title = format!("事件超期: {} {}", case.number, case.title);
                 store::raise(
-                    &state.alerts,
-                    &state.pool,
+                    state.alerts(),
+                    state.pool(),
                     &Raise {
                         kind: AlertKind::Overdue,
                         severity: rule.severity,
@@ -331,8 +335,8 @@ impl Engine {
             }
             (false, Some(_), _) => {
                 store::resolve_about(
-                    &state.alerts,
-                    &state.pool,
+                    state.alerts(),
+                    state.pool(),
                     AlertKind::Overdue,
                     "case",
                     &id,
@@ -354,7 +358,7 @@ impl Engine {
     /// When the database fails.
     pub async fn on_case(
         &mut self,
-        state: &AppState,
+        state: &impl AlertContext,
         change: &CaseChange,
     ) -> Result<(), sqlx::Error> {
         let case = &change.case;
@@ -404,8 +408,8 @@ pub fn is_hotspot(in_window: i64, in_baseline: i64, rule: &Rule) -> bool {
     in_window >= min && enough
 }
 
-async fn hotspot(state: &AppState, case: &CaseBrief) -> Result<(), sqlx::Error> {
-    let Some(rule) = state.alerts.rule(AlertKind::Hotspot) else {
+async fn hotspot(state: &impl AlertContext, case: &CaseBrief) -> Result<(), sqlx::Error> {
+    let Some(rule) = state.alerts().rule(AlertKind::Hotspot) else {
         return Ok(());
     };
     let res = rule
@@ -432,7 +436,7 @@ async fn hotspot(state: &AppState, case: &CaseBrief) -> Result<(), sqlx::Error> 
     .bind(n)
     .bind(window_h)
     .bind(baseline_d)
-    .fetch_all(&state.pool)
+    .fetch_all(state.pool())
     .await?;
     let (mut in_window, mut in_baseline) = (0i64, 0i64);
     for (lng, lat, recent) in rows {
@@ -450,14 +454,14 @@ async fn hotspot(state: &AppState, case: &CaseBrief) -> Result<(), sqlx::Error> 
     }
     let centre = h3o::LatLng::from(cell);
     let name = state
-        .cases
+        .cases()
         .category(&case.category)
         .map_or_else(|| case.category.clone(), |c| c.name_zh.clone());
     let title = format!("事件热点: {name} {window_h} 小时内 {in_window} 起");
     let entity = format!("{cell}:{}", case.category);
     store::raise(
-        &state.alerts,
-        &state.pool,
+        state.alerts(),
+        state.pool(),
         &Raise {
             kind: AlertKind::Hotspot,
             severity: rule.severity,
@@ -476,8 +480,8 @@ async fn hotspot(state: &AppState, case: &CaseBrief) -> Result<(), sqlx::Error> 
     Ok(())
 }
 
-async fn repeat_reporter(state: &AppState, case: &CaseBrief) -> Result<(), sqlx::Error> {
-    let Some(rule) = state.alerts.rule(AlertKind::RepeatReporter) else {
+async fn repeat_reporter(state: &impl AlertContext, case: &CaseBrief) -> Result<(), sqlx::Error> {
+    let Some(rule) = state.alerts().rule(AlertKind::RepeatReporter) else {
         return Ok(());
     };
     let window_h = rule.window_hours.unwrap_or(720);
@@ -489,7 +493,7 @@ async fn repeat_reporter(state: &AppState, case: &CaseBrief) -> Result<(), sqlx:
     )
     .bind(case.id)
     .bind(window_h)
-    .fetch_optional(&state.pool)
+    .fetch_optional(state.pool())
     .await?;
     let Some((phone, n)) = row else {
         return Ok(());
@@ -503,8 +507,8 @@ async fn repeat_reporter(state: &AppState, case: &CaseBrief) -> Result<(), sqlx:
         window_h / 24
     );
     store::raise(
-        &state.alerts,
-        &state.pool,
+        state.alerts(),
+        state.pool(),
         &Raise {
             kind: AlertKind::RepeatReporter,
             severity: rule.severity,

@@ -21,6 +21,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
+use crate::cases::CaseContext;
+
+/// What the alert engine reads from the running server: everything cases read, and the
+/// alerts themselves.
+pub trait AlertContext: CaseContext {
+    /// The rules and the live alerts.
+    fn alerts(&self) -> &Alerts;
+}
+
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

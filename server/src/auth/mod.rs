@@ -10,7 +10,9 @@
 //! so a misused token gets a precise error; only their SHA-256 is stored. Passwords are
 //! argon2id.
 
-mod extract;
+mod device;
+mod error;
+mod ident_limiter;
 mod mask;
 mod password;
 mod session;
@@ -27,20 +29,24 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, broadcast};
 use utoipa::ToSchema;
 
-pub use extract::{ClientAddr, Device, Reporter, SESSION_COOKIE, session_cookie};
+pub use device::{
+    ClientAddr, Device, Reporter, SESSION_COOKIE, authenticate_device, session_cookie,
+};
+pub use error::Error;
+pub use ident_limiter::IdentLimiter;
 pub use mask::mask_phone;
 pub use password::{
     MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordError, generate_password, hash_password,
     validate_password, verify_password,
 };
 pub use session::{
-    SessionCheck, create_session, purge_old, recheck, revoke_session, revoke_user_sessions,
+    SessionCheck, check_token, create_session, purge_old, recheck, revoke_session,
+    revoke_user_sessions,
 };
 pub use throttle::{LoginThrottle, ThrottleDecision};
 pub use token::{TokenKind, hash_ident, hash_token, new_ident, new_token};
 
-use crate::http::ApiError;
-use crate::state::LoadedHierarchy;
+use crate::hierarchy::LoadedHierarchy;
 
 /// What a user may do; one per account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -180,11 +186,13 @@ pub struct AuthState {
     /// without a database round trip per request, and while the database is down. Entries
     /// live [`DEVICE_CACHE_TTL`]; revoking or rotating in this process empties the cache at
     /// once (another instance's revocation takes effect within the TTL).
-    pub devices: moka::future::Cache<Vec<u8>, Arc<extract::DeviceRecord>>,
+    pub devices: moka::future::Cache<Vec<u8>, Arc<device::DeviceRecord>>,
     /// Valid sessions seen lately (by token SHA-256), when [`AuthConfig::session_cache`] is
     /// not zero: an authenticated request then costs no database round trip. Emptied by
     /// every [`Revocation`] announced in this process.
     pub sessions: Option<moka::future::Cache<Vec<u8>, Arc<session::CachedSession>>>,
+    /// Unknown OsmAnd device identifiers per address.
+    pub ident_limiter: IdentLimiter,
 }
 
 /// How long a device token is trusted from memory.
@@ -214,6 +222,7 @@ impl AuthState {
                 .max_capacity(500_000)
                 .time_to_live(DEVICE_CACHE_TTL)
                 .build(),
+            ident_limiter: IdentLimiter::default(),
         })
     }
 
@@ -273,13 +282,13 @@ impl Principal {
     ///
     /// # Errors
     ///
-    /// [`ApiError::Forbidden`] naming the roles that may.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+    /// [`Error::Forbidden`] naming the roles that may.
+    pub fn require(&self, roles: &[Role]) -> Result<(), Error> {
         if roles.contains(&self.role) {
             Ok(())
         } else {
             let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(ApiError::Forbidden(format!(
+            Err(Error::Forbidden(format!(
                 "this needs the role {} (you are {})",
                 names.join(" or "),
                 self.role

@@ -12,6 +12,7 @@
 
 pub mod board;
 pub mod candidates;
+mod error;
 pub mod lifecycle;
 pub mod store;
 pub mod tasks;
@@ -25,10 +26,19 @@ use sqlx::PgPool;
 
 pub use board::{Board, CaseBrief, CaseChange, CaseChangeKind};
 pub use candidates::{Candidate, CandidateQuery};
+pub use error::{Error, Result};
 pub use lifecycle::{Action, CaseStatus, Party};
 
 use crate::db;
 use crate::db::cases::{CaseRow, CategoryRow};
+use crate::live::LiveContext;
+
+/// What cases read from the running server: the live picture (candidates, busy flags) and
+/// the case settings and board.
+pub trait CaseContext: LiveContext {
+    /// Case settings, the board of open cases, the categories.
+    fn cases(&self) -> &Cases;
+}
 
 /// Settings of case handling.
 #[derive(Debug, Clone)]
@@ -188,7 +198,7 @@ pub fn brief(row: &CaseRow) -> CaseBrief {
 ///
 /// [`LiveQueryError`] for a negative or NaN radius.
 pub fn candidates_for(
-    state: &crate::state::AppState,
+    state: &impl CaseContext,
     case: &CaseBrief,
     k: usize,
     radius_m: f64,
@@ -199,11 +209,11 @@ pub fn candidates_for(
         return Ok(Vec::new());
     };
     let skill = state
-        .cases
+        .cases()
         .category(&case.category)
         .and_then(|c| c.skill.clone());
     let live_within_ms =
-        i64::try_from(state.cases.config.live_within.as_millis()).unwrap_or(i64::MAX);
+        i64::try_from(state.cases().config.live_within.as_millis()).unwrap_or(i64::MAX);
     let q = CandidateQuery {
         centre,
         grid_id: case.grid_id,
@@ -211,16 +221,16 @@ pub fn candidates_for(
         radius_m,
         skill: skill.as_deref(),
         live_since_ms: Utc::now().timestamp_millis().saturating_sub(live_within_ms),
-        max_open_cases: state.cases.config.max_open_per_worker,
+        max_open_cases: state.cases().config.max_open_per_worker,
         exclude,
     };
-    let mut own = state.live.homed_at(case.grid_id);
+    let mut own = state.live().homed_at(case.grid_id);
     own.retain(|i| allowed(i));
-    let loaded = state.hierarchy.get();
-    let read = state.live.read(loaded.as_deref());
-    let info = |id| state.live.info(id).filter(|i| allowed(i));
+    let loaded = state.hierarchy().get();
+    let read = state.live().read(loaded.as_deref());
+    let info = |id| state.live().info(id).filter(|i| allowed(i));
     state
-        .cases
+        .cases()
         .board
         .with_loads(|load| candidates::candidates(read.index(), &own, &info, load, &q))
 }

@@ -8,12 +8,11 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::lifecycle::{self, Action, CaseStatus, Party};
-use super::{DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_H, brief, local_day};
+use super::{CaseContext, DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_H, Error, Result, brief, local_day};
 use crate::auth::{Device, Principal, Role};
 use crate::db;
 use crate::db::cases::{CasePatch, CaseRow, NewCase, NewEvent};
-use crate::http::{ApiError, ApiResult};
-use crate::state::{AppState, LoadedHierarchy};
+use crate::hierarchy::LoadedHierarchy;
 
 /// Who acts on a case.
 #[derive(Debug, Clone)]
@@ -121,8 +120,8 @@ impl Who {
 /// # Errors
 ///
 /// 404 `case_not_found`; database failures.
-pub async fn visible(state: &AppState, who: &Who, id: i64) -> ApiResult<CaseRow> {
-    let row = db::cases::get_case(&state.pool, who.scope_id(), id).await?;
+pub async fn visible(state: &impl CaseContext, who: &Who, id: i64) -> Result<CaseRow> {
+    let row = db::cases::get_case(state.pool(), who.scope_id(), id).await?;
     match row {
         Some(r) if who.is_center() || sees_as_worker(who, &r) => Ok(r),
         _ => Err(case_not_found(id)),
@@ -134,10 +133,10 @@ fn sees_as_worker(who: &Who, r: &CaseRow) -> bool {
     me.is_some() && (r.assignee_id == me || r.created_by_resource == me)
 }
 
-/// 404 for a case.
+/// A case the caller may not see, answered like one that does not exist.
 #[must_use]
-pub fn case_not_found(id: i64) -> ApiError {
-    ApiError::not_found("case_not_found", format!("no case {id} in your territory"))
+pub fn case_not_found(id: i64) -> Error {
+    Error::NotFound(id)
 }
 
 /// What a new case says.
@@ -189,22 +188,22 @@ impl NewCaseInput {
 /// 422 for an unknown category, a position outside every grid or outside the caller's
 /// territory, an idempotency key reused with another request; database failures.
 pub async fn create(
-    state: &AppState,
+    state: &impl CaseContext,
     who: &Who,
     input: &NewCaseInput,
     idempotency_key: Option<&str>,
-) -> ApiResult<(CaseRow, bool)> {
-    let cases = &state.cases;
+) -> Result<(CaseRow, bool)> {
+    let cases = state.cases();
     let Some(category) = cases.category(&input.category).filter(|c| c.active) else {
-        return Err(ApiError::Unprocessable {
+        return Err(Error::Refused {
             code: "unknown_category",
             message: format!("no active case category {:?}", input.category),
             details: json!({"field": "category", "known": cases.category_codes()}),
         });
     };
-    let loaded = crate::http::params::hierarchy(state)?;
+    let loaded = state.hierarchy().require()?;
     let Some(path) = loaded.hierarchy.locate(input.position) else {
-        return Err(ApiError::Unprocessable {
+        return Err(Error::Refused {
             code: "outside_grids",
             message: format!(
                 "({}, {}) lies in no grid of the hierarchy",
@@ -220,7 +219,7 @@ pub async fn create(
             .scope(&loaded)
             .is_some_and(|s| s.contains(&loaded.hierarchy, path.grid))
     {
-        return Err(ApiError::Unprocessable {
+        return Err(Error::Refused {
             code: "out_of_scope",
             message: "this position lies outside your territory".into(),
             details: json!({"field": "lat"}),
@@ -235,14 +234,14 @@ pub async fn create(
         return Ok((found, false));
     }
     let now = Utc::now();
-    let n = db::cases::next_number(&state.pool, local_day(now)).await?;
+    let n = db::cases::next_number(state.pool(), local_day(now)).await?;
     let number = format!(
         "{}-{}-{n:06}",
         cases.config.number_prefix,
         local_day(now).format("%Y%m%d")
     );
     let duplicate_of = db::cases::possible_duplicate(
-        &state.pool,
+        state.pool(),
         &input.category,
         input.position.lng(),
         input.position.lat(),
@@ -251,7 +250,7 @@ pub async fn create(
     )
     .await?;
     let deadline_at = now + chrono::Duration::hours(i64::from(category.sla_hours));
-    let mut tx = state.pool.begin().await?;
+    let mut tx = state.pool().begin().await?;
     let inserted = db::cases::insert_case(
         &mut tx,
         &NewCase {
@@ -282,7 +281,7 @@ pub async fn create(
         let key = idempotency_key.unwrap_or_default();
         return match replay(state, who, &actor, key, &fingerprint).await? {
             Some(found) => Ok((found, false)),
-            None => Err(ApiError::Internal(anyhow::anyhow!(
+            None => Err(Error::Internal(anyhow::anyhow!(
                 "idempotency conflict without a stored case"
             ))),
         };
@@ -308,24 +307,24 @@ pub async fn create(
     .await?;
     let row = db::cases::get_case(&mut *tx, None, id)
         .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("case {id} vanished in its tx")))?;
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("case {id} vanished in its tx")))?;
     tx.commit().await?;
     cases.board.apply(brief(&row), true);
     Ok((row, true))
 }
 
 async fn replay(
-    state: &AppState,
+    state: &impl CaseContext,
     who: &Who,
     actor: &str,
     key: &str,
     fingerprint: &[u8],
-) -> ApiResult<Option<CaseRow>> {
-    let Some((id, hash)) = db::cases::by_idempotency_key(&state.pool, actor, key).await? else {
+) -> Result<Option<CaseRow>> {
+    let Some((id, hash)) = db::cases::by_idempotency_key(state.pool(), actor, key).await? else {
         return Ok(None);
     };
     if hash.as_deref() != Some(fingerprint) {
-        return Err(ApiError::Unprocessable {
+        return Err(Error::Refused {
             code: "idempotency_key_reused",
             message: format!(
                 "Idempotency-Key {key:?} was used for another request (case {id}); use a new key \
@@ -336,7 +335,7 @@ async fn replay(
     }
     // The creator may no longer see it (territory changed): still theirs to be told about.
     let _ = who;
-    Ok(db::cases::get_case(&state.pool, None, id).await?)
+    Ok(db::cases::get_case(state.pool(), None, id).await?)
 }
 
 /// What a transition asks.
@@ -381,24 +380,24 @@ fn escalation_target(
     reason = "the checks and the patch read best in order"
 )]
 pub async fn transition(
-    state: &AppState,
+    state: &impl CaseContext,
     who: &Who,
     id: i64,
     input: &TransitionInput,
-) -> ApiResult<CaseRow> {
+) -> Result<CaseRow> {
     let row = visible(state, who, id).await?;
     let status = CaseStatus::parse(&row.status)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("case {id}: unknown status")))?;
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("case {id}: unknown status")))?;
     let taken = row.taken_at.is_some();
     let Some(party) = who.party(row.assignee_id) else {
-        return Err(ApiError::Forbidden(format!(
+        return Err(Error::Forbidden(format!(
             "you may not act on case {} (it is not assigned to you, or your role only reads)",
             row.number
         )));
     };
     let action = input.action;
     if !lifecycle::permits(party, action) {
-        return Err(ApiError::Forbidden(format!(
+        return Err(Error::Forbidden(format!(
             "{} may not {} a case",
             who.role().unwrap_or("the system"),
             action.as_str()
@@ -413,7 +412,7 @@ pub async fn transition(
             .into_iter()
             .map(Action::as_str)
             .collect();
-        return Err(ApiError::Conflict {
+        return Err(Error::Conflict {
             code: "illegal_transition",
             message: format!(
                 "case {} is {}{}: {} is not possible (allowed: {})",
@@ -436,7 +435,7 @@ pub async fn transition(
         .map(str::trim)
         .filter(|n| !n.is_empty());
     if action.needs_note() && note.is_none() {
-        return Err(ApiError::unprocessable(
+        return Err(Error::refused(
             "note_required",
             "note",
             format!(
@@ -485,11 +484,11 @@ pub async fn transition(
         Action::Close => patch.closed_at = Some(now),
         Action::Reopen => patch.resolved_at = None,
         Action::Escalate => {
-            let loaded = crate::http::params::hierarchy(state)?;
+            let loaded = state.hierarchy().require()?;
             let grid = loaded.hierarchy.by_code(&row.grid_code);
             let target = grid.and_then(|g| escalation_target(&loaded, g, row.handling_level));
             let Some(target) = target else {
-                return Err(ApiError::Conflict {
+                return Err(Error::Conflict {
                     code: "cannot_escalate",
                     message: format!(
                         "case {} is already handled at the county ({}); there is no higher unit",
@@ -507,7 +506,7 @@ pub async fn transition(
             patch.assigned_at = None;
             patch.taken_at = None;
             // The higher unit gets the category's full time limit from now.
-            if let Some(cat) = state.cases.category(&row.category) {
+            if let Some(cat) = state.cases().category(&row.category) {
                 patch.deadline_at = now + chrono::Duration::hours(i64::from(cat.sla_hours));
             }
         }
@@ -528,8 +527,8 @@ pub async fn transition(
     .await
 }
 
-fn version_conflict(row: &CaseRow) -> ApiError {
-    ApiError::Conflict {
+fn version_conflict(row: &CaseRow) -> Error {
+    Error::Conflict {
         code: "version_conflict",
         message: format!(
             "case {} changed since you read it (now version {}, status {}); reload and retry",
@@ -542,33 +541,33 @@ fn version_conflict(row: &CaseRow) -> ApiError {
 /// The worker to assign: exists, is a worker in the dispatcher's territory, enabled, and not
 /// the one already assigned.
 async fn check_assignee(
-    state: &AppState,
+    state: &impl CaseContext,
     who: &Who,
     row: &CaseRow,
     assignee: Option<i64>,
-) -> ApiResult<(i64, String)> {
+) -> Result<(i64, String)> {
     let Some(id) = assignee else {
-        return Err(ApiError::unprocessable(
+        return Err(Error::refused(
             "assignee_required",
             "assignee",
             "dispatch and reassign name the worker (resources.id) to assign",
         ));
     };
     if row.assignee_id == Some(id) {
-        return Err(ApiError::unprocessable(
+        return Err(Error::refused(
             "same_assignee",
             "assignee",
             format!("case {} is already assigned to worker {id}", row.number),
         ));
     }
-    match db::cases::assignable_worker(&state.pool, who.scope_id(), id).await? {
+    match db::cases::assignable_worker(state.pool(), who.scope_id(), id).await? {
         Some((name, false)) => Ok((id, name)),
-        Some((_, true)) => Err(ApiError::unprocessable(
+        Some((_, true)) => Err(Error::refused(
             "assignee_disabled",
             "assignee",
             format!("worker {id} is disabled"),
         )),
-        None => Err(ApiError::unprocessable(
+        None => Err(Error::refused(
             "unknown_assignee",
             "assignee",
             format!("no worker {id} in your territory"),
@@ -578,7 +577,7 @@ async fn check_assignee(
 
 #[allow(clippy::too_many_arguments, reason = "one write, its parts named")]
 async fn write(
-    state: &AppState,
+    state: &impl CaseContext,
     who: &Who,
     row: &CaseRow,
     version: i32,
@@ -588,11 +587,11 @@ async fn write(
     note: Option<&str>,
     position: Option<LatLng>,
     details: Value,
-) -> ApiResult<CaseRow> {
-    let mut tx = state.pool.begin().await?;
+) -> Result<CaseRow> {
+    let mut tx = state.pool().begin().await?;
     let Some(new_version) = db::cases::update_case(&mut tx, row.id, version, patch).await? else {
         drop(tx);
-        let current = db::cases::get_case(&state.pool, None, row.id)
+        let current = db::cases::get_case(state.pool(), None, row.id)
             .await?
             .unwrap_or_else(|| row.clone());
         return Err(version_conflict(&current));
@@ -618,9 +617,9 @@ async fn write(
     .await?;
     let next = db::cases::get_case(&mut *tx, None, row.id)
         .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("case {} vanished", row.id)))?;
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("case {} vanished", row.id)))?;
     tx.commit().await?;
-    state.cases.board.apply(brief(&next), false);
+    state.cases().board.apply(brief(&next), false);
     Ok(next)
 }
 
@@ -630,8 +629,8 @@ async fn write(
 /// # Errors
 ///
 /// Database failures.
-pub async fn mark_overdue(state: &AppState, id: i64, now: DateTime<Utc>) -> ApiResult<bool> {
-    let Some(row) = db::cases::get_case(&state.pool, None, id).await? else {
+pub async fn mark_overdue(state: &impl CaseContext, id: i64, now: DateTime<Utc>) -> Result<bool> {
+    let Some(row) = db::cases::get_case(state.pool(), None, id).await? else {
         return Ok(false);
     };
     let Some(status) = CaseStatus::parse(&row.status) else {
@@ -669,7 +668,7 @@ pub async fn mark_overdue(state: &AppState, id: i64, now: DateTime<Utc>) -> ApiR
     .await
     {
         Ok(_) => Ok(true),
-        Err(ApiError::Conflict { .. }) => Ok(false),
+        Err(Error::Conflict { .. }) => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -7,17 +7,15 @@ use chrono::{DateTime, Utc};
 
 use super::lifecycle::{Action, CaseStatus};
 use super::store::{self, TransitionInput, Who};
-use super::{CaseBrief, candidates_for};
+use super::{CaseBrief, CaseContext, Error, Result, candidates_for};
 use crate::db;
-use crate::http::{ApiError, ApiResult};
-use crate::state::AppState;
 
 /// How far auto-dispatch looks for a worker, metres.
 pub const AUTO_DISPATCH_RADIUS_M: f64 = 5_000.0;
 
 /// Runs [`sweep`] every `sweep_every` until the process ends.
-pub async fn sweep_task(state: AppState) {
-    let mut every = tokio::time::interval(state.cases.config.sweep_every);
+pub async fn sweep_task(state: impl CaseContext) {
+    let mut every = tokio::time::interval(state.cases().config.sweep_every);
     loop {
         every.tick().await;
         if let Err(e) = sweep(&state, Utc::now()).await {
@@ -31,25 +29,25 @@ pub async fn sweep_task(state: AppState) {
 /// # Errors
 ///
 /// Database failures (the next pass tries again).
-pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> ApiResult<usize> {
+pub async fn sweep(state: &impl CaseContext, now: DateTime<Utc>) -> Result<usize> {
     let mut changed = 0;
     let due = state
-        .cases
+        .cases()
         .board
         .open(|c| c.status.is_pending() && c.deadline_at <= now && c.overdue_at.is_none());
     for case in due {
         if store::mark_overdue(state, case.id, now).await? {
             changed += 1;
             tracing::info!(case = %case.number, "case overdue");
-            if state.cases.config.auto_escalate_overdue {
+            if state.cases().config.auto_escalate_overdue {
                 changed += usize::from(auto_escalate(state, case.id).await?);
             }
         }
     }
-    if state.cases.config.auto_dispatch {
-        let timeout = chrono::Duration::from_std(state.cases.config.accept_timeout)
+    if state.cases().config.auto_dispatch {
+        let timeout = chrono::Duration::from_std(state.cases().config.accept_timeout)
             .unwrap_or(chrono::Duration::MAX);
-        let waiting = state.cases.board.open(|c| {
+        let waiting = state.cases().board.open(|c| {
             (c.status == CaseStatus::Dispatched
                 && !c.taken
                 && c.assigned_at.is_some_and(|t| t + timeout <= now))
@@ -63,8 +61,8 @@ pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> ApiResult<usize> {
 }
 
 /// Escalates an overdue case one level up (not past the county).
-async fn auto_escalate(state: &AppState, id: i64) -> ApiResult<bool> {
-    let Some(row) = db::cases::get_case(&state.pool, None, id).await? else {
+async fn auto_escalate(state: &impl CaseContext, id: i64) -> Result<bool> {
+    let Some(row) = db::cases::get_case(state.pool(), None, id).await? else {
         return Ok(false);
     };
     let input = TransitionInput {
@@ -77,16 +75,16 @@ async fn auto_escalate(state: &AppState, id: i64) -> ApiResult<bool> {
     match store::transition(state, &Who::System, id, &input).await {
         Ok(_) => Ok(true),
         // Illegal here (e.g. still `reported`), at the county already, or changed meanwhile.
-        Err(ApiError::Conflict { .. }) => Ok(false),
+        Err(Error::Conflict { .. }) => Ok(false),
         Err(e) => Err(e),
     }
 }
 
 /// Dispatches a case to the nearest available worker who has not had it yet.
-async fn offer_next(state: &AppState, case: &CaseBrief) -> ApiResult<bool> {
-    let previous = db::cases::previous_assignees(&state.pool, case.id).await?;
+async fn offer_next(state: &impl CaseContext, case: &CaseBrief) -> Result<bool> {
+    let previous = db::cases::previous_assignees(state.pool(), case.id).await?;
     let found = candidates_for(state, case, 1, AUTO_DISPATCH_RADIUS_M, &previous, &|_| true)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("candidates: {e}")))?;
+        .map_err(|e| Error::Internal(anyhow::anyhow!("candidates: {e}")))?;
     let Some(next) = found.first() else {
         return Ok(false);
     };
@@ -108,7 +106,7 @@ async fn offer_next(state: &AppState, case: &CaseBrief) -> ApiResult<bool> {
     };
     match store::transition(state, &Who::System, case.id, &input).await {
         Ok(_) => Ok(true),
-        Err(ApiError::Conflict { .. } | ApiError::Unprocessable { .. }) => Ok(false),
+        Err(Error::Conflict { .. } | Error::Refused { .. }) => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -8,30 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use gridwall_spatial::Resolution;
 use sqlx::PgPool;
 
 use crate::alerts::{self, Alerts};
 use crate::auth::{AuthConfig, AuthState};
 use crate::cases::{self, Cases, CasesConfig};
-use crate::http::admin::parse_resolution;
-use crate::http::tiles::TileCache;
+use crate::hierarchy::{default_resolution, parse_resolution};
 use crate::import::{self, ImportError};
 use crate::live::tracks::TrackConfig;
 use crate::live::{self, Live, LiveConfig};
 use crate::metrics::Metrics;
 use crate::state::{AppState, HierarchyHandle};
+use crate::tiles::TileCache;
 use crate::{db, hierarchy, http};
 
 mod loadgen;
 mod simulate;
 mod users;
-
-/// The H3 resolution of grid covers when none is given (see BENCHMARKS.md for why).
-#[must_use]
-pub fn default_resolution() -> Resolution {
-    gridwall_spatial::DEFAULT_RESOLUTION
-}
 
 /// Gridwall: the geospatial command-center server (一张图).
 #[derive(Debug, Parser)]

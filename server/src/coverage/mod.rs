@@ -15,6 +15,7 @@
 //! [`coverage_per_cell`] is the previous path (a row per cell and hour of `track_cells`),
 //! kept as the reference the tests and the bench compare with.
 
+mod error;
 pub mod rollup;
 
 use std::collections::{HashMap, HashSet};
@@ -27,8 +28,16 @@ use gridwall_spatial::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::{ApiError, ApiResult};
-use crate::state::{AppState, LoadedHierarchy};
+use crate::context::Core;
+use crate::hierarchy::LoadedHierarchy;
+
+pub use error::{Error, Result};
+
+/// What coverage reads from the running server: the caches of grid cells and masks.
+pub trait CoverageContext: Core {
+    /// Grid cells and masks, cached per hierarchy version.
+    fn coverage(&self) -> &CoverageCache;
+}
 
 /// Memory for cached grid cells, bytes.
 const CELL_CACHE_BYTES: u64 = 256 << 20;
@@ -81,12 +90,12 @@ fn masks_from(h: &gridwall_spatial::Hierarchy, g: UnitId) -> GridMasks {
 /// Computes the masks of every grid of the current hierarchy (on one blocking thread, grid
 /// by grid, so that a request needing one is not kept waiting), then again whenever the
 /// hierarchy changes: the first coverage query after start is then as fast as the next.
-pub async fn warm_task(state: AppState) {
+pub async fn warm_task(state: impl CoverageContext) {
     let mut warmed = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
     loop {
         tick.tick().await;
-        let Some(loaded) = state.hierarchy.get() else {
+        let Some(loaded) = state.hierarchy().get() else {
             continue;
         };
         if warmed == Some(loaded.version) {
@@ -99,7 +108,7 @@ pub async fn warm_task(state: AppState) {
             .filter(|&u| h.unit(u).level == Level::Grid)
             .collect();
         for chunk in grids.chunks(64) {
-            if let Err(e) = state.coverage.masks_of(&loaded, chunk).await {
+            if let Err(e) = state.coverage().masks_of(&loaded, chunk).await {
                 tracing::warn!(error = ?e, "warming the coverage masks failed");
                 break;
             }
@@ -142,7 +151,7 @@ impl CoverageCache {
         loaded: &Arc<LoadedHierarchy>,
         grids: &[UnitId],
         res: Resolution,
-    ) -> ApiResult<HashMap<UnitId, Arc<Vec<CellIndex>>>> {
+    ) -> Result<HashMap<UnitId, Arc<Vec<CellIndex>>>> {
         let r = u8::from(res);
         per_grid(
             &self.cells,
@@ -165,7 +174,7 @@ impl CoverageCache {
         &self,
         loaded: &Arc<LoadedHierarchy>,
         grids: &[UnitId],
-    ) -> ApiResult<HashMap<UnitId, GridMasks>> {
+    ) -> Result<HashMap<UnitId, GridMasks>> {
         per_grid(
             &self.masks,
             loaded,
@@ -187,7 +196,7 @@ async fn per_grid<K, V>(
     key: impl Fn(UnitId) -> K,
     compute: impl Fn(&gridwall_spatial::Hierarchy, UnitId) -> V + Send + 'static,
     what: &str,
-) -> ApiResult<HashMap<UnitId, V>>
+) -> Result<HashMap<UnitId, V>>
 where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -211,7 +220,7 @@ where
                 .collect::<Vec<_>>()
         })
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{what}: {e}")))?;
+        .map_err(|e| Error::Internal(anyhow::anyhow!("{what}: {e}")))?;
         for (g, v) in computed {
             cache.insert(key(g), v.clone()).await;
             out.insert(g, v);
@@ -296,7 +305,7 @@ pub async fn visited_blocks(
     blocks: &[i64],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> ApiResult<HashMap<i64, BlockBits>> {
+) -> Result<HashMap<i64, BlockBits>> {
     let ([(h0, h1), (h2, h3)], (d0, d1)) = split_window(from, to);
     let rows: Vec<(i64, String)> = sqlx::query_as(
         "SELECT block, bit_or(bits)::text FROM (
@@ -320,13 +329,13 @@ pub async fn visited_blocks(
         .map(|(b, s)| {
             BlockBits::from_bit_string(&s)
                 .map(|bits| (b, bits))
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("bad bitmap of block {b}")))
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("bad bitmap of block {b}")))
         })
         .collect()
 }
 
 /// The area of each grid at or under `unit_db`, m².
-async fn grid_areas(state: &AppState, unit_db: i64) -> ApiResult<HashMap<i64, f64>> {
+async fn grid_areas(state: &impl CoverageContext, unit_db: i64) -> Result<HashMap<i64, f64>> {
     Ok(sqlx::query_as::<_, (i64, f64)>(
         "SELECT g.id, g.area_m2 FROM units g
          WHERE g.level = 4
@@ -334,7 +343,7 @@ async fn grid_areas(state: &AppState, unit_db: i64) -> ApiResult<HashMap<i64, f6
                              AND (SELECT tree_hi FROM units WHERE id = $1)",
     )
     .bind(unit_db)
-    .fetch_all(&state.pool)
+    .fetch_all(state.pool())
     .await?
     .into_iter()
     .collect())
@@ -349,23 +358,23 @@ async fn grid_areas(state: &AppState, unit_db: i64) -> ApiResult<HashMap<i64, f6
 /// 422 when cells are asked for a unit with more than [`MAX_LISTED_CELLS`]; database
 /// failures.
 pub async fn coverage(
-    state: &AppState,
+    state: &impl CoverageContext,
     loaded: &Arc<LoadedHierarchy>,
     unit: UnitId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     res: Resolution,
     list_cells: bool,
-) -> ApiResult<CoverageReport> {
+) -> Result<CoverageReport> {
     let grids = grids_under(&loaded.hierarchy, unit);
-    let masks = state.coverage.masks_of(loaded, &grids).await?;
+    let masks = state.coverage().masks_of(loaded, &grids).await?;
     let mut blocks: Vec<i64> = masks
         .values()
         .flat_map(|m| m.iter().map(|(b, _)| *b))
         .collect();
     blocks.sort_unstable();
     blocks.dedup();
-    let seen = visited_blocks(&state.pool, &blocks, from, to).await?;
+    let seen = visited_blocks(state.pool(), &blocks, from, to).await?;
     let areas = grid_areas(state, loaded.db_ids[unit.0 as usize]).await?;
     let area_of = |g: &UnitId| {
         areas
@@ -409,7 +418,7 @@ pub async fn coverage(
             .filter_map(|c| c.parent(res))
             .collect()
     };
-    let cells = state.coverage.cells_of(loaded, &grids, res).await?;
+    let cells = state.coverage().cells_of(loaded, &grids, res).await?;
     let per_grid = count_cells(&grids, &cells, &visited, area_of);
     assemble(
         loaded,
@@ -458,7 +467,7 @@ fn assemble(
     res: Resolution,
     per_grid: &HashMap<UnitId, (CellCount, f64)>,
     list: Option<Listing<'_>>,
-) -> ApiResult<CoverageReport> {
+) -> Result<CoverageReport> {
     let h = &loaded.hierarchy;
     let summarise = |u: UnitId| -> UnitCoverage {
         let gs = if h.unit(u).level == Level::Grid {
@@ -494,7 +503,7 @@ fn assemble(
         .collect();
     let cells = if let Some((grids, cells, visited)) = list {
         if top.total_cells > MAX_LISTED_CELLS {
-            return Err(ApiError::Unprocessable {
+            return Err(Error::Refused {
                 code: "too_many_cells",
                 message: format!(
                     "{} has {} cells at resolution {}: list cells for a smaller unit (at most \
@@ -545,16 +554,16 @@ fn assemble(
 /// 422 when cells are asked for a unit with more than [`MAX_LISTED_CELLS`]; database
 /// failures.
 pub async fn coverage_per_cell(
-    state: &AppState,
+    state: &impl CoverageContext,
     loaded: &Arc<LoadedHierarchy>,
     unit: UnitId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     res: Resolution,
     list_cells: bool,
-) -> ApiResult<CoverageReport> {
+) -> Result<CoverageReport> {
     let grids = grids_under(&loaded.hierarchy, unit);
-    let cells = state.coverage.cells_of(loaded, &grids, res).await?;
+    let cells = state.coverage().cells_of(loaded, &grids, res).await?;
     let unit_db = loaded.db_ids[unit.0 as usize];
     let keys: Vec<i64> = sqlx::query_scalar(
         "SELECT DISTINCT t.cell FROM track_cells t JOIN units g ON g.id = t.grid_id
@@ -565,7 +574,7 @@ pub async fn coverage_per_cell(
     .bind(unit_db)
     .bind(from)
     .bind(to)
-    .fetch_all(&state.pool)
+    .fetch_all(state.pool())
     .await?;
     let visited: HashSet<CellIndex> = keys
         .into_iter()

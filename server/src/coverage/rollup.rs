@@ -14,7 +14,7 @@ use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use gridwall_spatial::{BlockBits, CellIndex, LatLng, Resolution, block_bit, path_cells};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::state::AppState;
+use crate::context::Core;
 
 /// The resolution of the roll-up (coarser coverage is derived from it).
 pub const ROLLUP_RESOLUTION: Resolution = Resolution::Eleven;
@@ -88,10 +88,10 @@ impl Rollup {
     /// When the database fails; nothing is committed then and the next pass reads the same.
     pub async fn pass(
         &mut self,
-        state: &AppState,
+        state: &impl Core,
         now: DateTime<Utc>,
     ) -> Result<usize, sqlx::Error> {
-        let pool = &state.pool;
+        let pool = state.pool();
         let from: DateTime<Utc> = sqlx::query_scalar(
             "SELECT coalesce((SELECT upto FROM rollup_state WHERE name = 'track_cells'),
                              'epoch'::timestamptz)",
@@ -124,7 +124,7 @@ impl Rollup {
         }
         let n = points.len();
         let cells = self.cells(&points);
-        let loaded = state.hierarchy.get();
+        let loaded = state.hierarchy().get();
         let mut hours = Vec::with_capacity(cells.len());
         let mut keys = Vec::with_capacity(cells.len());
         let mut grids: Vec<Option<i64>> = Vec::with_capacity(cells.len());
@@ -348,7 +348,7 @@ impl Blocks {
 
 /// Rolls up every `every` until the process ends (catching up in several passes after a
 /// pause).
-pub async fn task(state: AppState, every: std::time::Duration) {
+pub async fn task(state: impl Core, every: std::time::Duration) {
     let mut rollup = Rollup::default();
     let mut tick = tokio::time::interval(every);
     loop {
@@ -364,43 +364,4 @@ pub async fn task(state: AppState, every: std::time::Duration) {
             }
         }
     }
-}
-
-/// Drops roll-up rows older than `cutoff` (with the positions' retention).
-///
-/// # Errors
-///
-/// When the database fails.
-pub async fn drop_before(pool: &PgPool, cutoff: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let n = sqlx::query("DELETE FROM track_cells WHERE hour < $1")
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    sqlx::query("DELETE FROM patrol_blocks_hourly WHERE hour < $1")
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?;
-    // Whole days before the cutoff go; the day it falls in keeps only its remaining hours.
-    let day = day_of(cutoff);
-    sqlx::query("DELETE FROM patrol_blocks_daily WHERE day < $1 OR (day = $1 AND $1 < $2)")
-        .bind(day)
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?;
-    if day < cutoff {
-        sqlx::query(
-            "INSERT INTO patrol_blocks_daily AS t (block, day, bits)
-             SELECT block, $1, bit_or(bits) FROM patrol_blocks_hourly
-             WHERE hour >= $1 AND hour < $1 + interval '1 day'
-             GROUP BY block
-             ON CONFLICT (block, day) DO UPDATE SET bits = t.bits | EXCLUDED.bits",
-        )
-        .bind(day)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(n)
 }

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use gridwall_spatial::Resolution;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -83,10 +82,10 @@ pub async fn import_hierarchy(
             limit_bytes: MAX_IMPORT_BYTES,
         })?;
     let resolution = match p.resolution.as_deref().filter(|s| !s.is_empty()) {
-        None => crate::cli::default_resolution(),
+        None => hierarchy::default_resolution(),
         Some(raw) => {
             let r = params::u32_at_most("resolution", raw, 15)?;
-            parse_resolution(r).ok_or_else(|| {
+            hierarchy::parse_resolution(r).ok_or_else(|| {
                 ApiError::invalid_param("resolution", raw, "resolution must be between 7 and 13")
             })?
         }
@@ -118,16 +117,4 @@ pub async fn import_hierarchy(
     drop(guard);
     tracing::info!(version = report.version, "hierarchy imported over HTTP");
     Ok(Json(report))
-}
-
-/// A cover resolution we support: fine enough for ~1 km² grids, coarse enough for memory.
-#[must_use]
-pub fn parse_resolution(r: u32) -> Option<Resolution> {
-    if (7..=13).contains(&r) {
-        u8::try_from(r)
-            .ok()
-            .and_then(|r| Resolution::try_from(r).ok())
-    } else {
-        None
-    }
 }

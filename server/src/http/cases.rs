@@ -991,7 +991,7 @@ pub async fn candidates(
         })
     };
     if !in_territory(&case.grid) {
-        return Err(store::case_not_found(id));
+        return Err(store::case_not_found(id).into());
     }
     #[allow(
         clippy::cast_possible_truncation,

@@ -14,7 +14,8 @@ use super::error::{ApiError, ApiResult, ErrorBody, Query};
 use super::params;
 use crate::auth::{Principal, Role};
 use crate::coverage::{self, CoverageReport, rollup};
-use crate::state::{AppState, LoadedHierarchy};
+use crate::hierarchy::LoadedHierarchy;
+use crate::state::AppState;
 
 /// Longest window a query may cover, days.
 const MAX_WINDOW_DAYS: i64 = 92;

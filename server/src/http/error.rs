@@ -170,15 +170,20 @@ impl ApiError {
 
     /// A database failure: 503 when the database cannot be reached, 500 otherwise.
     pub fn from_db(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::warn!(error = %e, "database unavailable");
-                Self::Unavailable {
-                    code: "database_unavailable",
-                    message: "the database is not reachable; try again shortly".into(),
-                }
-            }
-            other => Self::Internal(anyhow::Error::new(other)),
+        if db_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            Self::unavailable_db()
+        } else {
+            Self::Internal(anyhow::Error::new(e))
+        }
+    }
+
+    /// 503: the database cannot be reached.
+    #[must_use]
+    pub fn unavailable_db() -> Self {
+        Self::Unavailable {
+            code: "database_unavailable",
+            message: "the database is not reachable; try again shortly".into(),
         }
     }
 
@@ -262,6 +267,15 @@ impl ApiError {
     }
 }
 
+/// The database cannot be reached (as opposed to refusing or failing a query).
+#[must_use]
+pub fn db_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+    )
+}
+
 /// Database failures through `?`: see [`ApiError::from_db`].
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
@@ -303,6 +317,77 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         resp
+    }
+}
+
+/// The domain errors, each mapped to its answer here and nowhere else.
+impl From<crate::hierarchy::NotLoaded> for ApiError {
+    fn from(e: crate::hierarchy::NotLoaded) -> Self {
+        Self::Unavailable {
+            code: "hierarchy_not_loaded",
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::auth::Error> for ApiError {
+    fn from(e: crate::auth::Error) -> Self {
+        use crate::auth::Error as E;
+        match e {
+            E::Unauthorized { code, message } => Self::Unauthorized { code, message },
+            E::Forbidden(m) => Self::Forbidden(m),
+            E::Db(e) => Self::from_db(e),
+        }
+    }
+}
+
+impl From<crate::cases::Error> for ApiError {
+    fn from(e: crate::cases::Error) -> Self {
+        use crate::cases::Error as E;
+        match e {
+            E::NotFound(_) => Self::not_found("case_not_found", e.to_string()),
+            E::Refused {
+                code,
+                message,
+                details,
+            } => Self::Unprocessable {
+                code,
+                message,
+                details,
+            },
+            E::Forbidden(m) => Self::Forbidden(m),
+            E::Conflict {
+                code,
+                message,
+                details,
+            } => Self::Conflict {
+                code,
+                message,
+                details,
+            },
+            E::NoHierarchy(e) => e.into(),
+            E::Db(e) => Self::from_db(e),
+            E::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<crate::coverage::Error> for ApiError {
+    fn from(e: crate::coverage::Error) -> Self {
+        use crate::coverage::Error as E;
+        match e {
+            E::Refused {
+                code,
+                message,
+                details,
+            } => Self::Unprocessable {
+                code,
+                message,
+                details,
+            },
+            E::Db(e) => Self::from_db(e),
+            E::Internal(e) => Self::Internal(e),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod cases;
 pub mod coverage;
 pub mod devices;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod locate;
 pub mod params;

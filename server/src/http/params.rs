@@ -249,11 +249,8 @@ pub fn bbox(raw: Option<&str>) -> Result<Option<[f64; 4]>, ApiError> {
 /// The hierarchy in memory, or 503 `hierarchy_not_loaded` before the first import.
 pub fn hierarchy(
     state: &crate::state::AppState,
-) -> Result<std::sync::Arc<crate::state::LoadedHierarchy>, ApiError> {
-    state.hierarchy.get().ok_or_else(|| ApiError::Unavailable {
-        code: "hierarchy_not_loaded",
-        message: "no hierarchy has been imported yet (gridwall import FILE)".into(),
-    })
+) -> Result<std::sync::Arc<crate::hierarchy::LoadedHierarchy>, ApiError> {
+    Ok(state.hierarchy.require()?)
 }
 
 /// The `unit` filter of a list: `None` when not given (or empty), else the `units.id` of that

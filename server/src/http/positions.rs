@@ -10,9 +10,7 @@
 //! points: an exact re-send is a no-op.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -27,10 +25,10 @@ use super::error::{ApiError, ApiResult, ErrorBody, Path, Query};
 use crate::audit::{self, Event};
 use crate::auth::{ClientAddr, Principal, Reporter, Role, hash_ident};
 use crate::ingest::osmand::{self, OsmandError};
-use crate::ingest::report::{Fields, check, number};
 use crate::ingest::{Crs, Rejection, Report};
 use crate::live::ResourceInfo;
 use crate::live::tracks::NotDurable;
+use crate::position::{Fields, check, number};
 use crate::state::AppState;
 
 /// Most positions in one request.
@@ -561,43 +559,6 @@ async fn commit(
     }
 }
 
-/// Failed OsmAnd identifiers per address: after this many in a minute, the address waits.
-const OSMAND_FAILURES_PER_MINUTE: u32 = 10;
-
-/// Counts unknown device identifiers per client address (the identifier is the credential,
-/// so guessing must be slow).
-#[derive(Debug, Default)]
-pub struct IdentLimiter {
-    failures: Mutex<HashMap<Option<IpAddr>, (u32, Instant)>>,
-}
-
-impl IdentLimiter {
-    fn blocked(&self, addr: Option<IpAddr>) -> Option<u64> {
-        let map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (n, since) = map.get(&addr)?;
-        let left = Duration::from_secs(60).checked_sub(since.elapsed())?;
-        (*n >= OSMAND_FAILURES_PER_MINUTE).then(|| left.as_secs().max(1))
-    }
-
-    fn failed(&self, addr: Option<IpAddr>) {
-        let mut map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() > 10_000 {
-            map.retain(|_, (_, since)| since.elapsed() < Duration::from_secs(60));
-        }
-        let e = map.entry(addr).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= Duration::from_secs(60) {
-            *e = (0, Instant::now());
-        }
-        e.0 += 1;
-    }
-}
-
 /// The OsmAnd protocol of the Traccar Client app: `GET` or `POST` with the query or a form
 /// (`id`, `lat`, `lon`, `timestamp`, `speed` in knots, `bearing`, `altitude`, `accuracy`,
 /// `batt`, `charge`, `alarm=sos`), or `POST` with the app's JSON body. The device identifier
@@ -646,7 +607,7 @@ async fn osmand(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<StatusCode> {
-    let limiter = &state.live.ident_limiter;
+    let limiter = &state.auth.ident_limiter;
     if let Some(wait) = limiter.blocked(addr.0) {
         return Err(ApiError::TooManyRequests {
             code: "too_many_unknown_devices",

@@ -1,188 +1,24 @@
-//! Vector tiles of the hierarchy, rendered by PostGIS (`ST_AsMVT`) and cached in memory by
-//! hierarchy version, so a new import never serves stale tiles.
-//!
-//! Layers: `county`, `township`, `village`, `grid` (polygons) and `label` (one point per unit,
-//! `ST_PointOnSurface`), each from its own minimum zoom; properties `code`, `name`, `level`.
-
-use std::io::Write as _;
-use std::sync::Arc;
+//! The vector tile routes: one tile (rendered and cached by [`crate::tiles`]) and the
+//! TileJSON that describes them.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult, Path};
+use super::error::{self, ApiError, ApiResult, Path};
 use super::params;
 use crate::auth::Principal;
 use crate::db;
 use crate::state::AppState;
+use crate::tiles::{self, LAYERS};
 
 /// Highest zoom served (MapLibre's limit); beyond [`MAX_DATA_ZOOM`] clients may overzoom.
 pub const MAX_ZOOM: u32 = 22;
 /// Highest zoom the TileJSON advertises.
 pub const MAX_DATA_ZOOM: u8 = 16;
-
-/// A polygon layer of the tiles: its name, level, and the zooms from which it and its labels
-/// appear. The numbers suit a city of ~10,000 km² with ~1 km² grids.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-pub struct LayerSpec {
-    /// Layer name in the tile.
-    pub id: &'static str,
-    /// Level 1–4.
-    pub level: u8,
-    /// First zoom with the polygons.
-    pub minzoom: u8,
-    /// First zoom with the labels of this level (in the `label` layer).
-    pub label_minzoom: u8,
-}
-
-/// The polygon layers, top level first.
-pub const LAYERS: [LayerSpec; 4] = [
-    LayerSpec {
-        id: "county",
-        level: 1,
-        minzoom: 0,
-        label_minzoom: 6,
-    },
-    LayerSpec {
-        id: "township",
-        level: 2,
-        minzoom: 7,
-        label_minzoom: 9,
-    },
-    LayerSpec {
-        id: "village",
-        level: 3,
-        minzoom: 9,
-        label_minzoom: 11,
-    },
-    LayerSpec {
-        id: "grid",
-        level: 4,
-        minzoom: 11,
-        label_minzoom: 13,
-    },
-];
-
-/// One rendered tile, kept both plain and gzip-compressed.
-#[derive(Debug)]
-pub struct Tile {
-    raw: Bytes,
-    gzip: Bytes,
-}
-
-/// Rendered tiles keyed by (hierarchy version, z, x, y), bounded by bytes.
-#[derive(Clone, Debug)]
-pub struct TileCache {
-    /// Key: (hierarchy version, scope root id or 0 for everything, z, x, y).
-    cache: moka::future::Cache<(i64, i64, u8, u32, u32), Arc<Tile>>,
-}
-
-impl TileCache {
-    /// A cache holding at most `max_bytes` of tiles.
-    #[must_use]
-    pub fn new(max_bytes: u64) -> Self {
-        Self {
-            cache: moka::future::Cache::builder()
-                .max_capacity(max_bytes)
-                .weigher(|_, t: &Arc<Tile>| {
-                    u32::try_from(t.raw.len() + t.gzip.len() + 64).unwrap_or(u32::MAX)
-                })
-                .build(),
-        }
-    }
-}
-
-fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(raw.len() / 2 + 64),
-        flate2::Compression::fast(),
-    );
-    enc.write_all(raw)?;
-    enc.finish()
-}
-
-async fn render(
-    state: &AppState,
-    scope_id: Option<i64>,
-    z: u8,
-    x: u32,
-    y: u32,
-) -> Result<Arc<Tile>, ApiError> {
-    let min = |level: usize| i32::from(LAYERS[level].minzoom);
-    let label = |level: usize| i32::from(LAYERS[level].label_minzoom);
-    let raw = sqlx::query_scalar!(
-        r#"WITH b AS (
-             SELECT ST_TileEnvelope($1, $2, $3) AS env,
-                    ST_TileEnvelope($1, $2, $3, margin => 64.0 / 4096) AS big
-           ),
-           poly AS (
-             SELECT u.level, u.code, u.name,
-                    ST_AsMVTGeom(u.geom_3857, b.env, 4096, 64, true) AS geom
-             FROM units u, b
-             WHERE u.geom_3857 && b.big
-               AND $1 >= CASE u.level WHEN 1 THEN $4 WHEN 2 THEN $5 WHEN 3 THEN $6
-                                      WHEN 4 THEN $7 ELSE 99 END
-               AND ($12::bigint IS NULL
-                    OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $12)
-                                     AND (SELECT tree_hi FROM units WHERE id = $12))
-           ),
-           lab AS (
-             SELECT u.level, u.code, u.name,
-                    ST_AsMVTGeom(u.label_3857, b.env, 4096, 0, true) AS geom
-             FROM units u, b
-             WHERE u.label_3857 && b.env
-               AND $1 >= CASE u.level WHEN 1 THEN $8 WHEN 2 THEN $9 WHEN 3 THEN $10
-                                      WHEN 4 THEN $11 ELSE 99 END
-               AND ($12::bigint IS NULL
-                    OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $12)
-                                     AND (SELECT tree_hi FROM units WHERE id = $12))
-           )
-           SELECT coalesce((SELECT ST_AsMVT(t, 'county', 4096, 'geom')
-                            FROM (SELECT code, name, level, geom FROM poly
-                                  WHERE level = 1 AND geom IS NOT NULL) t), '')
-               || coalesce((SELECT ST_AsMVT(t, 'township', 4096, 'geom')
-                            FROM (SELECT code, name, level, geom FROM poly
-                                  WHERE level = 2 AND geom IS NOT NULL) t), '')
-               || coalesce((SELECT ST_AsMVT(t, 'village', 4096, 'geom')
-                            FROM (SELECT code, name, level, geom FROM poly
-                                  WHERE level = 3 AND geom IS NOT NULL) t), '')
-               || coalesce((SELECT ST_AsMVT(t, 'grid', 4096, 'geom')
-                            FROM (SELECT code, name, level, geom FROM poly
-                                  WHERE level = 4 AND geom IS NOT NULL) t), '')
-               || coalesce((SELECT ST_AsMVT(t, 'label', 4096, 'geom')
-                            FROM (SELECT code, name, level, geom FROM lab
-                                  WHERE geom IS NOT NULL ORDER BY level, code) t), '')
-             AS "mvt!""#,
-        i32::from(z),
-        i32::try_from(x).unwrap_or(i32::MAX),
-        i32::try_from(y).unwrap_or(i32::MAX),
-        min(0),
-        min(1),
-        min(2),
-        min(3),
-        label(0),
-        label(1),
-        label(2),
-        label(3),
-        scope_id,
-    )
-    .fetch_one(&state.pool)
-    .await?;
-    let gz = if raw.is_empty() {
-        Vec::new()
-    } else {
-        gzip(&raw).map_err(|e| ApiError::Internal(e.into()))?
-    };
-    Ok(Arc::new(Tile {
-        raw: raw.into(),
-        gzip: gz.into(),
-    }))
-}
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -230,25 +66,19 @@ pub async fn tile(
     let version = state.hierarchy.version().unwrap_or(0);
     let scope_id = me.scope_id();
     let key = (version, scope_id.unwrap_or(0), z8, x, y);
-    let metrics = state.metrics.clone();
-    let tile = if let Some(t) = state.tiles.cache.get(&key).await {
-        metrics.tile_cache_hits.inc();
-        t
+    let (tile, hit) = state
+        .tiles
+        .get_or_render(&state.pool, key)
+        .await
+        .map_err(|e| match &*e {
+            tiles::Error::Db(db) if error::db_unavailable(db) => ApiError::unavailable_db(),
+            other => ApiError::Internal(anyhow::anyhow!("tile rendering failed: {other}")),
+        })?;
+    if hit {
+        state.metrics.tile_cache_hits.inc();
     } else {
-        metrics.tile_cache_misses.inc();
-        state
-            .tiles
-            .cache
-            .try_get_with(key, render(&state, scope_id, z8, x, y))
-            .await
-            .map_err(|e: Arc<ApiError>| match &*e {
-                ApiError::Unavailable { code, message } => ApiError::Unavailable {
-                    code,
-                    message: message.clone(),
-                },
-                other => ApiError::Internal(anyhow::anyhow!("tile rendering failed: {other}")),
-            })?
-    };
+        state.metrics.tile_cache_misses.inc();
+    }
 
     if tile.raw.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());

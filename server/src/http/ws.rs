@@ -6,7 +6,7 @@
 //!
 //! The client subscribes (layers and a viewport or a unit); the server answers with a snapshot
 //! and then coalesced deltas at most once per flush period. This module is the socket glue:
-//! the subscription logic lives in [`crate::live::stream`]. Each socket is two halves joined in
+//! the subscription logic lives in [`crate::stream`]. Each socket is two halves joined in
 //! one task: the reader (client messages, the bus, timers) never waits on the network; it hands
 //! whole messages to the writer through a small bounded queue and, when that queue is full,
 //! keeps coalescing instead. The writer alone waits on the socket, and gives up on a client that
@@ -31,8 +31,9 @@ use super::error::ErrorBody;
 use crate::alerts::{AlertBrief, AlertChange, AlertChangeKind};
 use crate::auth::{Principal, Revocation, SessionCheck};
 use crate::cases::{CaseBrief, CaseChange, CaseChangeKind};
-use crate::live::stream::{self, ClientMessage, Feed, ProtocolError, SnapshotReason, View};
-use crate::state::{AppState, LoadedHierarchy};
+use crate::hierarchy::LoadedHierarchy;
+use crate::state::AppState;
+use crate::stream::{self, ClientMessage, Feed, ProtocolError, SnapshotReason, View};
 
 /// Close code when the session ends (expired, revoked): like HTTP 401.
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 pub use parse::{FeatureInput, ParseError, features, read_json};
 
-use crate::state::LoadedHierarchy;
+use crate::hierarchy::LoadedHierarchy;
 
 /// One row of `unit_cells`: a cell, the grid it meets, and whether it crosses the grid's edge.
 type CoverRow = (gridwall_spatial::CellIndex, gridwall_spatial::UnitId, bool);

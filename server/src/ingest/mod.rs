@@ -2,6 +2,5 @@
 //! GCJ-02 → WGS84) before the resource, scope, live index and track are involved.
 
 pub mod osmand;
-pub mod report;
 
-pub use report::{Crs, Rejection, Report};
+pub use crate::position::{Crs, Rejection, Report};

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::report::{Crs, Fields, Rejection, Report, check, number};
+use crate::position::{Crs, Fields, Rejection, Report, check, number};
 
 /// Knots to metres per second (1 kn = 1852 m / 3600 s).
 pub const MPS_PER_KNOT: f64 = 1852.0 / 3600.0;

@@ -9,7 +9,6 @@
 //! index is re-located against it before it is next read or written.
 
 pub mod bus;
-pub mod stream;
 pub mod tracks;
 
 use std::collections::HashMap;
@@ -23,10 +22,17 @@ use gridwall_spatial::{
 };
 use sqlx::PgPool;
 
-use crate::ingest::{self, Crs};
-use crate::state::LoadedHierarchy;
+use crate::context::Core;
+use crate::hierarchy::LoadedHierarchy;
+use crate::position::{self, Crs};
 use bus::{Batch, Bus, LocalBus};
 use tracks::{BufferFull, Durable, TrackConfig, TrackPoint, TrackWriter};
+
+/// What live tasks read from the running server.
+pub trait LiveContext: Core {
+    /// The live picture.
+    fn live(&self) -> &Live;
+}
 
 /// Settings of the live picture.
 #[derive(Debug, Clone, Copy)]
@@ -250,8 +256,6 @@ pub struct Live {
     pub bus: Arc<dyn Bus>,
     /// The track buffer.
     pub tracks: TrackWriter,
-    /// Unknown OsmAnd device identifiers per address.
-    pub ident_limiter: crate::http::positions::IdentLimiter,
     /// Counters of the websocket streams.
     pub streams: StreamStats,
 }
@@ -310,7 +314,6 @@ impl Live {
             directory: RwLock::new(Directory::default()),
             bus: Arc::new(LocalBus::new(config.bus_capacity)),
             tracks: TrackWriter::start(pool, config.tracks),
-            ident_limiter: crate::http::positions::IdentLimiter::default(),
             streams: StreamStats::default(),
         }
     }
@@ -503,7 +506,7 @@ impl Live {
     pub fn apply(
         &self,
         loaded: Option<&LoadedHierarchy>,
-        items: &[(Arc<ResourceInfo>, ingest::Report)],
+        items: &[(Arc<ResourceInfo>, position::Report)],
     ) -> Result<(Vec<Applied>, Durable), BufferFull> {
         self.relocate_if_needed(loaded);
         // One batched locate: each point's grid and its cell, which files it in the live index
@@ -817,11 +820,11 @@ async fn load_resources(
 }
 
 /// Marks silent resources offline every 15 s, until the process ends.
-pub async fn offline_task(state: crate::state::AppState) {
+pub async fn offline_task(state: impl LiveContext) {
     let mut every = tokio::time::interval(Duration::from_secs(15));
     loop {
         every.tick().await;
-        let loaded = state.hierarchy.get();
-        state.live.sweep_offline(loaded.as_deref(), Utc::now());
+        let loaded = state.hierarchy().get();
+        state.live().sweep_offline(loaded.as_deref(), Utc::now());
     }
 }

@@ -450,31 +450,7 @@ impl Columns {
     }
 }
 
-/// Drops day partitions older than `days` and makes sure today's and tomorrow's exist; returns
-/// the names dropped.
-///
-/// # Errors
-///
-/// When the database fails.
-pub async fn apply_retention(
-    pool: &PgPool,
-    days: u32,
-    now: DateTime<Utc>,
-) -> Result<Vec<String>, sqlx::Error> {
-    let today = now.date_naive();
-    for day in [today, today + chrono::Days::new(1)] {
-        sqlx::query("SELECT positions_ensure_partition($1)")
-            .bind(day)
-            .execute(pool)
-            .await?;
-    }
-    let cutoff = now - chrono::Duration::days(i64::from(days));
-    crate::coverage::rollup::drop_before(pool, cutoff).await?;
-    sqlx::query_scalar("SELECT positions_drop_before($1)")
-        .bind(cutoff)
-        .fetch_all(pool)
-        .await
-}
+pub use crate::db::retention::apply_retention;
 
 /// Applies retention at start-up and then every hour, until the process ends.
 pub async fn retention_task(pool: PgPool, days: u32) {

@@ -17,8 +17,8 @@ use gridwall_spatial::{Entry, LatLng, LiveIndex, ResourceId, ResourceKind, Scope
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{LiveUpdate, ResourceInfo, UpdateKind, kind_str};
-use crate::state::LoadedHierarchy;
+use crate::hierarchy::LoadedHierarchy;
+use crate::live::{LiveUpdate, ResourceInfo, UpdateKind, kind_str};
 
 /// Longest `id` string a client may ask to have echoed.
 const MAX_ID_CHARS: usize = 100;
@@ -806,7 +806,7 @@ mod tests {
     use gridwall_spatial::{Hierarchy, Level, Report, UnitCode, UnitInput};
 
     use super::*;
-    use crate::ingest::Crs;
+    use crate::position::Crs;
 
     fn unit(code: &str, level: Level, parent: Option<&str>, w: f64, e: f64) -> UnitInput {
         let p = polygon![(x: w, y: 32.0), (x: e, y: 32.0), (x: e, y: 32.1), (x: w, y: 32.1)];
