@@ -15,8 +15,9 @@
 //! - `import/`: GeoJSON parsing and validation of a hierarchy, then the write in one transaction.
 //! - `http/`: the router ([`http::app`]), one module per resource, the typed [`http::ApiError`].
 //! - `metrics`: Prometheus counters and histograms, kept in the state (no globals).
-//! - `sim/`: the demo simulator, an HTTP client of the public API (workers and vehicles
-//!   reporting as phones do).
+//!
+//! The demo simulator and the load generator (`gridwall simulate`, `gridwall loadgen`) are
+//! clients of the public API in their own crate, `gridwall-sim` (`sim/`); `cli` only wraps them.
 
 pub mod alerts;
 pub mod audit;
@@ -32,7 +33,6 @@ pub mod import;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
-pub mod sim;
 pub mod state;
 
 pub use state::{AppState, HierarchyHandle, LoadedHierarchy};
