@@ -23,8 +23,9 @@
 //!   [`http::ApiError`] that every domain error maps to (`http/error.rs`).
 //! - `cli`: the `gridwall` command line (serve, import, migrate, users), config from flags and
 //!   env.
-//! - `sim/`: the demo simulator, an HTTP client of the public API (workers and vehicles
-//!   reporting as phones do).
+//!
+//! The demo simulator and the load generator (`gridwall simulate`, `gridwall loadgen`) are
+//! clients of the public API in their own crate, `gridwall-sim` (`sim/`); `cli` only wraps them.
 
 pub mod alerts;
 pub mod audit;
@@ -42,7 +43,6 @@ pub mod ingest;
 pub mod live;
 pub mod metrics;
 pub mod position;
-pub mod sim;
 pub mod state;
 pub mod stream;
 pub mod tiles;

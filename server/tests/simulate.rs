@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{TOKEN, collection, features, post_hierarchy};
-use gridwall_server::sim::{self, CaseSim, Kind, Login, SimConfig, StateFile};
+use gridwall_sim::{self as sim, CaseSim, Kind, Login, SimConfig, StateFile};
 use sqlx::PgPool;
 
 async fn start(pool: PgPool) -> SocketAddr {

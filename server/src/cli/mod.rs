@@ -22,8 +22,6 @@ use crate::state::{AppState, HierarchyHandle};
 use crate::tiles::TileCache;
 use crate::{db, hierarchy, http};
 
-mod loadgen;
-mod simulate;
 mod users;
 
 /// Gridwall: the geospatial command-center server (一张图).
@@ -57,9 +55,9 @@ pub enum Command {
     /// Create (or repair) the demo accounts and write their passwords to a file.
     DemoAccounts(users::DemoAccountsArgs),
     /// Simulate grid workers and patrol vehicles reporting positions to a server, as phones do.
-    Simulate(simulate::SimulateArgs),
+    Simulate(gridwall_sim::cli::SimulateArgs),
     /// The HTTP ingest benchmark: sustained positions/s and latency, and the PostGIS anchor.
-    Loadgen(loadgen::LoadgenArgs),
+    Loadgen(gridwall_sim::cli::LoadgenArgs),
 }
 
 /// Where the database is.
@@ -254,8 +252,9 @@ pub async fn main() -> ExitCode {
         Command::Migrate(args) => migrate(&args).await.map(|_| ()),
         Command::User(args) => return users::run(args).await,
         Command::DemoAccounts(args) => return users::demo_accounts(args).await,
-        Command::Simulate(args) => return simulate::run(args).await,
-        Command::Loadgen(args) => return loadgen::run(args).await,
+        // Clients of the API like any other: the gridwall-sim crate runs them.
+        Command::Simulate(args) => return gridwall_sim::cli::simulate(args).await,
+        Command::Loadgen(args) => return gridwall_sim::cli::loadgen(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,9 @@
-//! The demo simulator (`gridwall simulate`): grid workers walking patrols inside their grids
+//! Gridwall's demo simulator and HTTP load generator: clients of the public API, nothing more.
+//! They reach a server by its URL (any Gridwall server), never through its code, so this crate
+//! depends on no server crate; the `gridwall` binary's `simulate` and `loadgen` subcommands are
+//! thin wrappers over [`cli`], and the `gridwall-sim` binary runs the same commands alone.
+//!
+//! The simulator (`gridwall simulate`): grid workers walking patrols inside their grids
 //! and patrol vehicles driving loops through their townships, each reporting its position
 //! every few seconds through the public ingest API with its own device token, as a phone does.
 //!
@@ -13,13 +18,26 @@
 //! dispatches, follows up and closes them through the session, and each worker's phone takes
 //! its cases, walks there, starts, handles and resolves them with its device token. All of it
 //! runs on one simulated clock ([`Clock`]) that may run faster than real time.
+//!
+//! Code map:
+//! - `lib.rs`: [`run`], the set-up and the reporting loop of each resource; [`SimConfig`].
+//! - `client`: the HTTP client of the public API ([`Api`]), shared with the load generator.
+//! - `outline`: unit outlines (GeoJSON from `GET /api/units`) into `geo` types.
+//! - `patrol`: how a worker walks and a vehicle drives ([`Mover`]).
+//! - `crew`, `casegen`, `raiser`, `dispatcher`, `duty`, `act`: the life of cases — who is on
+//!   duty, what cases look like, who reports them, the center's loop, a worker's phone.
+//! - `state`: the state file of issued device tokens.
+//! - `cli/`: the `simulate` and `loadgen` commands and their flags; `cli/loadgen/anchor.rs` is
+//!   the only code that opens a database (the load benchmark's PostGIS anchor).
 
 mod act;
 pub mod casegen;
+pub mod cli;
 pub mod client;
 mod crew;
 mod dispatcher;
 mod duty;
+mod outline;
 pub mod patrol;
 mod raiser;
 mod state;

@@ -3,7 +3,7 @@
 //! and of 1 (each batch one phone's points, with its own token), and reports positions/s and
 //! the latency p50/p99. With `--database-url` it also runs the anchor: the same points inserted
 //! straight into PostGIS, one `INSERT` statement per point (autocommit), over one connection and
-//! over a few.
+//! over a few ([`anchor`], the one part that opens a database).
 //!
 //! A subcommand rather than a `benches/` target: it needs a running server (any URL) and its
 //! figures are end-to-end, not criterion's statistics over a function; it shares the HTTP
@@ -17,13 +17,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clap::Args;
 use futures_util::StreamExt as _;
-use sqlx::postgres::PgPoolOptions;
 
-use crate::sim::client::{self, Api, Fix, Posted};
-use crate::sim::{Kind, UnitShape, spread};
+use crate::client::{self, Api, Fix, Posted};
+use crate::{Kind, UnitShape, spread};
+
+mod anchor;
 
 /// `gridwall loadgen`.
 #[derive(Debug, Args)]
@@ -250,95 +251,6 @@ async fn http_phase(
     total
 }
 
-/// The anchor: the same points, one autocommitted `INSERT` per point, over `connections`.
-async fn insert_phase(
-    database_url: &str,
-    targets: &Arc<Vec<Target>>,
-    connections: usize,
-    duration: Duration,
-    t0_ms: i64,
-) -> anyhow::Result<Outcome> {
-    let pool = PgPoolOptions::new()
-        .max_connections(u32::try_from(connections).unwrap_or(1))
-        .connect(database_url)
-        .await?;
-    // The day partitions the window needs (the server creates them the same way).
-    for ms in [t0_ms, t0_ms + PHASE_WINDOW_MS] {
-        let day = DateTime::<Utc>::from_timestamp_millis(ms)
-            .ok_or_else(|| anyhow::anyhow!("time out of range"))?
-            .date_naive();
-        sqlx::query("SELECT positions_ensure_partition($1)")
-            .bind(day)
-            .execute(&pool)
-            .await?;
-    }
-    let seq: Arc<Vec<AtomicU64>> = Arc::new(targets.iter().map(|_| AtomicU64::new(0)).collect());
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..connections.max(1) {
-        let (pool, targets, seq, next) = (
-            pool.clone(),
-            Arc::clone(targets),
-            Arc::clone(&seq),
-            Arc::clone(&next),
-        );
-        tasks.spawn(async move {
-            let mut o = Outcome::default();
-            let mut conn = match pool.acquire().await {
-                Ok(c) => c,
-                Err(_) => {
-                    o.errors += 1;
-                    return o;
-                }
-            };
-            while Instant::now() < deadline {
-                let ti = next.fetch_add(1, Ordering::Relaxed) % targets.len();
-                let k = seq[ti].fetch_add(1, Ordering::Relaxed);
-                let f = point(&targets[ti], k, t0_ms);
-                let at = DateTime::<Utc>::from_timestamp_millis(f.at).unwrap_or_default();
-                let sent = Instant::now();
-                let r = sqlx::query(
-                    "INSERT INTO positions (resource_id, at, geom, accuracy_m, speed_mps,
-                                            heading_deg, battery_pct)
-                     VALUES ($1, $2, ST_SetSRID(ST_MakePoint($3, $4), 4326), $5, $6, $7, $8)",
-                )
-                .bind(f.resource)
-                .bind(at)
-                .bind(f.lng)
-                .bind(f.lat)
-                .bind(f.accuracy_m)
-                .bind(f.speed_mps)
-                .bind(f.heading_deg)
-                .bind(f.battery)
-                .execute(&mut *conn)
-                .await;
-                o.requests += 1;
-                match r {
-                    Ok(_) => {
-                        o.points += 1;
-                        o.latencies_us
-                            .push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
-                    }
-                    Err(_) => o.errors += 1,
-                }
-            }
-            o
-        });
-    }
-    let mut total = Outcome::default();
-    while let Some(Ok(o)) = tasks.join_next().await {
-        total.points += o.points;
-        total.requests += o.requests;
-        total.errors += o.errors;
-        total.latencies_us.extend(o.latencies_us);
-    }
-    total.elapsed = started.elapsed();
-    total.name = format!("PostGIS, one INSERT per point, {connections} connection(s)");
-    Ok(total)
-}
-
 /// Runs `gridwall loadgen`.
 #[allow(clippy::print_stdout, reason = "the CLI reports to its user on stdout")]
 pub async fn run(args: LoadgenArgs) -> ExitCode {
@@ -377,7 +289,9 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
             for &c in &args.anchor_connections {
                 let t0 = base_ms + window * PHASE_WINDOW_MS;
                 window += 1;
-                insert_phase(url, &targets, c, duration, t0).await?.print();
+                anchor::insert_phase(url, &targets, c, duration, t0)
+                    .await?
+                    .print();
             }
         }
         anyhow::Ok(())

@@ -1,4 +1,4 @@
-//! `gridwall simulate`: the demo simulator against any Gridwall server (see [`crate::sim`]).
+//! `gridwall simulate`: the demo simulator against any Gridwall server (see [`crate::run`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::sim::{self, CaseSim, Login, SimConfig};
+use crate::{CaseSim, Login, SimConfig};
 
 /// Which server the simulator or the load generator talks to, and as whom.
 #[derive(Debug, Args)]
@@ -179,7 +179,7 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match sim::run(config, super::shutdown()).await {
+    match crate::run(config, super::shutdown()).await {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("simulate: {e}");

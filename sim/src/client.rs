@@ -296,7 +296,7 @@ impl Api {
             let (Some(code), Some(name)) = (p["code"].as_str(), p["name"].as_str()) else {
                 continue;
             };
-            match crate::geojson::multipolygon_from_value(&f["geometry"]) {
+            match crate::outline::multipolygon(&f["geometry"]) {
                 Ok(area) => out.push(UnitShape {
                     code: code.to_owned(),
                     name: name.to_owned(),
