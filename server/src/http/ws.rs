@@ -13,7 +13,6 @@
 //! takes nothing for the stall timeout. So a slow or dead client never holds up the bus or any
 //! other client, and its memory is bounded by the queue, the pending cap and what it sees.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -28,12 +27,15 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::error::ErrorBody;
-use crate::alerts::{AlertBrief, AlertChange, AlertChangeKind};
+use crate::alerts::AlertChange;
 use crate::auth::{Principal, Revocation, SessionCheck};
-use crate::cases::{CaseBrief, CaseChange, CaseChangeKind};
+use crate::cases::CaseChange;
 use crate::hierarchy::LoadedHierarchy;
+use crate::live::StreamStats;
 use crate::state::AppState;
-use crate::stream::{self, ClientMessage, Feed, ProtocolError, SnapshotReason, View};
+use crate::stream::{
+    self, ClientMessage, Feed, ProtocolError, Record, RecordFeed, SnapshotReason, View,
+};
 
 /// Close code when the session ends (expired, revoked): like HTTP 401.
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
@@ -144,10 +146,8 @@ pub async fn run<Tx, Rx>(
         state,
         me,
         feed: Feed::new(config.max_pending),
-        cases_pending: HashMap::new(),
-        cases_owed: false,
-        alerts_pending: HashMap::new(),
-        alerts_owed: false,
+        cases: RecordFeed::default(),
+        alerts: RecordFeed::default(),
     };
     let stats = &reader.state.live.streams;
     stats.open.fetch_add(1, Relaxed);
@@ -197,30 +197,33 @@ struct Reader {
     out: mpsc::Sender<Message>,
     state: AppState,
     me: Principal,
+    /// The `workers` and `vehicles` layers.
     feed: Feed,
-    /// Case changes not sent yet, the latest per case (the `cases` layer).
-    cases_pending: HashMap<i64, Arc<CaseChange>>,
-    /// A snapshot of the visible open cases is owed (new subscription, or fell behind).
-    cases_owed: bool,
-    /// Alert changes not sent yet, the latest per alert (the `alerts` layer).
-    alerts_pending: HashMap<i64, Arc<AlertChange>>,
-    /// A snapshot of the visible live alerts is owed.
-    alerts_owed: bool,
+    /// The `cases` layer.
+    cases: RecordFeed<CaseChange>,
+    /// The `alerts` layer.
+    alerts: RecordFeed<AlertChange>,
 }
 
-#[derive(serde::Serialize)]
-struct AlertDelta<'a> {
-    what: AlertChangeKind,
-    alert: &'a AlertBrief,
-}
-
-/// Case changes a client may have pending before they are dropped for a snapshot.
-const MAX_PENDING_CASES: usize = 10_000;
-
-#[derive(serde::Serialize)]
-struct CaseDelta<'a> {
-    what: CaseChangeKind,
-    case: &'a CaseBrief,
+/// Sends a record layer's snapshot or changes if the client's queue has room; otherwise they
+/// stay coalesced, the latest per record.
+fn flush_layer<C: Record>(
+    out: &mpsc::Sender<Message>,
+    stats: &StreamStats,
+    layer: &mut RecordFeed<C>,
+    enabled: bool,
+    visible: impl FnOnce() -> Vec<Arc<C::Brief>>,
+) {
+    if !layer.due(enabled) {
+        return;
+    }
+    let Ok(permit) = out.try_reserve() else {
+        stats.behind.fetch_add(1, Relaxed);
+        return;
+    };
+    if let Some(msg) = to_message(&layer.message(visible)) {
+        permit.send(msg);
+    }
 }
 
 impl Reader {
@@ -292,30 +295,32 @@ impl Reader {
                 },
                 c = case_changes.recv() => match c {
                     Ok(change) => {
-                        self.observe_case(change);
+                        let visible = self.feed.view().is_some_and(|v| v.sees_case(&change.case));
+                        self.cases.observe(change, visible);
                         false
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        self.cases_owed = true;
+                        self.cases.resync();
                         false
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 a = alert_changes.recv() => match a {
                     Ok(change) => {
-                        self.observe_alert(change);
+                        let visible =
+                            self.feed.view().is_some_and(|v| v.sees_alert(&change.alert));
+                        self.alerts.observe(change, visible);
                         false
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        self.alerts_owed = true;
+                        self.alerts.resync();
                         false
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 _ = flush.tick() => {
                     self.flush(&mut updates);
-                    self.flush_cases();
-                    self.flush_alerts();
+                    self.flush_records();
                     false
                 }
                 r = revocations.recv() => match r {
@@ -376,127 +381,28 @@ impl Reader {
         match View::resolve(sub, loaded, scope) {
             Ok(view) => {
                 self.feed.subscribe(view);
-                self.cases_pending.clear();
-                self.cases_owed = true;
-                self.alerts_pending.clear();
-                self.alerts_owed = true;
+                self.cases.subscribe();
+                self.alerts.subscribe();
                 // Answer now rather than at the next tick.
                 self.flush(updates);
-                self.flush_cases();
-                self.flush_alerts();
+                self.flush_records();
             }
             Err(e) => self.offer(error_message(&e, None)),
         }
     }
 
-    fn observe_case(&mut self, change: Arc<CaseChange>) {
-        if self.cases_owed || !self.feed.view().is_some_and(|v| v.sees_case(&change.case)) {
-            return;
-        }
-        if self.cases_pending.len() >= MAX_PENDING_CASES {
-            self.cases_pending.clear();
-            self.cases_owed = true;
-            return;
-        }
-        self.cases_pending.insert(change.case.id, change);
-    }
-
-    /// Sends the case layer's snapshot or changes, if the queue has room (otherwise they stay
-    /// coalesced, the latest per case).
-    fn flush_cases(&mut self) {
+    /// Sends the record layers' snapshots or changes.
+    fn flush_records(&mut self) {
         let Some(view) = self.feed.view() else { return };
-        if !view.subscription().layers.cases {
-            self.cases_pending.clear();
-            self.cases_owed = false;
-            return;
-        }
-        if !self.cases_owed && self.cases_pending.is_empty() {
-            return;
-        }
-        let Ok(permit) = self.out.try_reserve() else {
-            self.state.live.streams.behind.fetch_add(1, Relaxed);
-            return;
-        };
-        let msg = if self.cases_owed {
-            let mut cases = self.state.cases.board.open(|c| view.sees_case(c));
-            cases.sort_by_key(|c| c.id);
-            self.cases_owed = false;
-            self.cases_pending.clear();
-            let cases: Vec<&CaseBrief> = cases.iter().map(|c| &**c).collect();
-            to_message(&json!({"type": "cases_snapshot", "cases": cases}))
-        } else {
-            let mut changes: Vec<Arc<CaseChange>> =
-                self.cases_pending.drain().map(|(_, c)| c).collect();
-            changes.sort_by_key(|c| (c.case.updated_at, c.case.id));
-            let changes: Vec<CaseDelta<'_>> = changes
-                .iter()
-                .map(|c| CaseDelta {
-                    what: c.what,
-                    case: &c.case,
-                })
-                .collect();
-            to_message(&json!({"type": "cases", "changes": changes}))
-        };
-        if let Some(msg) = msg {
-            permit.send(msg);
-        }
-    }
-
-    fn observe_alert(&mut self, change: Arc<AlertChange>) {
-        if self.alerts_owed
-            || !self
-                .feed
-                .view()
-                .is_some_and(|v| v.sees_alert(&change.alert))
-        {
-            return;
-        }
-        if self.alerts_pending.len() >= MAX_PENDING_CASES {
-            self.alerts_pending.clear();
-            self.alerts_owed = true;
-            return;
-        }
-        self.alerts_pending.insert(change.alert.id, change);
-    }
-
-    /// Sends the alert layer's snapshot or changes, like [`Self::flush_cases`].
-    fn flush_alerts(&mut self) {
-        let Some(view) = self.feed.view() else { return };
-        if !view.subscription().layers.alerts {
-            self.alerts_pending.clear();
-            self.alerts_owed = false;
-            return;
-        }
-        if !self.alerts_owed && self.alerts_pending.is_empty() {
-            return;
-        }
-        let Ok(permit) = self.out.try_reserve() else {
-            self.state.live.streams.behind.fetch_add(1, Relaxed);
-            return;
-        };
-        let msg = if self.alerts_owed {
-            let mut alerts = self.state.alerts.live(|a| view.sees_alert(a));
-            alerts.sort_by_key(|a| a.id);
-            self.alerts_owed = false;
-            self.alerts_pending.clear();
-            let alerts: Vec<&AlertBrief> = alerts.iter().map(|a| &**a).collect();
-            to_message(&json!({"type": "alerts_snapshot", "alerts": alerts}))
-        } else {
-            let mut changes: Vec<Arc<AlertChange>> =
-                self.alerts_pending.drain().map(|(_, c)| c).collect();
-            changes.sort_by_key(|c| (c.alert.last_raised_at, c.alert.id, c.alert.version));
-            let changes: Vec<AlertDelta<'_>> = changes
-                .iter()
-                .map(|c| AlertDelta {
-                    what: c.what,
-                    alert: &c.alert,
-                })
-                .collect();
-            to_message(&json!({"type": "alerts", "changes": changes}))
-        };
-        if let Some(msg) = msg {
-            permit.send(msg);
-        }
+        let layers = view.subscription().layers;
+        let (out, state) = (&self.out, &self.state);
+        let stats = &state.live.streams;
+        flush_layer(out, stats, &mut self.cases, layers.cases, || {
+            state.cases.board.open(|c| view.sees_case(c))
+        });
+        flush_layer(out, stats, &mut self.alerts, layers.alerts, || {
+            state.alerts.live(|a| view.sees_alert(a))
+        });
     }
 
     /// Sends what the client is owed, if its queue has room: a snapshot, or the delta of the

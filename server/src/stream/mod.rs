@@ -9,6 +9,9 @@
 //! snapshot is owed nothing is queued at all: the snapshot reads the index when it is sent.
 //! Nothing here does I/O or reads a clock; the socket glue (`http/ws.rs`) decides when to flush.
 
+mod backlog;
+mod records;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -19,6 +22,9 @@ use serde_json::Value;
 
 use crate::hierarchy::LoadedHierarchy;
 use crate::live::{LiveUpdate, ResourceInfo, UpdateKind, kind_str};
+
+pub use backlog::Backlog;
+pub use records::{Record, RecordFeed};
 
 /// Longest `id` string a client may ask to have echoed.
 const MAX_ID_CHARS: usize = 100;
@@ -593,9 +599,7 @@ pub struct Feed {
     view: Option<View>,
     /// What the client sees, with the fix time it was last sent.
     seen: HashMap<ResourceId, i64>,
-    pending: HashMap<ResourceId, Pending>,
-    owed: Option<SnapshotReason>,
-    max_pending: usize,
+    backlog: Backlog<ResourceId, Pending>,
 }
 
 impl Feed {
@@ -606,9 +610,7 @@ impl Feed {
         Self {
             view: None,
             seen: HashMap::new(),
-            pending: HashMap::new(),
-            owed: None,
-            max_pending: max_pending.max(1),
+            backlog: Backlog::new(max_pending),
         }
     }
 
@@ -628,7 +630,7 @@ impl Feed {
     /// reason of the snapshot owed.
     pub fn reresolve(&mut self, view: View) {
         self.view = Some(view);
-        if self.owed.is_none() {
+        if self.backlog.owed().is_none() {
             self.owe(SnapshotReason::Hierarchy);
         }
     }
@@ -636,31 +638,26 @@ impl Feed {
     /// Drops the subscription (its unit vanished): nothing more is sent until the next one.
     pub fn unsubscribe(&mut self) {
         self.view = None;
-        self.owed = None;
-        self.pending = HashMap::new();
+        self.backlog.clear();
         self.seen = HashMap::new();
     }
 
     /// A snapshot is owed from now on; the changes queued so far are dropped (the snapshot
     /// will read the current state). A `subscribe` reason is not downgraded.
     pub fn owe(&mut self, reason: SnapshotReason) {
-        if self.owed != Some(SnapshotReason::Subscribe) {
-            self.owed = Some(reason);
-        }
-        // Give the memory back: a backlog that overflowed may have been large.
-        self.pending = HashMap::new();
+        self.backlog.owe(reason);
     }
 
     /// The snapshot owed, if any.
     #[must_use]
     pub fn owed(&self) -> Option<SnapshotReason> {
-        self.owed
+        self.backlog.owed()
     }
 
     /// Number of resources with a change not yet sent.
     #[must_use]
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.backlog.len()
     }
 
     /// Number of resources the client sees.
@@ -672,14 +669,14 @@ impl Feed {
     /// Takes in one batch from the bus.
     pub fn observe(&mut self, batch: &[LiveUpdate]) {
         let Some(view) = &self.view else { return };
-        if self.owed.is_some() {
+        if self.backlog.owed().is_some() {
             return;
         }
         let version = view.version();
         for u in batch {
             if u.version != version {
                 if u.version > version {
-                    self.owe(SnapshotReason::Hierarchy);
+                    self.backlog.owe(SnapshotReason::Hierarchy);
                     return;
                 }
                 // Ingest still working on the previous hierarchy: ids mean nothing here.
@@ -690,7 +687,7 @@ impl Feed {
                 && !u.info.disabled
                 && view.sees_entry(&u.entry, u.home);
             let known = self
-                .pending
+                .backlog
                 .get(&id)
                 .map(|p| p.update.entry.report.at_ms)
                 .or_else(|| self.seen.get(&id).copied());
@@ -701,15 +698,14 @@ impl Feed {
             if u.what == UpdateKind::Moved && known.is_some_and(|at| u.entry.report.at_ms < at) {
                 continue;
             }
-            self.pending.insert(
+            let queued = self.backlog.put(
                 id,
                 Pending {
                     update: u.clone(),
                     visible,
                 },
             );
-            if self.pending.len() > self.max_pending {
-                self.owe(SnapshotReason::Resync);
+            if !queued {
                 return;
             }
         }
@@ -724,8 +720,7 @@ impl Feed {
         info: impl Fn(i64) -> Option<Arc<ResourceInfo>>,
     ) -> Option<Snapshot> {
         let view = self.view.as_ref()?;
-        let reason = self.owed.take().unwrap_or(SnapshotReason::Resync);
-        self.pending = HashMap::new();
+        let reason = self.backlog.take_snapshot();
         self.seen.clear();
         let layers = view.subscription.layers;
         let on_layer = |e: &Entry| layers.shows(e.report.kind);
@@ -758,7 +753,7 @@ impl Feed {
     /// is nothing to tell.
     pub fn delta(&mut self) -> Option<Delta> {
         let view = self.view.as_ref()?;
-        if self.pending.is_empty() {
+        if self.backlog.is_empty() {
             return None;
         }
         let mut delta = Delta {
@@ -769,7 +764,7 @@ impl Feed {
             left: Vec::new(),
             removed: Vec::new(),
         };
-        for (id, p) in self.pending.drain() {
+        for (id, p) in self.backlog.drain() {
             let was_seen = self.seen.contains_key(&id);
             let entry = &p.update.entry;
             if p.update.what == UpdateKind::Removed {
