@@ -113,9 +113,7 @@ pub async fn import(
     resolution: Resolution,
 ) -> Result<(ImportReport, LoadedHierarchy), ImportError> {
     let started = Instant::now();
-    let doc = read_json(bytes)?;
-    let features = features(&doc)?.map_err(ImportError::Invalid)?;
-    drop(doc);
+    let features = features(read_json(bytes)?)?.map_err(ImportError::Invalid)?;
 
     // Geometry rules first (PostGIS knows validity best), inside the transaction that will
     // also write, so the checks and the write see the same data.
