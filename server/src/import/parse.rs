@@ -146,7 +146,7 @@ fn read_feature(index: usize, feature: Feature) -> Result<FeatureInput, String> 
     let unit = UnitProperties::read(props)?;
     let geometry = feature.geometry.ok_or_else(|| NO_GEOMETRY.to_owned())?;
     let polygon = multipolygon(&geometry).map_err(|e| e.0)?;
-    // PostGIS reads the geometry as written (a Polygon stays one until ST_Multi).
+    // PostGIS gets the geometry as geojson read it: a Polygon stays one until ST_Multi.
     let geometry_json = serde_json::to_string(&geometry)
         .map_err(|e| format!("the geometry cannot be written back as GeoJSON: {e}"))?;
     Ok(FeatureInput {
