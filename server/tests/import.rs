@@ -420,3 +420,161 @@ async fn a_running_server_swaps_in_an_import_made_elsewhere(pool: PgPool) {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["hierarchy_version"].as_i64(), Some(report.version));
 }
+
+/// Posts `features` and returns the problems of the refusal, which must come from reading the
+/// file (before PostGIS).
+async fn problems_of(app: &axum::Router, features: Vec<Value>) -> Vec<Value> {
+    let (status, body) = post_hierarchy(app, collection(features).to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (code, _, details) = error_parts(&body);
+    assert_eq!(code, "invalid_hierarchy");
+    details["problems"].as_array().unwrap().clone()
+}
+
+/// Index of [`GRID`] in [`features`].
+const GRID_INDEX: usize = 3;
+
+/// Breaks a feature in one way.
+type Break = fn(&mut Value);
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn names_each_feature_fault_exactly(pool: PgPool) {
+    let (app, _) = common::app(pool.clone()).await;
+    let far = 1e300_f64;
+    let cases: Vec<(Break, Value, String)> = vec![
+        (
+            |f| {
+                f["geometry"] = json!({"type": "GeometryCollection", "geometries": [
+                    {"type": "Polygon", "coordinates": rect(120.0, 32.0, 120.03, 32.1)}
+                ]});
+            },
+            json!(GRID),
+            "geometry type GeometryCollection is not allowed (only Polygon or MultiPolygon)".into(),
+        ),
+        (
+            |f| f["geometry"]["type"] = json!("Circle"),
+            json!(GRID),
+            "geometry type Circle is not allowed (only Polygon or MultiPolygon)".into(),
+        ),
+        (
+            |f| {
+                f["geometry"]["coordinates"] =
+                    json!([[[120.0, 32.0], [120.03, 32.0], [120.03, 32.1], [120.0, 32.1]]]);
+            },
+            json!(GRID),
+            "ring 0: ring is not closed (first and last positions differ)".into(),
+        ),
+        (
+            |f| {
+                f["geometry"]["coordinates"] =
+                    json!([[[120.0, 32.0], [120.03, 32.0], [120.0, 32.0]]]);
+            },
+            json!(GRID),
+            "ring 0: a ring needs at least 4 positions, has 3".into(),
+        ),
+        (
+            |f| f["geometry"]["coordinates"][0][1] = json!([1e300, 32.0]),
+            json!(GRID),
+            format!("ring 0, position 1: longitude {far} is outside [-180, 180]"),
+        ),
+        (
+            |f| f["geometry"]["coordinates"][0][1] = json!([120.03]),
+            json!(GRID),
+            "ring 0, position 1: a position needs [lng, lat]".into(),
+        ),
+        (
+            |f| f["geometry"]["coordinates"][0][1] = json!([120.03, null]),
+            json!(GRID),
+            "ring 0, position 1: latitude is not a number: null".into(),
+        ),
+        // Two faults in one ring: the first in file order is named, whether `geojson` reads
+        // the feature (out of range) or refuses it (a string).
+        (
+            |f| {
+                f["geometry"]["coordinates"][0][1] = json!([120.03, 95.0]);
+                f["geometry"]["coordinates"][0][2] = json!([120.03, "32.1"]);
+            },
+            json!(GRID),
+            "ring 0, position 1: latitude 95 is outside [-90, 90]".into(),
+        ),
+        (
+            |f| {
+                f["geometry"] = json!({"type": "MultiPolygon", "coordinates": [
+                    rect(120.0, 32.0, 120.03, 32.05),
+                    [[[120.0, 32.05], ["120.03", 32.05], [120.03, 32.1], [120.0, 32.05]]]
+                ]});
+            },
+            json!(GRID),
+            "polygon 1, ring 0, position 1: longitude is not a number: \"120.03\"".into(),
+        ),
+        (
+            |f| f["geometry"] = Value::Null,
+            json!(GRID),
+            "the feature has no geometry".into(),
+        ),
+        (
+            |f| f["type"] = json!("feature"),
+            json!(GRID),
+            "not a GeoJSON Feature (\"type\": \"Feature\")".into(),
+        ),
+        (
+            |f| f["properties"] = json!([GRID]),
+            Value::Null,
+            "the feature has no \"properties\" object".into(),
+        ),
+        // A property fault is named before a geometry fault, as it always was.
+        (
+            |f| {
+                f["properties"]["name"] = json!(" ");
+                f["geometry"]["coordinates"][0][1] = json!(["x", 32.0]);
+            },
+            json!(GRID),
+            "property \"name\" is missing or empty".into(),
+        ),
+    ];
+    for (break_it, code, reason) in cases {
+        let problems = problems_of(&app, replace(features(), GRID, break_it)).await;
+        assert_eq!(
+            problems,
+            vec![json!({"index": GRID_INDEX, "code": code, "reason": reason})]
+        );
+    }
+    assert_eq!(stored_version(&pool).await, None);
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn accepts_ids_bounding_boxes_and_foreign_members(pool: PgPool) {
+    let (app, _) = common::app(pool.clone()).await;
+    let fs: Vec<Value> = features()
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut f)| {
+            f["id"] = if i % 2 == 0 {
+                json!(i)
+            } else {
+                f["properties"]["code"].clone()
+            };
+            f["bbox"] = json!([120.0, 32.0, 120.2, 32.2]);
+            f["source"] = json!({"survey": 2024});
+            f["geometry"]["source"] = json!("hand-drawn");
+            // Whole numbers where they are exact.
+            if i == 0 {
+                f["geometry"]["coordinates"] = json!([[
+                    [120, 32],
+                    [120.2, 32],
+                    [120.2, 32.2],
+                    [120, 32.2],
+                    [120, 32]
+                ]]);
+            }
+            f
+        })
+        .collect();
+    let mut doc = collection(fs);
+    doc["bbox"] = json!([120.0, 32.0, 120.2, 32.2]);
+    doc["name"] = json!("测试区");
+    let (status, report) = post_hierarchy(&app, doc.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["counts"], json!([0, 1, 2, 4, 12]));
+    assert_eq!(report["warnings"], json!([]));
+}

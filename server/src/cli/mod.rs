@@ -14,7 +14,7 @@ use crate::alerts::{self, Alerts};
 use crate::auth::{AuthConfig, AuthState};
 use crate::cases::{self, Cases, CasesConfig};
 use crate::hierarchy::{default_resolution, parse_resolution};
-use crate::import::{self, ImportError};
+use crate::import;
 use crate::live::tracks::TrackConfig;
 use crate::live::{self, Live, LiveConfig};
 use crate::metrics::Metrics;
@@ -508,7 +508,7 @@ async fn import_cmd(args: ImportArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(ImportError::Invalid(problems)) => {
+        Err(import::Error::Invalid(problems)) => {
             println!(
                 "refused: {} problem(s); the stored hierarchy is unchanged",
                 problems.len()

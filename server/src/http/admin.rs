@@ -12,14 +12,11 @@ use super::params;
 use crate::audit::{self, Event, Outcome};
 use crate::auth::{Principal, Role};
 use crate::hierarchy;
-use crate::import::{self, ImportError, ImportReport};
+use crate::import::{self, ImportReport};
 use crate::state::AppState;
 
 /// Largest hierarchy file accepted over HTTP (a province of grids is ~100 MB of GeoJSON).
 pub const MAX_IMPORT_BYTES: usize = 512 << 20;
-
-/// How many problems a refused import lists in its answer (`details.total` counts all).
-const MAX_LISTED_PROBLEMS: usize = 500;
 
 /// Import options.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -27,32 +24,6 @@ const MAX_LISTED_PROBLEMS: usize = 500;
 pub struct ImportParams {
     /// H3 resolution of the grid cover (7–13); the server's default when absent.
     resolution: Option<String>,
-}
-
-impl From<ImportError> for ApiError {
-    fn from(e: ImportError) -> Self {
-        match e {
-            ImportError::Parse(p) => Self::BadRequest {
-                code: "invalid_hierarchy_file",
-                message: p.to_string(),
-                details: serde_json::json!({}),
-            },
-            ImportError::Invalid(problems) => Self::Unprocessable {
-                code: "invalid_hierarchy",
-                message: format!(
-                    "the hierarchy was refused ({} problem(s)); nothing was changed",
-                    problems.len()
-                ),
-                // A broken file can have a problem per feature: list the first ones only.
-                details: serde_json::json!({
-                    "problems": &problems[..problems.len().min(MAX_LISTED_PROBLEMS)],
-                    "total": problems.len(),
-                }),
-            },
-            ImportError::Db(db) => Self::from_db(db),
-            ImportError::Other(other) => Self::Internal(other),
-        }
-    }
 }
 
 /// Replaces the hierarchy with the posted GeoJSON FeatureCollection (optionally gzip), all or

@@ -861,19 +861,22 @@ pub async fn list(
         )
             .into_response());
     }
-    let features: Vec<Value> = cases
+    let features: Vec<geojson::Feature> = cases
         .iter()
         .map(|c| {
-            let mut props = serde_json::to_value(c).unwrap_or_else(|_| json!({}));
-            if let Some(o) = props.as_object_mut() {
-                o.remove("position");
+            // The case's own fields, less the position that the geometry carries.
+            let mut properties = match serde_json::to_value(c) {
+                Ok(Value::Object(o)) => o,
+                _ => geojson::JsonObject::new(),
+            };
+            properties.remove("position");
+            geojson::Feature {
+                bbox: None,
+                geometry: Some(geojson::Geometry::new_point(c.position)),
+                id: Some(geojson::feature::Id::Number(c.id.into())),
+                properties: Some(properties),
+                foreign_members: None,
             }
-            json!({
-                "type": "Feature",
-                "id": c.id,
-                "geometry": {"type": "Point", "coordinates": c.position},
-                "properties": props,
-            })
         })
         .collect();
     Ok((
@@ -884,7 +887,12 @@ pub async fn list(
                 "attachment; filename=\"cases.geojson\"",
             ),
         ],
-        axum::Json(json!({"type": "FeatureCollection", "features": features})),
+        // A literal, not `collect()`: that would add a `bbox` member to an empty collection.
+        axum::Json(geojson::FeatureCollection {
+            bbox: None,
+            features,
+            foreign_members: None,
+        }),
     )
         .into_response())
 }

@@ -450,3 +450,34 @@ pub struct Path<T>(pub T);
 
 /// Result alias for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// How many problems a refused import lists in its answer (`details.total` counts all).
+const MAX_LISTED_PROBLEMS: usize = 500;
+
+/// A refused file answers 400, refused features 422 with the problems; nothing was changed.
+impl From<crate::import::Error> for ApiError {
+    fn from(e: crate::import::Error) -> Self {
+        use crate::import::Error;
+        match e {
+            Error::Parse(p) => Self::BadRequest {
+                code: "invalid_hierarchy_file",
+                message: p.to_string(),
+                details: serde_json::json!({}),
+            },
+            Error::Invalid(problems) => Self::Unprocessable {
+                code: "invalid_hierarchy",
+                message: format!(
+                    "the hierarchy was refused ({} problem(s)); nothing was changed",
+                    problems.len()
+                ),
+                // A broken file can have a problem per feature: list the first ones only.
+                details: serde_json::json!({
+                    "problems": &problems[..problems.len().min(MAX_LISTED_PROBLEMS)],
+                    "total": problems.len(),
+                }),
+            },
+            Error::Db(db) => Self::from_db(db),
+            cover @ Error::CoverTask(_) => Self::Internal(cover.into()),
+        }
+    }
+}

@@ -779,28 +779,39 @@ pub async fn track(
         .min(usize::try_from(MAX_TRACK_POINTS).unwrap_or(usize::MAX))];
     let coords: Vec<[f64; 2]> = rows.iter().map(|r| [r.lng, r.lat]).collect();
     let geometry = match coords.len() {
-        0 => Value::Null,
-        1 => json!({"type": "Point", "coordinates": coords[0]}),
-        _ => json!({"type": "LineString", "coordinates": coords}),
+        0 => None,
+        1 => Some(geojson::Geometry::new_point(coords[0])),
+        _ => Some(geojson::Geometry::new_line_string(coords)),
     };
-    let feature = json!({
-        "type": "Feature",
-        "id": id,
-        "geometry": geometry,
-        "properties": {
-            "resource": id,
-            "kind": resource.0,
-            "name": resource.1,
-            "unit": resource.2,
-            "from": from,
-            "to": to,
-            "points": rows.len(),
-            "truncated": truncated,
-            "times": rows.iter().map(|r| r.at).collect::<Vec<_>>(),
-            "speeds_mps": rows.iter().map(|r| r.speed_mps).collect::<Vec<_>>(),
-            "grids": rows.iter().map(|r| r.grid.as_deref()).collect::<Vec<_>>(),
-        }
-    });
+    let properties = geojson::JsonObject::from_iter([
+        ("resource".to_owned(), json!(id)),
+        ("kind".to_owned(), json!(resource.0)),
+        ("name".to_owned(), json!(resource.1)),
+        ("unit".to_owned(), json!(resource.2)),
+        ("from".to_owned(), json!(from)),
+        ("to".to_owned(), json!(to)),
+        ("points".to_owned(), json!(rows.len())),
+        ("truncated".to_owned(), json!(truncated)),
+        (
+            "times".to_owned(),
+            json!(rows.iter().map(|r| r.at).collect::<Vec<_>>()),
+        ),
+        (
+            "speeds_mps".to_owned(),
+            json!(rows.iter().map(|r| r.speed_mps).collect::<Vec<_>>()),
+        ),
+        (
+            "grids".to_owned(),
+            json!(rows.iter().map(|r| r.grid.as_deref()).collect::<Vec<_>>()),
+        ),
+    ]);
+    let feature = geojson::Feature {
+        bbox: None,
+        geometry,
+        id: Some(geojson::feature::Id::Number(id.into())),
+        properties: Some(properties),
+        foreign_members: None,
+    };
     Ok((
         [(header::CONTENT_TYPE, "application/geo+json")],
         feature.to_string(),

@@ -78,7 +78,7 @@ pub struct ImportReport {
 
 /// Why an import changed nothing.
 #[derive(Debug, thiserror::Error)]
-pub enum ImportError {
+pub enum Error {
     /// The file is not a readable FeatureCollection.
     #[error(transparent)]
     Parse(#[from] ParseError),
@@ -88,10 +88,13 @@ pub enum ImportError {
     /// The database failed.
     #[error("database error during import: {0}")]
     Db(#[from] sqlx::Error),
-    /// Anything else (a bug).
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
+    /// The task that builds the H3 cover panicked or was cancelled (a bug).
+    #[error("cover task failed: {0}")]
+    CoverTask(#[from] tokio::task::JoinError),
 }
+
+/// Result of an import step.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn first_reason(problems: &[Problem]) -> String {
     problems.first().map_or_else(String::new, |p| {
@@ -111,11 +114,9 @@ pub async fn import(
     bytes: &[u8],
     source: &str,
     resolution: Resolution,
-) -> Result<(ImportReport, LoadedHierarchy), ImportError> {
+) -> Result<(ImportReport, LoadedHierarchy)> {
     let started = Instant::now();
-    let doc = read_json(bytes)?;
-    let features = features(&doc)?.map_err(ImportError::Invalid)?;
-    drop(doc);
+    let features = features(read_json(bytes)?)?.map_err(Error::Invalid)?;
 
     // Geometry rules first (PostGIS knows validity best), inside the transaction that will
     // also write, so the checks and the write see the same data.
@@ -125,7 +126,7 @@ pub async fn import(
     let mut problems = postgis::geometry_problems(&mut tx).await?;
     problems.extend(postgis::removed_in_use(&mut tx).await?);
     if !problems.is_empty() {
-        return Err(ImportError::Invalid(problems));
+        return Err(Error::Invalid(problems));
     }
     let warnings = postgis::gaps(&mut tx).await?;
 
@@ -148,10 +149,9 @@ pub async fn import(
             (h, cover)
         })
     })
-    .await
-    .map_err(|e| anyhow::anyhow!("cover task failed: {e}"))?
+    .await?
     .map_err(|e| {
-        ImportError::Invalid(vec![Problem {
+        Error::Invalid(vec![Problem {
             index: None,
             code: None,
             reason: e.to_string(),

@@ -1,14 +1,17 @@
 //! Reading a hierarchy file: a GeoJSON FeatureCollection whose features carry
-//! `code`, `name`, `level` and `parent`. Structural checks that need no PostGIS live here.
+//! `code`, `name`, `level` and `parent`. The `geojson` crate reads each feature; the checks
+//! that need no PostGIS live here, on top of it.
 
 use std::collections::HashMap;
 
 use geo::MultiPolygon;
+use geojson::{Feature, JsonObject};
 use gridwall_spatial::{Level, UnitCode};
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use super::Problem;
-use crate::geojson::multipolygon_from_value;
+use crate::geojson::{multipolygon, read_geometry};
 
 /// One feature that passed the structural checks.
 #[derive(Debug, Clone)]
@@ -70,24 +73,26 @@ pub fn read_json(bytes: &[u8]) -> Result<Value, ParseError> {
 }
 
 /// Checks every feature; returns the features, or every problem found (not just the first).
-pub fn features(doc: &Value) -> Result<Result<Vec<FeatureInput>, Vec<Problem>>, ParseError> {
-    let obj = doc.as_object().ok_or_else(|| {
-        ParseError::NotFeatureCollection("the document must be a GeoJSON object".into())
-    })?;
+///
+/// Takes the document by value and lets go of each feature's JSON once it is read, so a large
+/// file is not held twice.
+pub fn features(doc: Value) -> Result<Result<Vec<FeatureInput>, Vec<Problem>>, ParseError> {
+    let Value::Object(mut obj) = doc else {
+        return Err(ParseError::NotFeatureCollection(
+            "the document must be a GeoJSON object".into(),
+        ));
+    };
     if obj.get("type").and_then(Value::as_str) != Some("FeatureCollection") {
         return Err(ParseError::NotFeatureCollection(
             "the document must be a GeoJSON FeatureCollection (\"type\": \"FeatureCollection\")"
                 .into(),
         ));
     }
-    let list = obj
-        .get("features")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            ParseError::NotFeatureCollection(
-                "the FeatureCollection has no \"features\" array".into(),
-            )
-        })?;
+    let Some(Value::Array(list)) = obj.remove("features") else {
+        return Err(ParseError::NotFeatureCollection(
+            "the FeatureCollection has no \"features\" array".into(),
+        ));
+    };
     if list.is_empty() {
         return Err(ParseError::NotFeatureCollection(
             "the FeatureCollection has no features".into(),
@@ -96,8 +101,8 @@ pub fn features(doc: &Value) -> Result<Result<Vec<FeatureInput>, Vec<Problem>>, 
 
     let mut problems = Vec::new();
     let mut out = Vec::with_capacity(list.len());
-    for (index, feature) in list.iter().enumerate() {
-        match one_feature(index, feature) {
+    for (index, feature) in list.into_iter().enumerate() {
+        match one_feature(index, &feature) {
             Ok(f) => out.push(f),
             Err(p) => problems.push(p),
         }
@@ -110,72 +115,126 @@ pub fn features(doc: &Value) -> Result<Result<Vec<FeatureInput>, Vec<Problem>>, 
     })
 }
 
-fn one_feature(index: usize, feature: &Value) -> Result<FeatureInput, Problem> {
-    let props = feature.get("properties").and_then(Value::as_object);
-    let raw_code = props.and_then(|p| p.get("code")).and_then(|c| match c {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    });
+/// Reads one feature with `geojson`, then the unit's rules on top. A feature `geojson` refuses
+/// is walked raw to name its first fault in the same order, so the reason does not depend on
+/// which of the two found it.
+fn one_feature(index: usize, value: &Value) -> Result<FeatureInput, Problem> {
+    let raw_code = value
+        .get("properties")
+        .and_then(|p| p.get("code"))
+        .and_then(|c| match c {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
     let problem = |reason: String| Problem {
         index: Some(index),
         code: raw_code.clone(),
         reason,
     };
-    if feature.get("type").and_then(Value::as_str) != Some("Feature") {
-        return Err(problem(
-            "not a GeoJSON Feature (\"type\": \"Feature\")".into(),
-        ));
+    match Feature::deserialize(value) {
+        Ok(feature) => read_feature(index, feature).map_err(problem),
+        Err(e) => Err(problem(why_refused(value, &e))),
     }
-    let props = props.ok_or_else(|| problem("the feature has no \"properties\" object".into()))?;
-    let level = match props.get("level") {
-        Some(Value::String(s)) => s.parse::<Level>().map_err(|e| problem(e.to_string()))?,
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .ok_or_else(|| problem(format!("level {n} is not a whole number")))
-            .and_then(|n| Level::from_number(n).map_err(|e| problem(e.to_string())))?,
-        _ => return Err(problem("property \"level\" is missing".into())),
-    };
-    let code = raw_code
-        .as_deref()
-        .ok_or_else(|| problem("property \"code\" is missing".into()))
-        .and_then(|c| UnitCode::for_level(c, level).map_err(|e| problem(e.to_string())))?;
-    let name = props
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| problem("property \"name\" is missing or empty".into()))?;
-    if name.chars().count() > 200 {
-        return Err(problem(
-            "property \"name\" is longer than 200 characters".into(),
-        ));
-    }
-    let parent = match props.get("parent") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => {
-            Some(UnitCode::new(s).map_err(|e| problem(format!("property \"parent\": {e}")))?)
-        }
-        Some(other) => {
-            return Err(problem(format!(
-                "property \"parent\" must be a code string or null, not {other}"
-            )));
-        }
-    };
-    let geometry = feature
-        .get("geometry")
-        .filter(|g| !g.is_null())
-        .ok_or_else(|| problem("the feature has no geometry".into()))?;
-    let polygon = multipolygon_from_value(geometry).map_err(|e| problem(e.0))?;
+}
+
+fn read_feature(index: usize, feature: Feature) -> Result<FeatureInput, String> {
+    let props = feature
+        .properties
+        .as_ref()
+        .ok_or_else(|| NO_PROPERTIES.to_owned())?;
+    let unit = UnitProperties::read(props)?;
+    let geometry = feature.geometry.ok_or_else(|| NO_GEOMETRY.to_owned())?;
+    let polygon = multipolygon(&geometry).map_err(|e| e.0)?;
+    // PostGIS gets the geometry as geojson read it: a Polygon stays one until ST_Multi.
+    let geometry_json = serde_json::to_string(&geometry)
+        .map_err(|e| format!("the geometry cannot be written back as GeoJSON: {e}"))?;
     Ok(FeatureInput {
         index,
-        code,
-        name: name.to_owned(),
-        level,
-        parent,
-        geometry_json: geometry.to_string(),
+        code: unit.code,
+        name: unit.name,
+        level: unit.level,
+        parent: unit.parent,
+        geometry_json,
         polygon,
     })
+}
+
+const NO_PROPERTIES: &str = "the feature has no \"properties\" object";
+const NO_GEOMETRY: &str = "the feature has no geometry";
+
+/// The reason for a feature `geojson` could not read, checked in [`read_feature`]'s order;
+/// `geojson`'s own words only when none of our rules is broken (a malformed `bbox`, say).
+fn why_refused(value: &Value, e: &serde_json::Error) -> String {
+    if value.get("type").and_then(Value::as_str) != Some("Feature") {
+        return "not a GeoJSON Feature (\"type\": \"Feature\")".into();
+    }
+    let Some(props) = value.get("properties").and_then(Value::as_object) else {
+        return NO_PROPERTIES.into();
+    };
+    if let Err(reason) = UnitProperties::read(props) {
+        return reason;
+    }
+    let Some(geometry) = value.get("geometry").filter(|g| !g.is_null()) else {
+        return NO_GEOMETRY.into();
+    };
+    match read_geometry(geometry).and_then(|g| multipolygon(&g)) {
+        Err(reason) => reason.0,
+        Ok(_) => format!("not a valid GeoJSON Feature: {e}"),
+    }
+}
+
+/// What a feature's `properties` say about its unit.
+struct UnitProperties {
+    code: UnitCode,
+    name: String,
+    level: Level,
+    parent: Option<UnitCode>,
+}
+
+impl UnitProperties {
+    fn read(props: &JsonObject) -> Result<Self, String> {
+        let level = match props.get("level") {
+            Some(Value::String(s)) => s.parse::<Level>().map_err(|e| e.to_string())?,
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .ok_or_else(|| format!("level {n} is not a whole number"))
+                .and_then(|n| Level::from_number(n).map_err(|e| e.to_string()))?,
+            _ => return Err("property \"level\" is missing".into()),
+        };
+        let code = match props.get("code") {
+            Some(Value::String(s)) => UnitCode::for_level(s, level),
+            Some(Value::Number(n)) => UnitCode::for_level(&n.to_string(), level),
+            _ => return Err("property \"code\" is missing".into()),
+        }
+        .map_err(|e| e.to_string())?;
+        let name = props
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| "property \"name\" is missing or empty".to_owned())?;
+        if name.chars().count() > 200 {
+            return Err("property \"name\" is longer than 200 characters".into());
+        }
+        let parent = match props.get("parent") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                Some(UnitCode::new(s).map_err(|e| format!("property \"parent\": {e}"))?)
+            }
+            Some(other) => {
+                return Err(format!(
+                    "property \"parent\" must be a code string or null, not {other}"
+                ));
+            }
+        };
+        Ok(Self {
+            code,
+            name: name.to_owned(),
+            level,
+            parent,
+        })
+    }
 }
 
 /// Duplicate codes, unknown parents, levels that are not one below the parent's, and roots
