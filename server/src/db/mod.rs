@@ -1,6 +1,7 @@
 //! PostGIS access: the pool, the migrations and the queries, one module per table group.
 
 pub mod cases;
+pub mod kpi;
 pub mod resources;
 pub mod retention;
 pub mod units;
@@ -35,4 +36,13 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
 /// Applies every pending migration (PostGIS is created by the first one).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
+}
+
+/// One round trip: does the database answer?
+///
+/// # Errors
+///
+/// When it does not.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }

@@ -270,3 +270,24 @@ pub fn like_pattern(q: &str) -> String {
         .replace('_', "\\_");
     format!("%{escaped}%")
 }
+
+/// Active admins other than `id`, counted under a lock that serialises concurrent changes to
+/// admins until `tx` ends (so two requests cannot each demote one of the last two).
+///
+/// # Errors
+///
+/// When the database fails.
+pub async fn other_active_admins(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query_scalar(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1",
+    )
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await
+}

@@ -14,6 +14,7 @@ use super::error::{ApiError, ApiResult, ErrorBody, Query};
 use super::params;
 use crate::auth::{Principal, Role};
 use crate::coverage::{self, CoverageReport, rollup};
+use crate::db;
 use crate::hierarchy::LoadedHierarchy;
 use crate::state::AppState;
 
@@ -225,39 +226,14 @@ pub async fn density(
     }
     let mut counts: HashMap<gridwall_spatial::CellIndex, i64> = HashMap::new();
     if layer == "cases" {
-        let rows: Vec<(f64, f64)> = sqlx::query_as(
-            "SELECT ST_X(c.geom), ST_Y(c.geom) FROM cases c JOIN units g ON g.id = c.grid_id
-             WHERE c.created_at >= $2 AND c.created_at < $3
-               AND (cardinality($4::text[]) = 0 OR c.category = ANY($4))
-               AND ($1::bigint IS NULL
-                    OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                     AND (SELECT tree_hi FROM units WHERE id = $1))",
-        )
-        .bind(me.scope_id())
-        .bind(from)
-        .bind(to)
-        .bind(&categories)
-        .fetch_all(&state.pool)
-        .await?;
+        let rows = db::kpi::case_points(&state.pool, me.scope_id(), from, to, &categories).await?;
         for (lng, lat) in rows {
             if let Ok(ll) = h3o::LatLng::new(lat, lng) {
                 *counts.entry(ll.to_cell(res)).or_default() += 1;
             }
         }
     } else {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT t.cell, sum(t.points)::bigint FROM track_cells t JOIN units g ON g.id = t.grid_id
-             WHERE t.hour >= $2 AND t.hour < $3 AND t.points > 0
-               AND ($1::bigint IS NULL
-                    OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                     AND (SELECT tree_hi FROM units WHERE id = $1))
-             GROUP BY t.cell",
-        )
-        .bind(me.scope_id())
-        .bind(from)
-        .bind(to)
-        .fetch_all(&state.pool)
-        .await?;
+        let rows = db::kpi::track_points_by_cell(&state.pool, me.scope_id(), from, to).await?;
         for (key, n) in rows {
             let Some(cell) = rollup::cell_from_key(key) else {
                 continue;
@@ -363,19 +339,6 @@ pub struct KpiReport {
     pub children: Vec<Kpi>,
 }
 
-#[derive(sqlx::FromRow)]
-struct CaseFigures {
-    id: i64,
-    opened: i64,
-    resolved: i64,
-    closed: i64,
-    overdue_now: i64,
-    handled: i64,
-    on_time: i64,
-    median_dispatch_s: Option<f64>,
-    median_resolve_s: Option<f64>,
-}
-
 #[allow(clippy::cast_precision_loss, reason = "case counts are small")]
 fn ratio(n: i64, d: i64) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
@@ -403,50 +366,8 @@ pub async fn kpi(
         units.extend(h.unit(unit).children.iter().copied());
     }
     let ids: Vec<i64> = units.iter().map(|u| l.db_ids[u.0 as usize]).collect();
-    let figures: Vec<CaseFigures> = sqlx::query_as(
-        "SELECT u.id,
-            count(*) FILTER (WHERE c.created_at >= $2 AND c.created_at < $3) AS opened,
-            count(*) FILTER (WHERE c.resolved_at >= $2 AND c.resolved_at < $3) AS resolved,
-            count(*) FILTER (WHERE c.status = 'closed' AND c.closed_at >= $2 AND c.closed_at < $3)
-                AS closed,
-            count(*) FILTER (WHERE c.deadline_at < now()
-                AND c.status NOT IN ('resolved', 'followed_up', 'closed', 'rejected'))
-                AS overdue_now,
-            count(*) FILTER (WHERE c.created_at >= $2 AND c.created_at < $3
-                AND c.status IN ('resolved', 'followed_up', 'closed')) AS handled,
-            count(*) FILTER (WHERE c.resolved_at >= $2 AND c.resolved_at < $3
-                AND c.overdue_at IS NULL AND c.resolved_at <= c.deadline_at) AS on_time,
-            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
-                c.first_dispatched_at - c.created_at))
-                FILTER (WHERE c.created_at >= $2 AND c.created_at < $3
-                        AND c.first_dispatched_at IS NOT NULL) AS median_dispatch_s,
-            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
-                c.resolved_at - c.created_at))
-                FILTER (WHERE c.resolved_at >= $2 AND c.resolved_at < $3) AS median_resolve_s
-         FROM units u
-         LEFT JOIN units g ON g.level = 4 AND g.tree_lo BETWEEN u.tree_lo AND u.tree_hi
-         LEFT JOIN cases c ON c.grid_id = g.id
-         WHERE u.id = ANY($1)
-         GROUP BY u.id",
-    )
-    .bind(&ids)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&state.pool)
-    .await?;
-    let by_status: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT u.id, c.status, count(*)
-         FROM units u
-         JOIN units g ON g.level = 4 AND g.tree_lo BETWEEN u.tree_lo AND u.tree_hi
-         JOIN cases c ON c.grid_id = g.id
-         WHERE u.id = ANY($1) AND c.created_at >= $2 AND c.created_at < $3
-         GROUP BY u.id, c.status",
-    )
-    .bind(&ids)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&state.pool)
-    .await?;
+    let figures = db::kpi::case_figures(&state.pool, &ids, from, to).await?;
+    let by_status = db::kpi::cases_by_status(&state.pool, &ids, from, to).await?;
     let workers = workers_by_unit(&state, &l, &units);
     let mut out = Vec::with_capacity(units.len());
     for (&u, &id) in units.iter().zip(&ids) {

@@ -68,7 +68,7 @@ impl From<[usize; 5]> for LevelCounts {
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let database = tokio::time::timeout(
         Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(&state.pool),
+        crate::db::ping(&state.pool),
     )
     .await
     .is_ok_and(|r| r.is_ok());

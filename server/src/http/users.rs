@@ -359,17 +359,7 @@ pub async fn update(
         && before.disabled_at.is_none()
         && (role != Role::Admin || req.disabled == Some(true));
     if loses_admin {
-        // Serialise concurrent changes to admins.
-        sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-        let others: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if others == 0 {
+        if db::users::other_active_admins(&mut tx, id).await? == 0 {
             return Err(ApiError::conflict(
                 "last_admin",
                 "this is the last active admin; create another admin first",
