@@ -66,12 +66,9 @@ impl From<[usize; 5]> for LevelCounts {
 #[utoipa::path(get, path = "/api/health", tag = "system", security(()),
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let database = tokio::time::timeout(
-        Duration::from_secs(2),
-        crate::db::ping(&state.pool),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
+    let database = tokio::time::timeout(Duration::from_secs(2), crate::db::ping(&state.pool))
+        .await
+        .is_ok_and(|r| r.is_ok());
     let hierarchy = state.hierarchy.get().map(|h| HierarchyHealth {
         version: h.version,
         resolution: u8::from(h.hierarchy.resolution()),

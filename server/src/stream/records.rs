@@ -67,7 +67,7 @@ impl Record for CaseChange {
 
 impl Record for AlertChange {
     type Brief = AlertBrief;
-    type Order = (DateTime<Utc>, i64, i64);
+    type Order = (DateTime<Utc>, i64, i32);
     const SNAPSHOT: &'static str = "alerts_snapshot";
     const LAYER: &'static str = "alerts";
     const ONE: &'static str = "alert";
