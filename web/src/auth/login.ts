@@ -5,7 +5,7 @@
 
 import { onLangChange, t, type MessageKey } from '../i18n';
 import { el } from '../ui/dom';
-import { AuthError, login, type Session } from './api';
+import { ApiError, authFailure, login, type Session } from '../api';
 
 /** A message of the screen, kept as key and parameters so it can be re-translated. */
 export interface Message {
@@ -22,8 +22,8 @@ export interface LoginOptions {
 
 /** The message for a failed sign-in. */
 export function loginFailureMessage(err: unknown): Message {
-  if (!(err instanceof AuthError)) return { key: 'auth.network' };
-  switch (err.kind) {
+  if (!(err instanceof ApiError)) return { key: 'auth.network' };
+  switch (authFailure(err)) {
     case 'invalid_credentials':
     case 'unauthorized':
       return { key: 'auth.invalidCredentials' };
@@ -182,12 +182,12 @@ export function showLogin(container: HTMLElement, options: LoginOptions = {}): P
         (err: unknown) => {
           pending = false;
           const message = loginFailureMessage(err);
-          if (err instanceof AuthError && err.kind === 'too_many_attempts' && err.retryAfterS) {
+          if (err instanceof ApiError && authFailure(err) === 'too_many_attempts' && err.retryAfterS) {
             lockFor(err.retryAfterS);
           } else {
             showError(message);
           }
-          if (!(err instanceof AuthError) || err.kind === 'network' || err.kind === 'server') {
+          if (!(err instanceof ApiError) || ['network', 'server'].includes(authFailure(err))) {
             console.warn('Gridwall: sign-in failed', err);
           }
           password.select();

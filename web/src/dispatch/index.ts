@@ -16,8 +16,10 @@ import type { LayerName, Subscription } from '../live/client';
 import { el } from '../ui/dom';
 import type { MountView } from '../views/types';
 import {
+  ApiError,
   CASE_STATUSES,
-  CaseApiError,
+  asApiError,
+  errorText,
   getCandidates,
   getCase,
   getCategories,
@@ -27,9 +29,11 @@ import {
   type CaseAction,
   type CaseDetail,
   type CaseEvent,
+  type CaseList,
+  type CaseListQuery,
   type CaseView,
   type Category,
-} from './api';
+} from '../api';
 import { compareQueue, DEFAULT_FILTER, fromLive, fromView, matches, type QueueFilter, type QueueItem } from './queue';
 
 const LAYERS: LayerName[] = ['workers', 'vehicles', 'cases', 'alerts'];
@@ -45,6 +49,24 @@ const BUTTON_ACTIONS: readonly CaseAction[] = [
   'reject',
 ];
 const CANDIDATE_REFRESH_MS = 15_000;
+/** Cases the queue loads at most: the most urgent, in the queue order. */
+const QUEUE_LIMIT = 500;
+
+/**
+ * The queue's list request: the most urgent cases of the territory matching the server-side
+ * filters (at most `QUEUE_LIMIT`, queue order); the answer says how many match in all.
+ */
+function queueQuery(filter: QueueFilter): CaseListQuery {
+  const q = filter.text.trim();
+  return {
+    order: 'queue',
+    limit: QUEUE_LIMIT,
+    status: filter.status || 'open',
+    ...(filter.category ? { category: filter.category } : {}),
+    ...(filter.overdueOnly ? { overdue: true } : {}),
+    ...(q ? { q } : {}),
+  };
+}
 
 /** The subscription of the console: the whole territory. */
 function territorySubscription(scope: { code: string } | null): Subscription {
@@ -123,7 +145,7 @@ export const mountDispatch: MountView = (ctx) => {
   let detailLoading = false;
   let candidates: Candidate[] = [];
   let candidatesNote: string | undefined;
-  let error: CaseApiError | undefined;
+  let error: ApiError | undefined;
   let notice: string | undefined;
   let busy = false;
   let listSeq = 0;
@@ -233,14 +255,9 @@ export const mountDispatch: MountView = (ctx) => {
   async function reloadList(): Promise<void> {
     const seq = ++listSeq;
     touched.clear();
-    let answer: { total: number; cases: CaseView[] };
+    let answer: CaseList;
     try {
-      answer = await listCases({
-        status: filter.status,
-        category: filter.category,
-        overdue: filter.overdueOnly,
-        q: filter.text,
-      });
+      answer = await listCases(queueQuery(filter));
     } catch (err) {
       if (seq !== listSeq) return;
       ctx.showError(t('dispatch.error.load', { reason: err instanceof Error ? err.message : String(err) }));
@@ -410,20 +427,15 @@ export const mountDispatch: MountView = (ctx) => {
     );
   }
 
-  function asApiError(err: unknown): CaseApiError {
-    if (err instanceof CaseApiError) return err;
-    return new CaseApiError(0, 'client', err instanceof Error ? err.message : String(err), {});
-  }
-
   function field(term: string, value: string, className = ''): HTMLElement[] {
     return [el('dt', { text: term }), el('dd', { className, text: value })];
   }
 
-  function errorBox(e: CaseApiError): HTMLElement {
+  function errorBox(e: ApiError): HTMLElement {
     const details = Object.keys(e.details).length > 0 ? JSON.stringify(e.details) : '';
     return el('div', { className: 'dispatch__error', attrs: { role: 'alert', 'data-code': e.code } }, [
       el('strong', { text: t('dispatch.error.title') }),
-      el('p', { className: 'dispatch__error-msg', text: `${e.status ? `HTTP ${e.status} · ` : ''}${e.code}: ${e.message}` }),
+      el('p', { className: 'dispatch__error-msg', text: errorText(e) }),
       ...(details ? [el('code', { className: 'dispatch__error-details', text: details })] : []),
     ]);
   }
@@ -631,7 +643,7 @@ export const mountDispatch: MountView = (ctx) => {
           ? 'reassign'
           : undefined;
       if (!action) {
-        throw new CaseApiError(0, 'cannot_dispatch', t('dispatch.error.cannotAssign', { status: statusLabel(d.status) }), {
+        throw new ApiError(0, 'cannot_dispatch', t('dispatch.error.cannotAssign', { status: statusLabel(d.status) }), {
           allowed,
         });
       }

@@ -19,22 +19,22 @@ import { el } from '../ui/dom';
 import { levelName } from '../ui/legend';
 import type { MountView } from '../views/types';
 import {
-  fetchChildren,
-  fetchCoverage,
-  fetchDensity,
-  fetchKpi,
-  fetchLevel,
-  fetchTrack,
-  fetchUnit,
+  errorText,
+  getCoverage,
+  getDensity,
+  getKpi,
+  getTrack,
+  getUnit,
+  isAbort,
+  listUnits,
   searchWorkers,
   type CoverageReport,
   type DensityReport,
   type Kpi,
   type KpiReport,
   type Track,
-  type UnitFeature,
   type Window,
-} from './api';
+} from '../api';
 import { Choropleth, METRICS, NO_DATA_COLOR, RAMPS, unitFeature, type Metric } from './choropleth';
 import { positionAt, spanOf } from './track';
 
@@ -438,9 +438,9 @@ export const mountLeader: MountView = (ctx) => {
     }
   };
   const fail = (err: unknown): void => {
-    if (disposed || (err instanceof DOMException && err.name === 'AbortError')) return;
+    if (disposed || isAbort(err)) return;
     console.error('Gridwall leader:', err);
-    ctx.showError(t('leader.error', { reason: err instanceof Error ? err.message : String(err) }));
+    ctx.showError(t('leader.error', { reason: errorText(err) }));
   };
 
   /** KPIs (and for a grid its coverage) of the current unit and window. */
@@ -448,8 +448,8 @@ export const mountLeader: MountView = (ctx) => {
     const u = current();
     if (!u) return;
     const [r, c] = await Promise.all([
-      track_(fetchKpi(u.code, win, signal)),
-      u.level === Level.Grid ? track_(fetchCoverage(u.code, win, signal)) : Promise.resolve(undefined),
+      track_(getKpi({ unit: u.code, ...win, children: true }, signal)),
+      u.level === Level.Grid ? track_(getCoverage(u.code, win, signal)) : Promise.resolve(undefined),
     ]);
     if (signal.aborted) return;
     report = r;
@@ -479,7 +479,7 @@ export const mountLeader: MountView = (ctx) => {
     const b = map.getBounds();
     try {
       const [d, mod] = await Promise.all([
-        track_(fetchDensity(res, win, [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()], signal)),
+        track_(getDensity(res, win, [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()], signal)),
         track_(hexes()),
       ]);
       if (signal.aborted) return;
@@ -509,8 +509,8 @@ export const mountLeader: MountView = (ctx) => {
     try {
       const outline =
         u.level === Level.Grid
-          ? track_(fetchUnit(u.code, signal)).then((f) => [f])
-          : track_(fetchChildren(u.code, SIMPLIFY_M[u.level] ?? 5, signal));
+          ? track_(getUnit(u.code, signal)).then((f) => [f])
+          : track_(listUnits({ parent: u.code, simplify: SIMPLIFY_M[u.level] ?? 5 }, signal));
       const [features] = await Promise.all([outline, loadFigures(signal)]);
       if (signal.aborted) return;
       const bounds = bboxOf(...features.map((f) => f.geometry));
@@ -534,9 +534,7 @@ export const mountLeader: MountView = (ctx) => {
 
   /** Goes to any unit of the territory by code (the path from the server). */
   const goCode = async (code: string): Promise<void> => {
-    const f = (await fetchUnit(code)) as UnitFeature & {
-      properties: { path?: { code: string; name: string; level: number }[] };
-    };
+    const f = await getUnit(code);
     const fullPath = (f.properties.path ?? []).filter((p) => isLevel(p.level)) as UnitRef[];
     const rootIndex = fullPath.findIndex((p) => p.code === path[0]?.code);
     await goTo(rootIndex >= 0 ? fullPath.slice(rootIndex) : fullPath);
@@ -599,7 +597,7 @@ export const mountLeader: MountView = (ctx) => {
   const loadTrack = async (id: number, fit: boolean): Promise<void> => {
     if (fit) stop();
     try {
-      const tr = await track_(fetchTrack(id, win));
+      const tr = await track_(getTrack(id, win));
       if (disposed) return;
       track = tr;
       const span = spanOf(tr);
@@ -704,7 +702,7 @@ export const mountLeader: MountView = (ctx) => {
       root = { code: scope.code, name: scope.name, level: scope.level };
     } else {
       for (const level of [Level.City, Level.County]) {
-        const units = await track_(fetchLevel(level));
+        const units = await track_(listUnits({ level, simplify: 500 }));
         const first = units[0]?.properties;
         if (units.length === 1 && first && isLevel(first.level)) {
           root = { code: first.code, name: first.name, level: first.level };

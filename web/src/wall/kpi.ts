@@ -4,7 +4,7 @@
 // `GET /api/cases?unit=&status=open&limit=1` (its `total`). Refreshed on a timer and, a moment
 // after a live case or alert event, sooner — events come in bursts, so refreshes are coalesced.
 
-import { apiFetch } from '../auth/session';
+import { getKpi, listCases } from '../api';
 import { t, type MessageKey } from '../i18n';
 import { el } from '../ui/dom';
 
@@ -31,17 +31,13 @@ function startOfToday(now: Date): string {
 }
 
 export async function fetchKpi(unit: string, now = new Date()): Promise<WallKpi> {
-  const u = encodeURIComponent(unit);
-  const from = encodeURIComponent(startOfToday(now));
-  const to = encodeURIComponent(now.toISOString());
-  const [kpiRes, casesRes] = await Promise.all([
-    apiFetch(`/api/kpi?unit=${u}&from=${from}&to=${to}&coverage=false`),
-    apiFetch(`/api/cases?unit=${u}&status=open&limit=1`),
+  const from = startOfToday(now);
+  const to = now.toISOString();
+  const [report, cases] = await Promise.all([
+    getKpi({ unit, from, to, coverage: false }),
+    listCases({ unit, status: 'open', limit: 1 }),
   ]);
-  if (!kpiRes.ok) throw new Error(`/api/kpi: HTTP ${kpiRes.status}`);
-  if (!casesRes.ok) throw new Error(`/api/cases: HTTP ${casesRes.status}`);
-  const kpi = ((await kpiRes.json()) as { unit: Record<string, unknown> }).unit;
-  const cases = (await casesRes.json()) as { total?: unknown };
+  const kpi = report.unit as unknown as Record<string, unknown>;
   const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
   return {
     unit,
