@@ -41,71 +41,79 @@ export function loginFailureMessage(err: unknown): Message {
   }
 }
 
+/** The screen's elements (texts are set by its `render`). */
+function loginCard(initialUsername: string) {
+  const title = el('h2', { className: 'login__title', attrs: { id: 'login-title' } });
+  const subtitle = el('p', { className: 'login__subtitle' });
+  const notice = el('p', { className: 'login__notice', attrs: { id: 'login-notice', role: 'status' } });
+
+  const usernameLabel = el('label', { className: 'field__label', attrs: { for: 'login-username' } });
+  const username = el('input', {
+    className: 'field__input',
+    attrs: {
+      id: 'login-username',
+      name: 'username',
+      type: 'text',
+      autocomplete: 'username',
+      autocapitalize: 'none',
+      spellcheck: 'false',
+      required: '',
+      'aria-describedby': 'login-error',
+    },
+  });
+  username.value = initialUsername;
+  const passwordLabel = el('label', { className: 'field__label', attrs: { for: 'login-password' } });
+  const password = el('input', {
+    className: 'field__input',
+    attrs: {
+      id: 'login-password',
+      name: 'password',
+      type: 'password',
+      autocomplete: 'current-password',
+      required: '',
+      'aria-describedby': 'login-error',
+    },
+  });
+  const error = el('p', {
+    className: 'form__error',
+    attrs: { id: 'login-error', role: 'alert', 'aria-live': 'assertive' },
+  });
+  const submit = el('button', {
+    className: 'button button--primary login__submit',
+    attrs: { id: 'login-submit', type: 'submit' },
+  });
+  // `novalidate`: the empty-field message comes from us, in the UI language.
+  const form = el(
+    'form',
+    { className: 'login__form', attrs: { id: 'login-form', method: 'post', novalidate: '' } },
+    [
+      el('div', { className: 'field' }, [usernameLabel, username]),
+      el('div', { className: 'field' }, [passwordLabel, password]),
+      error,
+      submit,
+    ],
+  );
+  const card = el(
+    'section',
+    { className: 'login__card', attrs: { 'aria-labelledby': 'login-title' } },
+    [
+      el('div', { className: 'login__head' }, [
+        el('span', { className: 'login__emblem', attrs: { 'aria-hidden': 'true' } }),
+        el('div', {}, [title, subtitle]),
+      ]),
+      notice,
+      form,
+    ],
+  );
+
+  return { card, form, title, subtitle, notice, usernameLabel, username, passwordLabel, password, error, submit };
+}
+
 /** Shows the sign-in screen in `container` until a sign-in succeeds. */
 export function showLogin(container: HTMLElement, options: LoginOptions = {}): Promise<Session> {
   return new Promise((resolve) => {
-    const title = el('h2', { className: 'login__title', attrs: { id: 'login-title' } });
-    const subtitle = el('p', { className: 'login__subtitle' });
-    const notice = el('p', { className: 'login__notice', attrs: { id: 'login-notice', role: 'status' } });
-
-    const usernameLabel = el('label', { className: 'field__label', attrs: { for: 'login-username' } });
-    const username = el('input', {
-      className: 'field__input',
-      attrs: {
-        id: 'login-username',
-        name: 'username',
-        type: 'text',
-        autocomplete: 'username',
-        autocapitalize: 'none',
-        spellcheck: 'false',
-        required: '',
-        'aria-describedby': 'login-error',
-      },
-    });
-    username.value = options.username ?? '';
-    const passwordLabel = el('label', { className: 'field__label', attrs: { for: 'login-password' } });
-    const password = el('input', {
-      className: 'field__input',
-      attrs: {
-        id: 'login-password',
-        name: 'password',
-        type: 'password',
-        autocomplete: 'current-password',
-        required: '',
-        'aria-describedby': 'login-error',
-      },
-    });
-    const error = el('p', {
-      className: 'form__error',
-      attrs: { id: 'login-error', role: 'alert', 'aria-live': 'assertive' },
-    });
-    const submit = el('button', {
-      className: 'button button--primary login__submit',
-      attrs: { id: 'login-submit', type: 'submit' },
-    });
-    // `novalidate`: the empty-field message comes from us, in the UI language.
-    const form = el(
-      'form',
-      { className: 'login__form', attrs: { id: 'login-form', method: 'post', novalidate: '' } },
-      [
-        el('div', { className: 'field' }, [usernameLabel, username]),
-        el('div', { className: 'field' }, [passwordLabel, password]),
-        error,
-        submit,
-      ],
-    );
-    const card = el(
-      'section',
-      { className: 'login__card', attrs: { 'aria-labelledby': 'login-title' } },
-      [
-        el('div', { className: 'login__head' }, [
-          el('span', { className: 'login__emblem', attrs: { 'aria-hidden': 'true' } }),
-          el('div', {}, [title, subtitle]),
-        ]),
-        notice,
-        form,
-      ],
-    );
+    const { card, form, title, subtitle, notice, usernameLabel, username, passwordLabel, password, error, submit } =
+      loginCard(options.username ?? '');
 
     let pending = false;
     let lockedUntil = 0;

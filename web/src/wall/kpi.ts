@@ -92,3 +92,65 @@ export function renderKpi(
   });
   container.replaceChildren(...tiles, status);
 }
+
+/**
+ * The KPI header of the unit shown: fetched on a timer, and a moment after live case or
+ * alert events (coalesced); a failure keeps the last figures and says so.
+ */
+export class KpiStrip {
+  readonly element = el('section', { className: 'wall-kpi', attrs: { id: 'wall-kpi', role: 'status' } });
+  kpi: WallKpi | undefined;
+  private failed = false;
+  private timer: number | undefined;
+  private nudgeTimer: number | undefined;
+  private disposed = false;
+
+  /** `unit`: the unit shown now (its code and name), if any. */
+  constructor(private readonly unit: () => { code: string; name: string } | undefined) {}
+
+  render(): void {
+    renderKpi(this.element, this.unit()?.name ?? '', this.kpi, this.failed);
+  }
+
+  /** Keeps the figures only if they are the new unit's. */
+  forUnit(code: string): void {
+    this.kpi = this.kpi?.unit === code ? this.kpi : undefined;
+  }
+
+  async refresh(): Promise<void> {
+    const unit = this.unit();
+    if (!unit) return;
+    try {
+      const next = await fetchKpi(unit.code);
+      if (this.disposed || this.unit()?.code !== unit.code) return;
+      this.kpi = next;
+      this.failed = false;
+    } catch (err) {
+      if (this.disposed) return;
+      console.error('Gridwall wall: KPIs', err);
+      this.failed = true;
+    }
+    this.render();
+  }
+
+  /** (Re)starts the timer. */
+  schedule(): void {
+    window.clearInterval(this.timer);
+    this.timer = window.setInterval(() => void this.refresh(), KPI_REFRESH_MS);
+  }
+
+  /** A live event: refresh soon, once for a burst. */
+  nudge(): void {
+    if (this.nudgeTimer !== undefined) return;
+    this.nudgeTimer = window.setTimeout(() => {
+      this.nudgeTimer = undefined;
+      void this.refresh();
+    }, KPI_NUDGE_MS);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    window.clearInterval(this.timer);
+    window.clearTimeout(this.nudgeTimer);
+  }
+}
