@@ -4,7 +4,7 @@
 // password, no session yet), so they do not report it as a session that has ended.
 
 import { ApiError, INVALID_ANSWER, NETWORK } from './error';
-import { request, seconds, type Method } from './request';
+import { isRecord, request, seconds, type Method } from './request';
 
 export type Role = 'admin' | 'leader' | 'dispatcher' | 'operator' | 'worker';
 
@@ -65,10 +65,6 @@ export function minPasswordLength(err: ApiError): number | undefined {
 
 /** The server's minimum password length (issue 3); the server checks it too. */
 export const MIN_PASSWORD_LENGTH = 10;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function invalid(message: string): ApiError {
   return new ApiError(0, INVALID_ANSWER, message);

@@ -28,7 +28,7 @@ export function query(params: Record<string, string | number | boolean | undefin
   return q.toString();
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

@@ -8,6 +8,7 @@ import type { Map as MapLibreMap } from 'maplibre-gl';
 
 import type { Candidate } from '../api';
 import type { LiveOverlay } from '../live/overlay';
+import { bboxOfPoints } from '../map/bounds';
 import type { DispatchState } from './state';
 
 function candidateLayers(origin: [number, number], candidates: Candidate[]): Layer[] {
@@ -68,14 +69,6 @@ export function fitCase(map: MapLibreMap, state: DispatchState): void {
   const { detail } = state;
   if (!detail) return;
   const points = [detail.position, ...state.candidates.map((c) => c.position)];
-  if (points.length < 2) return;
-  const xs = points.map((p) => p[0]);
-  const ys = points.map((p) => p[1]);
-  map.fitBounds(
-    [
-      [Math.min(...xs), Math.min(...ys)],
-      [Math.max(...xs), Math.max(...ys)],
-    ],
-    { padding: 80, maxZoom: 16, duration: 500 },
-  );
+  const bounds = points.length < 2 ? undefined : bboxOfPoints(points);
+  if (bounds) map.fitBounds(bounds, { padding: 80, maxZoom: 16, duration: 500 });
 }

@@ -8,6 +8,7 @@ import type { Map as MapLibreMap } from 'maplibre-gl';
 
 import { getTrack, searchWorkers, type Track, type WorkerHit } from '../api';
 import { lang, t } from '../i18n';
+import { bboxOfPoints } from '../map/bounds';
 import { el } from '../ui/dom';
 import { counted, type LeaderState } from './state';
 import { positionAt, spanOf } from './track';
@@ -174,11 +175,9 @@ export class TrackPlayer {
       const tNow = this.trackT;
       // A reload (new window, the minute's refresh) keeps the playback time where it can.
       this.setT(span ? (fit || tNow < span[0] || tNow > span[1] ? span[0] : tNow) : 0);
-      const pts = tr.path;
-      if (fit && pts.length > 0) {
-        const xs = pts.map((p) => p[0]);
-        const ys = pts.map((p) => p[1]);
-        this.host.map.fitBounds([Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)], {
+      const bounds = fit ? bboxOfPoints(tr.path) : undefined;
+      if (bounds) {
+        this.host.map.fitBounds(bounds, {
           padding: { top: 140, bottom: 140, left: 460, right: 420 },
           maxZoom: 16,
           duration: 600,
