@@ -6,7 +6,6 @@ export * from './auth';
 export * from './cases';
 export * from './error';
 export * from './kpi';
-export { query } from './request';
 export * from './session';
 export * from './tiles';
 export * from './units';
