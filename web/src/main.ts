@@ -12,11 +12,20 @@ import './style.css';
 
 import type { Map as MapLibreMap } from 'maplibre-gl';
 
+import {
+  ApiError,
+  authFailure,
+  currentSession,
+  fetchUnitsTileJson,
+  isUnauthorizedError,
+  logout,
+  onUnauthorized,
+  reportUnauthorized,
+  type Session,
+} from './api';
 import { showAccount } from './auth/account';
-import { AuthError, currentSession, logout, type Session } from './auth/api';
 import { showLogin, type Message } from './auth/login';
 import { openPasswordDialog } from './auth/password';
-import { apiFetch, isUnauthorizedError, onUnauthorized, reportUnauthorized } from './auth/session';
 import { detectLang, isMessageKey, lang, onLangChange, setLang, t, type Lang } from './i18n';
 import { mountDispatch } from './dispatch';
 import { mountLeader } from './leader';
@@ -24,7 +33,6 @@ import { LiveClient } from './live/client';
 import { LiveOverlay } from './live/overlay';
 import { viewportSubscription } from './live/viewport';
 import { createUnitsMap } from './map/create';
-import { fetchUnitsTileJson } from './map/tilejson';
 import { bindConnectionBadge } from './ui/connection';
 import { publishLevelColors, renderLegend } from './ui/legend';
 import { renderNav } from './ui/nav';
@@ -157,7 +165,7 @@ async function signOut(): Promise<void> {
   try {
     await logout();
   } catch (err) {
-    const reason = err instanceof AuthError && err.status ? `HTTP ${err.status}` : String(err);
+    const reason = err instanceof ApiError && err.status ? `HTTP ${err.status}` : String(err);
     console.error('Gridwall: sign-out failed', err);
     showError(t('auth.logoutFailed', { reason }));
     return;
@@ -217,7 +225,7 @@ async function enter(session: Session): Promise<void> {
 
   let units;
   try {
-    units = await fetchUnitsTileJson(TILEJSON_URL, apiFetch);
+    units = await fetchUnitsTileJson(TILEJSON_URL);
   } catch (err) {
     if (signedIn !== state) return; // a 401: the session has ended meanwhile
     const reason = err instanceof Error ? err.message : String(err);
@@ -306,7 +314,7 @@ async function start(): Promise<void> {
     // Say why, but still offer the form: signing in tells more (and may work).
     console.error('Gridwall: cannot check the session', err);
     notice =
-      err instanceof AuthError && err.kind === 'server'
+      err instanceof ApiError && authFailure(err) === 'server'
         ? { key: 'auth.server', params: { status: err.status ? `HTTP ${err.status}` : err.message } }
         : { key: 'auth.network' };
   }

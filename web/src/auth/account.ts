@@ -3,7 +3,7 @@
 
 import { onLangChange, t, type MessageKey } from '../i18n';
 import { el } from '../ui/dom';
-import type { Role, User } from './api';
+import type { Role, User } from '../api';
 
 export function roleName(role: Role): string {
   return t(`role.${role}` satisfies MessageKey);

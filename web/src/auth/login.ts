@@ -5,7 +5,7 @@
 
 import { onLangChange, t, type MessageKey } from '../i18n';
 import { el } from '../ui/dom';
-import { AuthError, login, type Session } from './api';
+import { ApiError, authFailure, login, type Session } from '../api';
 
 /** A message of the screen, kept as key and parameters so it can be re-translated. */
 export interface Message {
@@ -22,8 +22,8 @@ export interface LoginOptions {
 
 /** The message for a failed sign-in. */
 export function loginFailureMessage(err: unknown): Message {
-  if (!(err instanceof AuthError)) return { key: 'auth.network' };
-  switch (err.kind) {
+  if (!(err instanceof ApiError)) return { key: 'auth.network' };
+  switch (authFailure(err)) {
     case 'invalid_credentials':
     case 'unauthorized':
       return { key: 'auth.invalidCredentials' };
@@ -41,71 +41,79 @@ export function loginFailureMessage(err: unknown): Message {
   }
 }
 
+/** The screen's elements (texts are set by its `render`). */
+function loginCard(initialUsername: string) {
+  const title = el('h2', { className: 'login__title', attrs: { id: 'login-title' } });
+  const subtitle = el('p', { className: 'login__subtitle' });
+  const notice = el('p', { className: 'login__notice', attrs: { id: 'login-notice', role: 'status' } });
+
+  const usernameLabel = el('label', { className: 'field__label', attrs: { for: 'login-username' } });
+  const username = el('input', {
+    className: 'field__input',
+    attrs: {
+      id: 'login-username',
+      name: 'username',
+      type: 'text',
+      autocomplete: 'username',
+      autocapitalize: 'none',
+      spellcheck: 'false',
+      required: '',
+      'aria-describedby': 'login-error',
+    },
+  });
+  username.value = initialUsername;
+  const passwordLabel = el('label', { className: 'field__label', attrs: { for: 'login-password' } });
+  const password = el('input', {
+    className: 'field__input',
+    attrs: {
+      id: 'login-password',
+      name: 'password',
+      type: 'password',
+      autocomplete: 'current-password',
+      required: '',
+      'aria-describedby': 'login-error',
+    },
+  });
+  const error = el('p', {
+    className: 'form__error',
+    attrs: { id: 'login-error', role: 'alert', 'aria-live': 'assertive' },
+  });
+  const submit = el('button', {
+    className: 'button button--primary login__submit',
+    attrs: { id: 'login-submit', type: 'submit' },
+  });
+  // `novalidate`: the empty-field message comes from us, in the UI language.
+  const form = el(
+    'form',
+    { className: 'login__form', attrs: { id: 'login-form', method: 'post', novalidate: '' } },
+    [
+      el('div', { className: 'field' }, [usernameLabel, username]),
+      el('div', { className: 'field' }, [passwordLabel, password]),
+      error,
+      submit,
+    ],
+  );
+  const card = el(
+    'section',
+    { className: 'login__card', attrs: { 'aria-labelledby': 'login-title' } },
+    [
+      el('div', { className: 'login__head' }, [
+        el('span', { className: 'login__emblem', attrs: { 'aria-hidden': 'true' } }),
+        el('div', {}, [title, subtitle]),
+      ]),
+      notice,
+      form,
+    ],
+  );
+
+  return { card, form, title, subtitle, notice, usernameLabel, username, passwordLabel, password, error, submit };
+}
+
 /** Shows the sign-in screen in `container` until a sign-in succeeds. */
 export function showLogin(container: HTMLElement, options: LoginOptions = {}): Promise<Session> {
   return new Promise((resolve) => {
-    const title = el('h2', { className: 'login__title', attrs: { id: 'login-title' } });
-    const subtitle = el('p', { className: 'login__subtitle' });
-    const notice = el('p', { className: 'login__notice', attrs: { id: 'login-notice', role: 'status' } });
-
-    const usernameLabel = el('label', { className: 'field__label', attrs: { for: 'login-username' } });
-    const username = el('input', {
-      className: 'field__input',
-      attrs: {
-        id: 'login-username',
-        name: 'username',
-        type: 'text',
-        autocomplete: 'username',
-        autocapitalize: 'none',
-        spellcheck: 'false',
-        required: '',
-        'aria-describedby': 'login-error',
-      },
-    });
-    username.value = options.username ?? '';
-    const passwordLabel = el('label', { className: 'field__label', attrs: { for: 'login-password' } });
-    const password = el('input', {
-      className: 'field__input',
-      attrs: {
-        id: 'login-password',
-        name: 'password',
-        type: 'password',
-        autocomplete: 'current-password',
-        required: '',
-        'aria-describedby': 'login-error',
-      },
-    });
-    const error = el('p', {
-      className: 'form__error',
-      attrs: { id: 'login-error', role: 'alert', 'aria-live': 'assertive' },
-    });
-    const submit = el('button', {
-      className: 'button button--primary login__submit',
-      attrs: { id: 'login-submit', type: 'submit' },
-    });
-    // `novalidate`: the empty-field message comes from us, in the UI language.
-    const form = el(
-      'form',
-      { className: 'login__form', attrs: { id: 'login-form', method: 'post', novalidate: '' } },
-      [
-        el('div', { className: 'field' }, [usernameLabel, username]),
-        el('div', { className: 'field' }, [passwordLabel, password]),
-        error,
-        submit,
-      ],
-    );
-    const card = el(
-      'section',
-      { className: 'login__card', attrs: { 'aria-labelledby': 'login-title' } },
-      [
-        el('div', { className: 'login__head' }, [
-          el('span', { className: 'login__emblem', attrs: { 'aria-hidden': 'true' } }),
-          el('div', {}, [title, subtitle]),
-        ]),
-        notice,
-        form,
-      ],
-    );
+    const { card, form, title, subtitle, notice, usernameLabel, username, passwordLabel, password, error, submit } =
+      loginCard(options.username ?? '');
 
     let pending = false;
     let lockedUntil = 0;
@@ -182,12 +190,12 @@ export function showLogin(container: HTMLElement, options: LoginOptions = {}): P
         (err: unknown) => {
           pending = false;
           const message = loginFailureMessage(err);
-          if (err instanceof AuthError && err.kind === 'too_many_attempts' && err.retryAfterS) {
+          if (err instanceof ApiError && authFailure(err) === 'too_many_attempts' && err.retryAfterS) {
             lockFor(err.retryAfterS);
           } else {
             showError(message);
           }
-          if (!(err instanceof AuthError) || err.kind === 'network' || err.kind === 'server') {
+          if (!(err instanceof ApiError) || ['network', 'server'].includes(authFailure(err))) {
             console.warn('Gridwall: sign-in failed', err);
           }
           password.select();

@@ -4,7 +4,7 @@
 
 import { t, type MessageKey } from '../i18n';
 import { el } from '../ui/dom';
-import { AuthError, MIN_PASSWORD_LENGTH, changePassword, type User } from './api';
+import { ApiError, MIN_PASSWORD_LENGTH, authFailure, changePassword, minPasswordLength, type User } from '../api';
 import type { Message } from './login';
 
 export interface PasswordDialogActions {
@@ -15,12 +15,12 @@ export interface PasswordDialogActions {
 }
 
 function failureMessage(err: unknown, newPassword: string): Message {
-  if (!(err instanceof AuthError)) return { key: 'auth.network' };
-  switch (err.kind) {
+  if (!(err instanceof ApiError)) return { key: 'auth.network' };
+  switch (authFailure(err)) {
     case 'invalid_credentials':
       return { key: 'password.wrongCurrent' };
     case 'weak_password': {
-      const min = err.minLength ?? MIN_PASSWORD_LENGTH;
+      const min = minPasswordLength(err) ?? MIN_PASSWORD_LENGTH;
       return [...newPassword].length < min
         ? { key: 'password.tooShort', params: { min } }
         : { key: 'password.weak', params: { reason: err.message } };
@@ -149,7 +149,7 @@ export function openPasswordDialog(user: User, actions: PasswordDialogActions): 
       },
       (err: unknown) => {
         setPending(false);
-        if (err instanceof AuthError && err.kind === 'unauthorized') {
+        if (err instanceof ApiError && authFailure(err) === 'unauthorized') {
           close();
           actions.onUnauthorized();
           return;

@@ -5,7 +5,7 @@
 // ones) are the top of this order. Pure: no DOM, no fetch.
 
 import type { LiveCase } from '../live/client';
-import type { CaseView } from './api';
+import type { CaseView } from '../api';
 
 export interface QueueItem {
   id: number;

@@ -1,7 +1,7 @@
 // Track playback: where a resource was at a time between its first and last fix, by linear
 // interpolation between the two fixes around it (positions [lng, lat], times in ms).
 
-import type { Track } from './api';
+import type { Track } from '../api';
 
 /** The index of the last fix at or before `t` (0 before the first). */
 function fixBefore(times: readonly number[], t: number): number {

@@ -7,7 +7,7 @@
 // then answers with fresh snapshots, which replace the whole set. A 4401 close (or a refused
 // upgrade while the session is gone) means the session has ended: the page signs in again.
 
-import { reportUnauthorized } from '../auth/session';
+import { currentSession, reportUnauthorized } from '../api';
 
 export type LayerName = 'workers' | 'vehicles' | 'cases' | 'alerts';
 export type ResourceStatus = 'on_duty' | 'busy' | 'offline' | 'sos';
@@ -298,9 +298,9 @@ export class LiveClient {
     this.retryTimer = window.setTimeout(() => {
       // A refused upgrade looks like any lost connection; ask whether the session still is.
       if (this.attempt >= 2) {
-        void fetch('/api/auth/me', { credentials: 'same-origin' }).then(
-          (r) => {
-            if (r.status === 401) {
+        currentSession().then(
+          (session) => {
+            if (!session) {
               this.closed = true;
               this.setState('closed');
               reportUnauthorized();

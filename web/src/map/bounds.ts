@@ -1,4 +1,5 @@
-// Bounds of GeoJSON geometries, for fitting the map to a unit.
+// Bounds of GeoJSON geometries and of point lists, for fitting the map to a unit, a case and
+// its candidates, or a track.
 
 /** `[west, south, east, north]` of the coordinates of GeoJSON geometries (any nesting). */
 export function bboxOf(...geometries: unknown[]): [number, number, number, number] | undefined {
@@ -19,4 +20,9 @@ export function bboxOf(...geometries: unknown[]): [number, number, number, numbe
   };
   for (const g of geometries) walk((g as { coordinates?: unknown } | null)?.coordinates);
   return Number.isFinite(w) ? [w, s, e, n] : undefined;
+}
+
+/** `[west, south, east, north]` of `[lng, lat]` points, or `undefined` for none. */
+export function bboxOfPoints(points: ReadonlyArray<readonly [number, number]>): [number, number, number, number] | undefined {
+  return bboxOf({ coordinates: points });
 }

@@ -1,6 +1,8 @@
-// Loads and checks the server's TileJSON for the unit tiles (`/tiles/units.json`).
-// The server answers with absolute tile URLs; relative ones are resolved against the
-// TileJSON's own URL so the map always gets absolute, same-origin templates.
+// Checks the server's TileJSON for the unit tiles (`/tiles/units.json`, loaded by
+// `api/tiles.ts`). The server answers with absolute tile URLs; relative ones are resolved
+// against the TileJSON's own URL so the map always gets absolute, same-origin templates.
+
+import { ApiError, INVALID_ANSWER } from '../api/error';
 
 /** [west, south, east, north] in degrees (lng, lat order). */
 export type Bounds = [number, number, number, number];
@@ -15,16 +17,9 @@ export interface UnitsTileJson {
   center?: [number, number, number];
 }
 
-export class TileJsonError extends Error {
-  override name = 'TileJsonError';
-
-  /** `status`: the HTTP status when the server refused the request (401: no session). */
-  constructor(
-    message: string,
-    readonly status: number | undefined = undefined,
-  ) {
-    super(message);
-  }
+/** A TileJSON document that is not what the map needs. */
+function invalid(message: string): ApiError {
+  return new ApiError(0, INVALID_ANSWER, message);
 }
 
 function isFiniteNumber(value: unknown): value is number {
@@ -45,12 +40,12 @@ function absoluteTemplate(template: string, baseUrl: string): string {
 
 /** Validates a parsed TileJSON document; `baseUrl` resolves relative tile URLs. */
 export function parseUnitsTileJson(doc: unknown, baseUrl: string): UnitsTileJson {
-  if (typeof doc !== 'object' || doc === null) throw new TileJsonError('not a JSON object');
+  if (typeof doc !== 'object' || doc === null) throw invalid('not a JSON object');
   const record = doc as Record<string, unknown>;
 
   const tiles = record['tiles'];
   if (!Array.isArray(tiles) || tiles.length === 0 || !tiles.every((t) => typeof t === 'string')) {
-    throw new TileJsonError('"tiles" must be a non-empty array of URL templates');
+    throw invalid('"tiles" must be a non-empty array of URL templates');
   }
 
   const minzoom = isFiniteNumber(record['minzoom']) ? record['minzoom'] : 0;
@@ -72,32 +67,4 @@ export function parseUnitsTileJson(doc: unknown, baseUrl: string): UnitsTileJson
     result.center = [center[0] ?? 0, center[1] ?? 0, zoom];
   }
   return result;
-}
-
-/**
- * Loads and checks the TileJSON at `url`. `fetcher` lets the page route the request through
- * its session handling (a 401 means the session has ended).
- */
-export async function fetchUnitsTileJson(
-  url: string,
-  fetcher: (url: string, init: RequestInit) => Promise<Response> = (u, i) => fetch(u, i),
-): Promise<UnitsTileJson> {
-  const absolute = new URL(url, window.location.href).href;
-  // `no-cache`: the document depends on the signed-in user's territory, so always revalidate.
-  const response = await fetcher(absolute, {
-    headers: { Accept: 'application/json' },
-    credentials: 'same-origin',
-    cache: 'no-cache',
-  });
-  if (!response.ok) {
-    await response.arrayBuffer().catch(() => undefined);
-    throw new TileJsonError(`HTTP ${response.status}`, response.status);
-  }
-  let doc: unknown;
-  try {
-    doc = await response.json();
-  } catch {
-    throw new TileJsonError('not valid JSON');
-  }
-  return parseUnitsTileJson(doc, absolute);
 }

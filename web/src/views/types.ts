@@ -8,7 +8,7 @@
 
 import type { Map as MapLibreMap } from 'maplibre-gl';
 
-import type { Session } from '../auth/api';
+import type { Session } from '../api';
 import type { LiveClient } from '../live/client';
 import type { LiveOverlay } from '../live/overlay';
 import type { UnitsTileJson } from '../map/tilejson';

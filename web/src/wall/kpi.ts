@@ -4,7 +4,7 @@
 // `GET /api/cases?unit=&status=open&limit=1` (its `total`). Refreshed on a timer and, a moment
 // after a live case or alert event, sooner — events come in bursts, so refreshes are coalesced.
 
-import { apiFetch } from '../auth/session';
+import { getKpi, listCases } from '../api';
 import { t, type MessageKey } from '../i18n';
 import { el } from '../ui/dom';
 
@@ -31,17 +31,13 @@ function startOfToday(now: Date): string {
 }
 
 export async function fetchKpi(unit: string, now = new Date()): Promise<WallKpi> {
-  const u = encodeURIComponent(unit);
-  const from = encodeURIComponent(startOfToday(now));
-  const to = encodeURIComponent(now.toISOString());
-  const [kpiRes, casesRes] = await Promise.all([
-    apiFetch(`/api/kpi?unit=${u}&from=${from}&to=${to}&coverage=false`),
-    apiFetch(`/api/cases?unit=${u}&status=open&limit=1`),
+  const from = startOfToday(now);
+  const to = now.toISOString();
+  const [report, cases] = await Promise.all([
+    getKpi({ unit, from, to, coverage: false }),
+    listCases({ unit, status: 'open', limit: 1 }),
   ]);
-  if (!kpiRes.ok) throw new Error(`/api/kpi: HTTP ${kpiRes.status}`);
-  if (!casesRes.ok) throw new Error(`/api/cases: HTTP ${casesRes.status}`);
-  const kpi = ((await kpiRes.json()) as { unit: Record<string, unknown> }).unit;
-  const cases = (await casesRes.json()) as { total?: unknown };
+  const kpi = report.unit as unknown as Record<string, unknown>;
   const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
   return {
     unit,
@@ -95,4 +91,66 @@ export function renderKpi(
         : '',
   });
   container.replaceChildren(...tiles, status);
+}
+
+/**
+ * The KPI header of the unit shown: fetched on a timer, and a moment after live case or
+ * alert events (coalesced); a failure keeps the last figures and says so.
+ */
+export class KpiStrip {
+  readonly element = el('section', { className: 'wall-kpi', attrs: { id: 'wall-kpi', role: 'status' } });
+  kpi: WallKpi | undefined;
+  private failed = false;
+  private timer: number | undefined;
+  private nudgeTimer: number | undefined;
+  private disposed = false;
+
+  /** `unit`: the unit shown now (its code and name), if any. */
+  constructor(private readonly unit: () => { code: string; name: string } | undefined) {}
+
+  render(): void {
+    renderKpi(this.element, this.unit()?.name ?? '', this.kpi, this.failed);
+  }
+
+  /** Keeps the figures only if they are the new unit's. */
+  forUnit(code: string): void {
+    this.kpi = this.kpi?.unit === code ? this.kpi : undefined;
+  }
+
+  async refresh(): Promise<void> {
+    const unit = this.unit();
+    if (!unit) return;
+    try {
+      const next = await fetchKpi(unit.code);
+      if (this.disposed || this.unit()?.code !== unit.code) return;
+      this.kpi = next;
+      this.failed = false;
+    } catch (err) {
+      if (this.disposed) return;
+      console.error('Gridwall wall: KPIs', err);
+      this.failed = true;
+    }
+    this.render();
+  }
+
+  /** (Re)starts the timer. */
+  schedule(): void {
+    window.clearInterval(this.timer);
+    this.timer = window.setInterval(() => void this.refresh(), KPI_REFRESH_MS);
+  }
+
+  /** A live event: refresh soon, once for a burst. */
+  nudge(): void {
+    if (this.nudgeTimer !== undefined) return;
+    this.nudgeTimer = window.setTimeout(() => {
+      this.nudgeTimer = undefined;
+      void this.refresh();
+    }, KPI_NUDGE_MS);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    window.clearInterval(this.timer);
+    window.clearTimeout(this.nudgeTimer);
+  }
 }

@@ -1,17 +1,11 @@
 // The units the wall shows: one unit with its path from the root (breadcrumbs) and its
 // bounds (the map fits them), the unit a user starts at, and the townships a kiosk tours.
-// Everything comes from `/api/units`, which only answers inside the user's territory.
+// Everything comes from `/api/units` (api/units.ts), which only answers inside the user's territory.
 
-import { apiFetch } from '../auth/session';
-import type { Session } from '../auth/api';
+import { getUnit, listUnits, type PathStep, type Session } from '../api';
 import { bboxOf } from '../map/bounds';
 
-/** One step of a unit's path from the root down to it. */
-export interface PathStep {
-  code: string;
-  name: string;
-  level: number;
-}
+export type { PathStep };
 
 export interface WallUnit {
   code: string;
@@ -24,18 +18,9 @@ export interface WallUnit {
   bbox: [number, number, number, number];
 }
 
-async function getJson(url: string): Promise<unknown> {
-  const response = await apiFetch(url, { headers: { Accept: 'application/json' } });
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  return response.json();
-}
-
 /** `GET /api/units/{code}`: the unit, its path and bounds. */
 export async function fetchUnit(code: string): Promise<WallUnit> {
-  const doc = (await getJson(`/api/units/${encodeURIComponent(code)}`)) as {
-    geometry?: unknown;
-    properties?: Record<string, unknown>;
-  };
+  const doc = (await getUnit(code)) as { geometry?: unknown; properties?: Partial<Record<string, unknown>> };
   const p = doc.properties ?? {};
   const bbox = bboxOf(doc.geometry);
   if (!bbox || typeof p['name'] !== 'string' || typeof p['level'] !== 'number') {
@@ -51,13 +36,11 @@ interface UnitListItem {
   level: number;
 }
 
-async function listUnits(query: string): Promise<UnitListItem[]> {
+async function unitList(q: { parent?: string; level: number }): Promise<UnitListItem[]> {
   // Outlines are not needed here: a coarse simplification keeps the answer small.
-  const doc = (await getJson(`/api/units?${query}&simplify=2000`)) as {
-    features?: Array<{ properties?: Record<string, unknown> }>;
-  };
+  const features = (await listUnits({ ...q, simplify: 2000 })) as Array<{ properties?: Record<string, unknown> }>;
   const out: UnitListItem[] = [];
-  for (const f of doc.features ?? []) {
+  for (const f of features) {
     const p = f.properties ?? {};
     if (typeof p['code'] === 'string' && typeof p['name'] === 'string' && typeof p['level'] === 'number') {
       out.push({ code: p['code'], name: p['name'], level: p['level'] });
@@ -69,8 +52,8 @@ async function listUnits(query: string): Promise<UnitListItem[]> {
 /** Where a user starts: the scope unit, or for a user without one the top of the hierarchy. */
 export async function startUnitCode(session: Session): Promise<string> {
   if (session.user.scope) return session.user.scope.code;
-  const top = await listUnits('level=0');
-  const first = top[0] ?? (await listUnits('level=1'))[0];
+  const top = await unitList({ level: 0 });
+  const first = top[0] ?? (await unitList({ level: 1 }))[0];
   if (!first) throw new Error('no units');
   return first.code;
 }
@@ -79,6 +62,6 @@ export async function startUnitCode(session: Session): Promise<string> {
 export async function townshipsOf(unit: WallUnit): Promise<UnitListItem[]> {
   if (unit.level === 2) return [{ code: unit.code, name: unit.name, level: 2 }];
   if (unit.level > 2) return [];
-  if (unit.level === 1) return listUnits(`parent=${encodeURIComponent(unit.code)}&level=2`);
-  return listUnits('level=2');
+  if (unit.level === 1) return unitList({ parent: unit.code, level: 2 });
+  return unitList({ level: 2 });
 }
