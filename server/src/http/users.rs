@@ -358,13 +358,11 @@ pub async fn update(
     let loses_admin = old_role == Role::Admin
         && before.disabled_at.is_none()
         && (role != Role::Admin || req.disabled == Some(true));
-    if loses_admin {
-        if db::users::other_active_admins(&mut tx, id).await? == 0 {
-            return Err(ApiError::conflict(
-                "last_admin",
-                "this is the last active admin; create another admin first",
-            ));
-        }
+    if loses_admin && db::users::other_active_admins(&mut tx, id).await? == 0 {
+        return Err(ApiError::conflict(
+            "last_admin",
+            "this is the last active admin; create another admin first",
+        ));
     }
     db::users::update(
         &mut *tx,
