@@ -13,6 +13,7 @@ pub mod health;
 pub mod locate;
 pub mod params;
 pub mod positions;
+pub mod resources;
 pub mod security;
 pub mod tiles;
 pub mod unit_ref;
