@@ -1,36 +1,78 @@
 //! Queries on `resources` (grid workers and vehicles) and `devices`.
 //! Reads take the viewer's scope root: a resource is visible when its unit lies in the
-//! viewer's subtree.
+//! viewer's subtree. Workers and vehicles are one table told apart by `kind`, so they are read
+//! by one query each for a list, a count and one resource, with the kind bound; each kind adds
+//! only its own columns ([`Worker`], [`Vehicle`]) and its own writes. Those three reads are put
+//! together from shared fragments, which the compile-time checked macros cannot take, so the
+//! API tests of both kinds are what check them against the schema.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgExecutor, Postgres, Transaction};
+use gridwall_spatial::ResourceKind;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::QueryAs;
+use sqlx::{FromRow, PgExecutor, Postgres, Transaction};
 
 use super::users::like_pattern;
 
-/// A worker as stored.
-#[derive(Debug, Clone)]
-pub struct WorkerRow {
-    /// `resources.id`.
-    pub id: i64,
-    /// Name.
-    pub name: String,
+/// A kind of resource: what it stores beyond what every resource has, read by column name
+/// from the columns every read selects (`resource_columns!`).
+pub trait Kind: for<'r> FromRow<'r, PgRow> + Send + Unpin {
+    /// Which kind.
+    const KIND: ResourceKind;
+    /// `resources.kind`: `worker` or `vehicle`.
+    const NAME: &'static str;
+}
+
+/// What only a worker has.
+#[derive(Debug, Clone, FromRow)]
+pub struct Worker {
     /// Phone, in clear.
     pub phone: Option<String>,
-    /// Home grid code.
-    pub unit_code: String,
-    /// Home grid name.
-    pub unit_name: String,
     /// The worker's account.
     pub user_id: Option<i64>,
     /// Its login name.
     pub username: Option<String>,
     /// Skills (case categories they handle).
     pub skills: Vec<String>,
+}
+
+impl Kind for Worker {
+    const KIND: ResourceKind = ResourceKind::Worker;
+    const NAME: &'static str = "worker";
+}
+
+/// What only a vehicle has.
+#[derive(Debug, Clone, FromRow)]
+pub struct Vehicle {
+    /// Plate, as normalised on the way in.
+    pub plate: String,
+    /// `patrol`, `van`, `motorcycle`, `ebike` or `other`.
+    pub vehicle_kind: String,
+}
+
+impl Kind for Vehicle {
+    const KIND: ResourceKind = ResourceKind::Vehicle;
+    const NAME: &'static str = "vehicle";
+}
+
+/// A resource of kind `K` as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct ResourceRow<K> {
+    /// `resources.id`.
+    pub id: i64,
+    /// Name (a vehicle's call sign).
+    pub name: String,
+    /// Home unit code (a worker's is a grid).
+    pub unit_code: String,
+    /// Home unit name.
+    pub unit_name: String,
+    /// Home unit level (0–4).
+    pub unit_level: i16,
     /// On duty now.
     pub on_duty: bool,
-    /// `wgs84` or `gcj02`: the datum the worker's phones report in.
+    /// `wgs84` or `gcj02`: the datum the resource's devices report in.
     pub crs: String,
-    /// Active device tokens.
+    /// Active devices.
     pub active_devices: i64,
     /// When disabled.
     pub disabled_at: Option<DateTime<Utc>>,
@@ -38,20 +80,31 @@ pub struct WorkerRow {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// What only this kind has.
+    #[sqlx(flatten)]
+    pub own: K,
 }
 
-/// Filters of the worker list.
+/// A worker as stored.
+pub type WorkerRow = ResourceRow<Worker>;
+
+/// A vehicle as stored.
+pub type VehicleRow = ResourceRow<Vehicle>;
+
+/// Filters of a resource list.
 #[derive(Debug, Default)]
-pub struct WorkerFilter {
-    /// Only workers whose home grid lies under this unit (its id).
+pub struct ResourceFilter {
+    /// Only resources whose home unit lies under this unit (its id).
     pub under_unit_id: Option<i64>,
-    /// Name, phone or grid name contains this.
+    /// Name or home unit name contains this, as typed (and a phone or plate, below).
     pub q: Option<String>,
     /// Whether `q` may match phone numbers (only for viewers who see them in clear).
     pub search_phone: bool,
-    /// Only on-duty (`true`) or off-duty workers.
+    /// `q` normalised as plates are, matched against plates.
+    pub q_plate: Option<String>,
+    /// Only on-duty (`true`) or off-duty resources.
     pub on_duty: Option<bool>,
-    /// Include disabled workers.
+    /// Include disabled resources.
     pub include_disabled: bool,
     /// At most this many.
     pub limit: i64,
@@ -59,74 +112,142 @@ pub struct WorkerFilter {
     pub offset: i64,
 }
 
-/// Workers visible in `scope_id`, by home grid and name.
-pub async fn list_workers(
-    db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
-    f: &WorkerFilter,
-) -> Result<Vec<WorkerRow>, sqlx::Error> {
-    let q = f.q.as_deref().map(like_pattern);
-    sqlx::query_as!(
-        WorkerRow,
-        r#"SELECT r.id, r.name, r.phone, g.code AS unit_code, g.name AS unit_name, r.user_id,
-                  us.username AS "username?", r.skills, r.on_duty, r.crs,
-                  (SELECT count(*) FROM devices d
-                   WHERE d.resource_id = r.id AND d.revoked_at IS NULL) AS "active_devices!",
-                  r.disabled_at, r.created_at, r.updated_at
-           FROM resources r
-           JOIN units g ON g.id = r.unit_id
-           LEFT JOIN users us ON us.id = r.user_id
-           WHERE r.kind = 'worker'
-             AND ($1::bigint IS NULL
-                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                   AND (SELECT tree_hi FROM units WHERE id = $1))
-             AND ($2::bigint IS NULL
-                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
-                                   AND (SELECT tree_hi FROM units WHERE id = $2))
-             AND ($3::text IS NULL OR r.name ILIKE $3 OR ($8 AND r.phone ILIKE $3)
-                  OR g.name ILIKE $3)
-             AND ($4::bool IS NULL OR r.on_duty = $4)
-             AND ($5 OR r.disabled_at IS NULL)
-           ORDER BY g.code, r.name, r.id
-           LIMIT $6 OFFSET $7"#,
-        scope_id,
-        f.under_unit_id,
-        q,
-        f.on_duty,
-        f.include_disabled,
-        f.limit,
-        f.offset,
-        f.search_phone,
-    )
-    .fetch_all(db)
-    .await
+/// The columns of a [`ResourceRow`] of either kind: `r` is the resource, `g` its home unit,
+/// `us` a worker's account. A kind reads its own and ignores the other's (NULL for it).
+macro_rules! resource_columns {
+    () => {
+        "r.id, r.name, g.code AS unit_code, g.name AS unit_name, g.level AS unit_level,
+                r.on_duty, r.crs,
+                (SELECT count(*) FROM devices d
+                 WHERE d.resource_id = r.id AND d.revoked_at IS NULL) AS active_devices,
+                r.disabled_at, r.created_at, r.updated_at,
+                r.phone, r.user_id, us.username, r.skills, r.plate, r.vehicle_kind"
+    };
 }
 
-/// One worker, when visible in `scope_id`.
-pub async fn get_worker(
+/// The resources of kind `$1` visible in the scope rooted at unit `$2` (NULL: everywhere).
+macro_rules! visible_resources {
+    () => {
+        "
+         FROM resources r
+         JOIN units g ON g.id = r.unit_id
+         LEFT JOIN users us ON us.id = r.user_id
+         WHERE r.kind = $1
+           AND ($2::bigint IS NULL
+                OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
+                                 AND (SELECT tree_hi FROM units WHERE id = $2))"
+    };
+}
+
+/// The [`ResourceFilter`] but its page, as `$3`–`$8` (see [`bind_filter`]). A worker has no
+/// plate and a vehicle no phone to search, so one condition serves both.
+macro_rules! matching_filter {
+    () => {
+        "
+           AND ($3::bigint IS NULL
+                OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $3)
+                                 AND (SELECT tree_hi FROM units WHERE id = $3))
+           AND ($4::text IS NULL OR r.name ILIKE $4 OR g.name ILIKE $4
+                OR ($5 AND r.phone ILIKE $4) OR r.plate ILIKE $4 OR r.plate ILIKE $6)
+           AND ($7::bool IS NULL OR r.on_duty = $7)
+           AND ($8 OR r.disabled_at IS NULL)"
+    };
+}
+
+const LIST: &str = concat!(
+    "SELECT ",
+    resource_columns!(),
+    visible_resources!(),
+    matching_filter!(),
+    "
+         ORDER BY g.code, r.name, r.id
+         LIMIT $9 OFFSET $10"
+);
+
+const COUNT: &str = concat!("SELECT count(*)", visible_resources!(), matching_filter!());
+
+const ONE: &str = concat!(
+    "SELECT ",
+    resource_columns!(),
+    visible_resources!(),
+    " AND r.id = $3"
+);
+
+/// Binds `$1`–`$8` of [`LIST`] and [`COUNT`].
+fn bind_filter<'q, K: Kind, O>(
+    query: QueryAs<'q, Postgres, O, PgArguments>,
+    scope_id: Option<i64>,
+    f: &ResourceFilter,
+) -> QueryAs<'q, Postgres, O, PgArguments> {
+    query
+        .bind(K::NAME)
+        .bind(scope_id)
+        .bind(f.under_unit_id)
+        .bind(f.q.as_deref().map(like_pattern))
+        .bind(f.search_phone)
+        .bind(f.q_plate.as_deref().map(like_pattern))
+        .bind(f.on_duty)
+        .bind(f.include_disabled)
+}
+
+/// One page of the resources of kind `K` visible in `scope_id`, by home unit code, then name.
+pub async fn list<K: Kind>(
+    db: impl PgExecutor<'_>,
+    scope_id: Option<i64>,
+    f: &ResourceFilter,
+) -> Result<Vec<ResourceRow<K>>, sqlx::Error> {
+    bind_filter::<K, _>(sqlx::query_as(LIST), scope_id, f)
+        .bind(f.limit)
+        .bind(f.offset)
+        .fetch_all(db)
+        .await
+}
+
+/// How many resources of kind `K` visible in `scope_id` match `f` (over every page).
+pub async fn count<K: Kind>(
+    db: impl PgExecutor<'_>,
+    scope_id: Option<i64>,
+    f: &ResourceFilter,
+) -> Result<i64, sqlx::Error> {
+    let (n,) = bind_filter::<K, (i64,)>(sqlx::query_as(COUNT), scope_id, f)
+        .fetch_one(db)
+        .await?;
+    Ok(n)
+}
+
+/// The resource `id` of kind `K`, when visible in `scope_id`.
+pub async fn get<K: Kind>(
     db: impl PgExecutor<'_>,
     scope_id: Option<i64>,
     id: i64,
-) -> Result<Option<WorkerRow>, sqlx::Error> {
-    sqlx::query_as!(
-        WorkerRow,
-        r#"SELECT r.id, r.name, r.phone, g.code AS unit_code, g.name AS unit_name, r.user_id,
-                  us.username AS "username?", r.skills, r.on_duty, r.crs,
-                  (SELECT count(*) FROM devices d
-                   WHERE d.resource_id = r.id AND d.revoked_at IS NULL) AS "active_devices!",
-                  r.disabled_at, r.created_at, r.updated_at
-           FROM resources r
-           JOIN units g ON g.id = r.unit_id
-           LEFT JOIN users us ON us.id = r.user_id
-           WHERE r.kind = 'worker' AND r.id = $2
-             AND ($1::bigint IS NULL
-                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                   AND (SELECT tree_hi FROM units WHERE id = $1))"#,
-        scope_id,
-        id,
-    )
-    .fetch_optional(db)
-    .await
+) -> Result<Option<ResourceRow<K>>, sqlx::Error> {
+    sqlx::query_as(ONE)
+        .bind(K::NAME)
+        .bind(scope_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// A write refused because a unique value already belongs to another resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// The account is already another worker's.
+    Account,
+    /// The plate is already another vehicle's (compared case-insensitively).
+    Plate,
+}
+
+/// [`Taken`] for a unique violation of `resources`, any other error as it is.
+fn taken<T>(e: sqlx::Error) -> Result<Result<T, Taken>, sqlx::Error> {
+    match e {
+        sqlx::Error::Database(d) => match d.constraint() {
+            Some("resources_user_id_key") => Ok(Err(Taken::Account)),
+            Some("resources_plate_key") => Ok(Err(Taken::Plate)),
+            _ => Err(sqlx::Error::Database(d)),
+        },
+        e => Err(e),
+    }
 }
 
 /// A new worker.
@@ -148,12 +269,13 @@ pub struct NewWorker<'a> {
     pub crs: &'a str,
 }
 
-/// Inserts a worker; returns its id, or `None` when the account already belongs to a worker.
+/// Inserts a worker; returns its id, or [`Taken::Account`] when the account already belongs
+/// to a worker.
 pub async fn insert_worker(
     db: impl PgExecutor<'_>,
     w: &NewWorker<'_>,
-) -> Result<Option<i64>, sqlx::Error> {
-    let result = sqlx::query_scalar!(
+) -> Result<Result<i64, Taken>, sqlx::Error> {
+    sqlx::query_scalar!(
         "INSERT INTO resources (kind, name, phone, unit_id, user_id, skills, on_duty, crs)
          VALUES ('worker', $1, $2, $3, $4, $5, $6, $7) RETURNING id",
         w.name,
@@ -165,14 +287,8 @@ pub async fn insert_worker(
         w.crs,
     )
     .fetch_one(db)
-    .await;
-    match result {
-        Ok(id) => Ok(Some(id)),
-        Err(sqlx::Error::Database(e)) if e.constraint() == Some("resources_user_id_key") => {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+    .await
+    .map_or_else(taken, |id| Ok(Ok(id)))
 }
 
 /// Changes to a worker; `None` leaves a field as it is.
@@ -418,166 +534,6 @@ pub async fn revoke_device(db: impl PgExecutor<'_>, device_id: i64) -> Result<bo
     Ok(done.rows_affected() > 0)
 }
 
-/// A vehicle as stored.
-#[derive(Debug, Clone)]
-pub struct VehicleRow {
-    /// `resources.id`.
-    pub id: i64,
-    /// Name (call sign).
-    pub name: String,
-    /// Plate, as normalised on the way in.
-    pub plate: String,
-    /// `patrol`, `van`, `motorcycle`, `ebike` or `other`.
-    pub vehicle_kind: String,
-    /// Home unit code.
-    pub unit_code: String,
-    /// Home unit name.
-    pub unit_name: String,
-    /// Home unit level (0–4).
-    pub unit_level: i16,
-    /// On duty now.
-    pub on_duty: bool,
-    /// `wgs84` or `gcj02`.
-    pub crs: String,
-    /// Active devices.
-    pub active_devices: i64,
-    /// When disabled.
-    pub disabled_at: Option<DateTime<Utc>>,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// Filters of the vehicle list.
-#[derive(Debug, Default)]
-pub struct VehicleFilter {
-    /// Only vehicles whose home unit lies under this unit (its id).
-    pub under_unit_id: Option<i64>,
-    /// Name or home unit name contains this (as typed) or the plate contains it (normalised).
-    pub q: Option<String>,
-    /// `q` normalised as plates are.
-    pub q_plate: Option<String>,
-    /// Only on-duty (`true`) or off-duty vehicles.
-    pub on_duty: Option<bool>,
-    /// Include disabled vehicles.
-    pub include_disabled: bool,
-    /// At most this many.
-    pub limit: i64,
-    /// Skip this many.
-    pub offset: i64,
-}
-
-/// One page of vehicles visible in `scope_id` (by home unit code, then name) and how many
-/// match in all.
-pub async fn list_vehicles(
-    db: &sqlx::PgPool,
-    scope_id: Option<i64>,
-    f: &VehicleFilter,
-) -> Result<(Vec<VehicleRow>, i64), sqlx::Error> {
-    let q = f.q.as_deref().map(like_pattern);
-    let q_plate = f.q_plate.as_deref().map(like_pattern);
-    let rows = sqlx::query_as!(
-        VehicleRow,
-        r#"SELECT r.id, r.name, r.plate AS "plate!", r.vehicle_kind AS "vehicle_kind!",
-                  g.code AS unit_code, g.name AS unit_name, g.level AS unit_level, r.on_duty,
-                  r.crs,
-                  (SELECT count(*) FROM devices d
-                   WHERE d.resource_id = r.id AND d.revoked_at IS NULL) AS "active_devices!",
-                  r.disabled_at, r.created_at, r.updated_at
-           FROM resources r
-           JOIN units g ON g.id = r.unit_id
-           WHERE r.kind = 'vehicle'
-             AND ($1::bigint IS NULL
-                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                   AND (SELECT tree_hi FROM units WHERE id = $1))
-             AND ($2::bigint IS NULL
-                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
-                                   AND (SELECT tree_hi FROM units WHERE id = $2))
-             AND ($3::text IS NULL OR r.name ILIKE $3 OR g.name ILIKE $3
-                  OR r.plate ILIKE $3 OR r.plate ILIKE $8)
-             AND ($4::bool IS NULL OR r.on_duty = $4)
-             AND ($5 OR r.disabled_at IS NULL)
-           ORDER BY g.code, r.name, r.id
-           LIMIT $6 OFFSET $7"#,
-        scope_id,
-        f.under_unit_id,
-        q,
-        f.on_duty,
-        f.include_disabled,
-        f.limit,
-        f.offset,
-        q_plate,
-    )
-    .fetch_all(db)
-    .await?;
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!"
-           FROM resources r
-           JOIN units g ON g.id = r.unit_id
-           WHERE r.kind = 'vehicle'
-             AND ($1::bigint IS NULL
-                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                   AND (SELECT tree_hi FROM units WHERE id = $1))
-             AND ($2::bigint IS NULL
-                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
-                                   AND (SELECT tree_hi FROM units WHERE id = $2))
-             AND ($3::text IS NULL OR r.name ILIKE $3 OR g.name ILIKE $3
-                  OR r.plate ILIKE $3 OR r.plate ILIKE $6)
-             AND ($4::bool IS NULL OR r.on_duty = $4)
-             AND ($5 OR r.disabled_at IS NULL)"#,
-        scope_id,
-        f.under_unit_id,
-        q,
-        f.on_duty,
-        f.include_disabled,
-        q_plate,
-    )
-    .fetch_one(db)
-    .await?;
-    Ok((rows, total))
-}
-
-/// One vehicle, when visible in `scope_id`.
-pub async fn get_vehicle(
-    db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
-    id: i64,
-) -> Result<Option<VehicleRow>, sqlx::Error> {
-    sqlx::query_as!(
-        VehicleRow,
-        r#"SELECT r.id, r.name, r.plate AS "plate!", r.vehicle_kind AS "vehicle_kind!",
-                  g.code AS unit_code, g.name AS unit_name, g.level AS unit_level, r.on_duty,
-                  r.crs,
-                  (SELECT count(*) FROM devices d
-                   WHERE d.resource_id = r.id AND d.revoked_at IS NULL) AS "active_devices!",
-                  r.disabled_at, r.created_at, r.updated_at
-           FROM resources r
-           JOIN units g ON g.id = r.unit_id
-           WHERE r.kind = 'vehicle' AND r.id = $2
-             AND ($1::bigint IS NULL
-                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                   AND (SELECT tree_hi FROM units WHERE id = $1))"#,
-        scope_id,
-        id,
-    )
-    .fetch_optional(db)
-    .await
-}
-
-/// The plate is already another vehicle's (compared case-insensitively).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlateTaken;
-
-fn plate_taken<T>(e: sqlx::Error) -> Result<Result<T, PlateTaken>, sqlx::Error> {
-    match e {
-        sqlx::Error::Database(e) if e.constraint() == Some("resources_plate_key") => {
-            Ok(Err(PlateTaken))
-        }
-        e => Err(e),
-    }
-}
-
 /// A new vehicle.
 #[derive(Debug)]
 pub struct NewVehicle<'a> {
@@ -595,11 +551,11 @@ pub struct NewVehicle<'a> {
     pub crs: &'a str,
 }
 
-/// Inserts a vehicle; returns its id, or `PlateTaken`.
+/// Inserts a vehicle; returns its id, or [`Taken::Plate`].
 pub async fn insert_vehicle(
     db: impl PgExecutor<'_>,
     v: &NewVehicle<'_>,
-) -> Result<Result<i64, PlateTaken>, sqlx::Error> {
+) -> Result<Result<i64, Taken>, sqlx::Error> {
     sqlx::query_scalar!(
         "INSERT INTO resources (kind, name, plate, vehicle_kind, unit_id, on_duty, crs)
          VALUES ('vehicle', $1, $2, $3, $4, $5, $6) RETURNING id",
@@ -612,7 +568,7 @@ pub async fn insert_vehicle(
     )
     .fetch_one(db)
     .await
-    .map_or_else(plate_taken, |id| Ok(Ok(id)))
+    .map_or_else(taken, |id| Ok(Ok(id)))
 }
 
 /// Changes to a vehicle; `None` leaves a field as it is.
@@ -634,12 +590,12 @@ pub struct VehiclePatch<'a> {
     pub disabled: Option<bool>,
 }
 
-/// Applies a patch to a vehicle; `PlateTaken` when the new plate is another vehicle's.
+/// Applies a patch to a vehicle; [`Taken::Plate`] when the new plate is another vehicle's.
 pub async fn update_vehicle(
     db: impl PgExecutor<'_>,
     id: i64,
     p: &VehiclePatch<'_>,
-) -> Result<Result<(), PlateTaken>, sqlx::Error> {
+) -> Result<Result<(), Taken>, sqlx::Error> {
     sqlx::query!(
         "UPDATE resources SET
            name = coalesce($2, name),
@@ -664,5 +620,5 @@ pub async fn update_vehicle(
     )
     .execute(db)
     .await
-    .map_or_else(plate_taken, |_| Ok(Ok(())))
+    .map_or_else(taken, |_| Ok(Ok(())))
 }

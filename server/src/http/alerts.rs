@@ -30,7 +30,7 @@ pub struct AlertView {
     /// `open`, `acknowledged`, `resolved`.
     pub status: String,
     /// The unit it belongs to.
-    pub unit: super::cases::UnitRef,
+    pub unit: super::UnitRef,
     /// Where, `[lng, lat]`.
     pub position: [f64; 2],
     /// `resource`, `case`, `cell`, `reporter`.
@@ -75,11 +75,7 @@ fn view(r: AlertRow, me: &Principal) -> AlertView {
         kind: r.kind,
         severity: r.severity,
         status: r.status,
-        unit: super::cases::UnitRef {
-            code: r.unit_code,
-            name: r.unit_name,
-            level: None,
-        },
+        unit: super::UnitRef::new(r.unit_code, r.unit_name),
         position: [r.lng, r.lat],
         entity_type: r.entity_type,
         entity_id,

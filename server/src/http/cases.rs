@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
+use super::UnitRef;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::params;
 use super::workers::csv_field;
@@ -203,18 +204,6 @@ fn text(field: &str, raw: &str, min: usize, max: usize) -> ApiResult<String> {
     }
 }
 
-/// A unit by code and name.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UnitRef {
-    /// Code.
-    pub code: String,
-    /// Name.
-    pub name: String,
-    /// Level 0–4.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub level: Option<i16>,
-}
-
 /// A case category by code and names.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CategoryRef {
@@ -320,16 +309,8 @@ fn view(row: CaseRow, who: &Who) -> CaseView {
         severity: row.severity,
         position: [row.lng, row.lat],
         address: row.address,
-        grid: UnitRef {
-            code: row.grid_code,
-            name: row.grid_name,
-            level: None,
-        },
-        handling_unit: UnitRef {
-            code: row.handling_code,
-            name: row.handling_name,
-            level: Some(row.handling_level),
-        },
+        grid: UnitRef::new(row.grid_code, row.grid_name),
+        handling_unit: UnitRef::at_level(row.handling_code, row.handling_name, row.handling_level),
         reporter_name: row.reporter_name,
         reporter_phone,
         status,

@@ -7,6 +7,7 @@ use gridwall_spatial::{Hierarchy, LatLng, UnitId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::UnitRef;
 use super::error::{ApiError, ApiResult, Query};
 use super::params;
 use crate::auth::Principal;
@@ -20,17 +21,6 @@ pub struct LocateParams {
     lng: Option<String>,
     /// Latitude, degrees (WGS84), −90…90.
     lat: Option<String>,
-}
-
-/// A unit on the path.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UnitRef {
-    /// Code.
-    pub code: String,
-    /// Name.
-    pub name: String,
-    /// Level 0–4.
-    pub level: u8,
 }
 
 /// The grid that covers the position and its ancestors.
@@ -52,11 +42,11 @@ pub struct Located {
 
 fn unit_ref(h: &Hierarchy, id: UnitId) -> UnitRef {
     let u = h.unit(id);
-    UnitRef {
-        code: u.code.to_string(),
-        name: u.name.clone(),
-        level: u.level.number(),
-    }
+    UnitRef::at_level(
+        u.code.to_string(),
+        u.name.clone(),
+        i16::from(u.level.number()),
+    )
 }
 
 /// Locates a position exactly (a point on a shared edge belongs to one of the grids), within

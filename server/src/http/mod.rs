@@ -14,8 +14,10 @@ pub mod health;
 pub mod locate;
 pub mod params;
 pub mod positions;
+pub mod resources;
 pub mod security;
 pub mod tiles;
+pub mod unit_ref;
 pub mod units;
 pub mod users;
 pub mod vehicles;
@@ -43,6 +45,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult, ErrorBody};
+pub use unit_ref::UnitRef;
 
 use crate::metrics::{RequestLabels, RouteLabels};
 use crate::state::AppState;

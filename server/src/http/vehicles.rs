@@ -10,33 +10,22 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use gridwall_spatial::ResourceKind;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use super::devices::{self, DeviceList, IssuedDevice, NewDeviceRequest, Owner};
+use super::UnitRef;
+use super::devices::{DeviceList, IssuedDevice, NewDeviceRequest};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::params;
-use crate::audit::{self, Event};
+use super::resources::{self, ListParams, Resource, Write, crs_or_wgs84, optional};
 use crate::auth::{Principal, Role};
 use crate::db;
-use crate::db::resources::{NewVehicle, PlateTaken, VehicleFilter, VehiclePatch, VehicleRow};
+use crate::db::resources::{NewVehicle, Taken, Vehicle, VehiclePatch, VehicleRow};
 use crate::state::AppState;
 
 /// The kinds of vehicle, as stored.
 pub const VEHICLE_KINDS: [&str; 5] = ["patrol", "van", "motorcycle", "ebike", "other"];
-
-/// A unit by code, name and level.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UnitRef {
-    /// Code.
-    pub code: String,
-    /// Name.
-    pub name: String,
-    /// Level 0–4 (city, county, township, village, grid).
-    pub level: i16,
-}
 
 /// A vehicle (车辆).
 #[derive(Debug, Serialize, ToSchema)]
@@ -49,7 +38,7 @@ pub struct VehicleView {
     pub plate: String,
     /// `patrol`, `van`, `motorcycle`, `ebike` or `other`.
     pub vehicle_kind: String,
-    /// Home unit.
+    /// Home unit (with its level).
     pub unit: UnitRef,
     /// On duty now.
     pub on_duty: bool,
@@ -65,18 +54,19 @@ pub struct VehicleView {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<VehicleRow> for VehicleView {
-    fn from(row: VehicleRow) -> Self {
-        Self {
+impl Resource for Vehicle {
+    const NOT_FOUND: &'static str = "vehicle_not_found";
+    const CREATED: &'static str = "vehicle.create";
+    const UPDATED: &'static str = "vehicle.update";
+    type View = VehicleView;
+
+    fn view(row: VehicleRow, _: &Principal) -> VehicleView {
+        VehicleView {
             id: row.id,
             name: row.name,
-            plate: row.plate,
-            vehicle_kind: row.vehicle_kind,
-            unit: UnitRef {
-                code: row.unit_code,
-                name: row.unit_name,
-                level: row.unit_level,
-            },
+            plate: row.own.plate,
+            vehicle_kind: row.own.vehicle_kind,
+            unit: UnitRef::at_level(row.unit_code, row.unit_name, row.unit_level),
             on_duty: row.on_duty,
             crs: row.crs,
             active_devices: row.active_devices,
@@ -85,13 +75,6 @@ impl From<VehicleRow> for VehicleView {
             updated_at: row.updated_at,
         }
     }
-}
-
-fn vehicle_not_found(id: i64) -> ApiError {
-    ApiError::not_found(
-        "vehicle_not_found",
-        format!("no vehicle {id} in your territory"),
-    )
 }
 
 fn plate_taken(plate: &str) -> ApiError {
@@ -159,24 +142,6 @@ async fn home_unit(state: &AppState, me: &Principal, raw: &str) -> ApiResult<i64
         })
 }
 
-/// Filters of the vehicle list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// Only vehicles whose home unit lies under this unit (code).
-    unit: Option<String>,
-    /// Name, plate or home unit name contains this.
-    q: Option<String>,
-    /// `true`: on duty only; `false`: off duty only.
-    on_duty: Option<String>,
-    /// `true` to include disabled vehicles.
-    include_disabled: Option<String>,
-    /// At most this many (1–10000, default 1000).
-    limit: Option<String>,
-    /// Skip this many.
-    offset: Option<String>,
-}
-
 /// One page of vehicles.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VehicleList {
@@ -196,21 +161,12 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::Json<VehicleList>> {
     me.require(&Role::READERS)?;
-    let under_unit_id = params::unit_filter(&state.pool, me.scope_id(), p.unit.as_deref()).await?;
-    let q = p.q.filter(|q| !q.trim().is_empty());
-    let filter = VehicleFilter {
-        under_unit_id,
-        q_plate: q.as_deref().map(plate_key).filter(|k| !k.is_empty()),
-        q,
-        on_duty: params::optional_bool("on_duty", p.on_duty.as_deref())?,
-        include_disabled: params::optional_bool("include_disabled", p.include_disabled.as_deref())?
-            .unwrap_or(false),
-        limit: params::optional_i64_in("limit", p.limit.as_deref(), 1, 10_000)?.unwrap_or(1000),
-        offset: params::optional_i64_in("offset", p.offset.as_deref(), 0, i64::MAX)?.unwrap_or(0),
-    };
-    let (rows, total) = db::resources::list_vehicles(&state.pool, me.scope_id(), &filter).await?;
+    let mut filter = p.filter(&state, &me).await?;
+    filter.q_plate = filter.q.as_deref().map(plate_key).filter(|k| !k.is_empty());
+    let rows = db::resources::list::<Vehicle>(&state.pool, me.scope_id(), &filter).await?;
+    let total = db::resources::count::<Vehicle>(&state.pool, me.scope_id(), &filter).await?;
     Ok(axum::Json(VehicleList {
-        vehicles: rows.into_iter().map(VehicleView::from).collect(),
+        vehicles: rows.into_iter().map(|r| Vehicle::view(r, &me)).collect(),
         total,
     }))
 }
@@ -225,11 +181,7 @@ pub async fn get_one(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<VehicleView>> {
-    me.require(&Role::READERS)?;
-    let row = db::resources::get_vehicle(&state.pool, me.scope_id(), id)
-        .await?
-        .ok_or_else(|| vehicle_not_found(id))?;
-    Ok(axum::Json(row.into()))
+    resources::get_one::<Vehicle>(&state, &me, id).await
 }
 
 /// A new vehicle.
@@ -267,10 +219,7 @@ pub async fn create(
     let name = params::display_name("name", &req.name)?;
     let plate = plate("plate", &req.plate)?;
     let vehicle_kind = vehicle_kind(&req.vehicle_kind)?;
-    let crs = req
-        .crs
-        .as_deref()
-        .map_or(Ok("wgs84"), |c| params::crs("crs", c))?;
+    let crs = crs_or_wgs84(req.crs.as_deref())?;
     let unit_id = home_unit(&state, &me, &req.unit).await?;
     let mut tx = state.pool.begin().await?;
     let id = db::resources::insert_vehicle(
@@ -285,21 +234,17 @@ pub async fn create(
         },
     )
     .await?
-    .map_err(|PlateTaken| plate_taken(&plate))?;
-    let row = db::resources::get_vehicle(&mut *tx, None, id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("created vehicle {id} not found")))?;
-    audit::record(
-        &mut *tx,
-        &me.actor(),
-        Event::ok("vehicle.create", "vehicle", id)
-            .unit(Some(&row.unit_code))
-            .details(json!({ "name": row.name, "plate": row.plate, "kind": row.vehicle_kind })),
+    .map_err(|_: Taken| plate_taken(&plate))?;
+    let view = resources::finish::<Vehicle>(
+        &state,
+        &me,
+        tx,
+        Write::Created,
+        id,
+        |row| json!({ "name": row.name, "plate": row.own.plate, "kind": row.own.vehicle_kind }),
     )
     .await?;
-    tx.commit().await?;
-    super::refresh_live(&state, id).await;
-    Ok((StatusCode::CREATED, axum::Json(VehicleView::from(row))).into_response())
+    Ok((StatusCode::CREATED, view).into_response())
 }
 
 /// Changes to a vehicle; absent fields stay as they are.
@@ -346,25 +291,11 @@ pub async fn update(
     Json(req): Json<VehiclePatchRequest>,
 ) -> ApiResult<axum::Json<VehicleView>> {
     me.require(&Role::MANAGERS)?;
-    let before = db::resources::get_vehicle(&state.pool, me.scope_id(), id)
-        .await?
-        .ok_or_else(|| vehicle_not_found(id))?;
-    let name = req
-        .name
-        .as_deref()
-        .map(|n| params::display_name("name", n))
-        .transpose()?;
-    let plate = req
-        .plate
-        .as_deref()
-        .map(|p| plate("plate", p))
-        .transpose()?;
-    let vehicle_kind = req.vehicle_kind.as_deref().map(vehicle_kind).transpose()?;
-    let crs = req
-        .crs
-        .as_deref()
-        .map(|c| params::crs("crs", c))
-        .transpose()?;
+    let before = resources::visible::<Vehicle>(&state, &me, id).await?;
+    let name = optional(req.name.as_deref(), |n| params::display_name("name", n))?;
+    let plate = optional(req.plate.as_deref(), |p| plate("plate", p))?;
+    let vehicle_kind = optional(req.vehicle_kind.as_deref(), vehicle_kind)?;
+    let crs = optional(req.crs.as_deref(), |c| params::crs("crs", c))?;
     let unit_id = match req.unit.as_deref() {
         None => None,
         Some(u) => Some(home_unit(&state, &me, u).await?),
@@ -384,37 +315,18 @@ pub async fn update(
         },
     )
     .await?
-    .map_err(|PlateTaken| plate_taken(plate.as_deref().unwrap_or_default()))?;
-    let after = db::resources::get_vehicle(&mut *tx, None, id)
-        .await?
-        .ok_or_else(|| vehicle_not_found(id))?;
-    audit::record(
-        &mut *tx,
-        &me.actor(),
-        Event::ok("vehicle.update", "vehicle", id)
-            .unit(Some(&after.unit_code))
-            .details(json!({
-                "unit": {"from": before.unit_code, "to": after.unit_code},
-                "plate": {"from": before.plate, "to": after.plate},
-                "vehicle_kind": after.vehicle_kind,
-                "on_duty": after.on_duty,
-                "crs": after.crs,
-                "disabled": after.disabled_at.is_some(),
-            })),
-    )
-    .await?;
-    tx.commit().await?;
-    super::refresh_live(&state, id).await;
-    Ok(axum::Json(after.into()))
-}
-
-fn owner(v: &VehicleRow) -> Owner<'_> {
-    Owner {
-        id: v.id,
-        kind: ResourceKind::Vehicle,
-        unit_code: &v.unit_code,
-        disabled: v.disabled_at.is_some(),
-    }
+    .map_err(|_: Taken| plate_taken(plate.as_deref().unwrap_or_default()))?;
+    resources::finish::<Vehicle>(&state, &me, tx, Write::Updated, id, |after| {
+        json!({
+            "unit": {"from": before.unit_code, "to": after.unit_code},
+            "plate": {"from": before.own.plate, "to": after.own.plate},
+            "vehicle_kind": after.own.vehicle_kind,
+            "on_duty": after.on_duty,
+            "crs": after.crs,
+            "disabled": after.disabled_at.is_some(),
+        })
+    })
+    .await
 }
 
 /// The devices of a vehicle (admins and dispatchers).
@@ -427,11 +339,7 @@ pub async fn list_devices(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<DeviceList>> {
-    me.require(&Role::MANAGERS)?;
-    let vehicle = db::resources::get_vehicle(&state.pool, me.scope_id(), id)
-        .await?
-        .ok_or_else(|| vehicle_not_found(id))?;
-    devices::list_for(&state, owner(&vehicle)).await
+    resources::list_devices::<Vehicle>(&state, &me, id).await
 }
 
 /// Issues a device for a vehicle's tracker or phone (admins and dispatchers): a token and an
@@ -450,11 +358,7 @@ pub async fn issue_device(
     Path(id): Path<i64>,
     Json(req): Json<NewDeviceRequest>,
 ) -> ApiResult<Response> {
-    me.require(&Role::MANAGERS)?;
-    let vehicle = db::resources::get_vehicle(&state.pool, me.scope_id(), id)
-        .await?
-        .ok_or_else(|| vehicle_not_found(id))?;
-    devices::issue_for(&state, &me, owner(&vehicle), &req).await
+    resources::issue_device::<Vehicle>(&state, &me, id, &req).await
 }
 
 #[cfg(test)]

@@ -14,25 +14,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use gridwall_spatial::ResourceKind;
-
-use super::devices::{self, DeviceList, IssuedDevice, NewDeviceRequest, Owner};
+use super::UnitRef;
+use super::devices::{DeviceList, IssuedDevice, NewDeviceRequest};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::params;
+use super::resources::{self, ListParams, Resource, Write, crs_or_wgs84, optional};
 use crate::audit::{self, Event};
 use crate::auth::{Principal, Role};
 use crate::db;
-use crate::db::resources::{NewWorker, WorkerFilter, WorkerPatch, WorkerRow};
+use crate::db::resources::{NewWorker, Taken, Worker, WorkerPatch, WorkerRow};
 use crate::state::AppState;
-
-/// A unit by code and name.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UnitBrief {
-    /// Code.
-    pub code: String,
-    /// Name.
-    pub name: String,
-}
 
 /// A grid worker (网格员).
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,8 +34,8 @@ pub struct WorkerView {
     pub name: String,
     /// Phone, masked unless the caller's role needs it.
     pub phone: Option<String>,
-    /// Home grid.
-    pub grid: UnitBrief,
+    /// Home grid (without its level: always a grid).
+    pub grid: UnitRef,
     /// Login name of the worker's own account, if any.
     pub username: Option<String>,
     /// Case categories the worker handles.
@@ -63,51 +54,37 @@ pub struct WorkerView {
     pub updated_at: DateTime<Utc>,
 }
 
-fn view(row: WorkerRow, me: &Principal) -> WorkerView {
-    WorkerView {
-        phone: me.show_phone(row.phone.as_deref(), row.user_id),
-        id: row.id,
-        name: row.name,
-        grid: UnitBrief {
-            code: row.unit_code,
-            name: row.unit_name,
-        },
-        username: row.username,
-        skills: row.skills,
-        on_duty: row.on_duty,
-        crs: row.crs,
-        active_devices: row.active_devices,
-        disabled: row.disabled_at.is_some(),
-        created_at: row.created_at,
-        updated_at: row.updated_at,
+impl Resource for Worker {
+    const NOT_FOUND: &'static str = "worker_not_found";
+    const CREATED: &'static str = "worker.create";
+    const UPDATED: &'static str = "worker.update";
+    type View = WorkerView;
+
+    fn view(row: WorkerRow, me: &Principal) -> WorkerView {
+        let w = row.own;
+        WorkerView {
+            phone: me.show_phone(w.phone.as_deref(), w.user_id),
+            id: row.id,
+            name: row.name,
+            grid: UnitRef::new(row.unit_code, row.unit_name),
+            username: w.username,
+            skills: w.skills,
+            on_duty: row.on_duty,
+            crs: row.crs,
+            active_devices: row.active_devices,
+            disabled: row.disabled_at.is_some(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
     }
 }
 
-fn worker_not_found(id: i64) -> ApiError {
-    ApiError::not_found(
-        "worker_not_found",
-        format!("no worker {id} in your territory"),
-    )
-}
-
-/// Filters of the worker list.
+/// The worker list's format.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// Only workers whose home grid lies under this unit (code).
-    unit: Option<String>,
-    /// Name, phone or grid name contains this.
-    q: Option<String>,
-    /// `true`: on duty only; `false`: off duty only.
-    on_duty: Option<String>,
-    /// `true` to include disabled workers.
-    include_disabled: Option<String>,
+pub struct ExportParams {
     /// `json` (default) or `csv` (UTF-8 with BOM, for spreadsheets).
     format: Option<String>,
-    /// At most this many (1–10000, default 1000).
-    limit: Option<String>,
-    /// Skip this many.
-    offset: Option<String>,
 }
 
 /// Workers.
@@ -118,16 +95,17 @@ pub struct WorkerList {
 }
 
 /// The workers of the caller's territory, as JSON or as a CSV export.
-#[utoipa::path(get, path = "/api/workers", tag = "workers", params(ListParams),
+#[utoipa::path(get, path = "/api/workers", tag = "workers", params(ListParams, ExportParams),
     responses((status = 200, body = WorkerList), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     me: Principal,
     Query(p): Query<ListParams>,
+    Query(e): Query<ExportParams>,
 ) -> ApiResult<Response> {
     me.require(&Role::READERS)?;
-    let csv = match p.format.as_deref().map(str::trim) {
+    let csv = match e.format.as_deref().map(str::trim) {
         None | Some("" | "json") => false,
         Some("csv") => true,
         Some(other) => {
@@ -138,20 +116,11 @@ pub async fn list(
             ));
         }
     };
-    let under_unit_id = params::unit_filter(&state.pool, me.scope_id(), p.unit.as_deref()).await?;
-    let filter = WorkerFilter {
-        under_unit_id,
-        q: p.q.filter(|q| !q.trim().is_empty()),
-        // Searching digits of masked numbers would reveal them: only where they are shown.
-        search_phone: me.role.sees_phone_numbers(),
-        on_duty: params::optional_bool("on_duty", p.on_duty.as_deref())?,
-        include_disabled: params::optional_bool("include_disabled", p.include_disabled.as_deref())?
-            .unwrap_or(false),
-        limit: params::optional_i64_in("limit", p.limit.as_deref(), 1, 10_000)?.unwrap_or(1000),
-        offset: params::optional_i64_in("offset", p.offset.as_deref(), 0, i64::MAX)?.unwrap_or(0),
-    };
-    let rows = db::resources::list_workers(&state.pool, me.scope_id(), &filter).await?;
-    let workers: Vec<WorkerView> = rows.into_iter().map(|r| view(r, &me)).collect();
+    let mut filter = p.filter(&state, &me).await?;
+    // Searching digits of masked numbers would reveal them: only where they are shown.
+    filter.search_phone = me.role.sees_phone_numbers();
+    let rows = db::resources::list::<Worker>(&state.pool, me.scope_id(), &filter).await?;
+    let workers: Vec<WorkerView> = rows.into_iter().map(|r| Worker::view(r, &me)).collect();
     if !csv {
         return Ok(axum::Json(WorkerList { workers }).into_response());
     }
@@ -217,11 +186,7 @@ pub async fn get_one(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<WorkerView>> {
-    me.require(&Role::READERS)?;
-    let row = db::resources::get_worker(&state.pool, me.scope_id(), id)
-        .await?
-        .ok_or_else(|| worker_not_found(id))?;
-    Ok(axum::Json(view(row, &me)))
+    resources::get_one::<Worker>(&state, &me, id).await
 }
 
 /// A new worker.
@@ -310,10 +275,7 @@ pub async fn create(
         .transpose()?;
     let unit_id = home_grid(&state, &me, &req.grid).await?;
     let skills = skills(&req.skills)?;
-    let crs = req
-        .crs
-        .as_deref()
-        .map_or(Ok("wgs84"), |c| params::crs("crs", c))?;
+    let crs = crs_or_wgs84(req.crs.as_deref())?;
     let user_id = match req.username.as_deref().filter(|u| !u.trim().is_empty()) {
         None => None,
         Some(u) => {
@@ -349,26 +311,22 @@ pub async fn create(
         },
     )
     .await?
-    .ok_or_else(|| {
+    .map_err(|_: Taken| {
         ApiError::conflict(
             "account_taken",
             "that account already belongs to another worker",
         )
     })?;
-    let row = db::resources::get_worker(&mut *tx, None, id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("created worker {id} not found")))?;
-    audit::record(
-        &mut *tx,
-        &me.actor(),
-        Event::ok("worker.create", "worker", id)
-            .unit(Some(&row.unit_code))
-            .details(json!({ "name": row.name })),
+    let view = resources::finish::<Worker>(
+        &state,
+        &me,
+        tx,
+        Write::Created,
+        id,
+        |row| json!({ "name": row.name }),
     )
     .await?;
-    tx.commit().await?;
-    super::refresh_live(&state, id).await;
-    Ok((StatusCode::CREATED, axum::Json(view(row, &me))).into_response())
+    Ok((StatusCode::CREATED, view).into_response())
 }
 
 /// Changes to a worker; absent fields stay as they are.
@@ -413,14 +371,8 @@ pub async fn update(
     Json(req): Json<WorkerPatchRequest>,
 ) -> ApiResult<axum::Json<WorkerView>> {
     me.require(&Role::MANAGERS)?;
-    let before = db::resources::get_worker(&state.pool, me.scope_id(), id)
-        .await?
-        .ok_or_else(|| worker_not_found(id))?;
-    let name = req
-        .name
-        .as_deref()
-        .map(|n| params::display_name("name", n))
-        .transpose()?;
+    let before = resources::visible::<Worker>(&state, &me, id).await?;
+    let name = optional(req.name.as_deref(), |n| params::display_name("name", n))?;
     let phone = match &req.phone {
         None => None,
         Some(None) => Some(None),
@@ -431,11 +383,7 @@ pub async fn update(
         Some(g) => Some(home_grid(&state, &me, g).await?),
     };
     let skills = req.skills.as_deref().map(skills).transpose()?;
-    let crs = req
-        .crs
-        .as_deref()
-        .map(|c| params::crs("crs", c))
-        .transpose()?;
+    let crs = optional(req.crs.as_deref(), |c| params::crs("crs", c))?;
     let mut tx = state.pool.begin().await?;
     db::resources::update_worker(
         &mut *tx,
@@ -451,25 +399,15 @@ pub async fn update(
         },
     )
     .await?;
-    let after = db::resources::get_worker(&mut *tx, None, id)
-        .await?
-        .ok_or_else(|| worker_not_found(id))?;
-    audit::record(
-        &mut *tx,
-        &me.actor(),
-        Event::ok("worker.update", "worker", id)
-            .unit(Some(&after.unit_code))
-            .details(json!({
-                "grid": {"from": before.unit_code, "to": after.unit_code},
-                "on_duty": after.on_duty,
-                "crs": after.crs,
-                "disabled": after.disabled_at.is_some(),
-            })),
-    )
-    .await?;
-    tx.commit().await?;
-    super::refresh_live(&state, id).await;
-    Ok(axum::Json(view(after, &me)))
+    resources::finish::<Worker>(&state, &me, tx, Write::Updated, id, |after| {
+        json!({
+            "grid": {"from": before.unit_code, "to": after.unit_code},
+            "on_duty": after.on_duty,
+            "crs": after.crs,
+            "disabled": after.disabled_at.is_some(),
+        })
+    })
+    .await
 }
 
 /// The devices of a worker (admins and dispatchers).
@@ -482,20 +420,7 @@ pub async fn list_devices(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<DeviceList>> {
-    me.require(&Role::MANAGERS)?;
-    let worker = db::resources::get_worker(&state.pool, me.scope_id(), id)
-        .await?
-        .ok_or_else(|| worker_not_found(id))?;
-    devices::list_for(&state, owner(&worker)).await
-}
-
-fn owner(w: &WorkerRow) -> Owner<'_> {
-    Owner {
-        id: w.id,
-        kind: ResourceKind::Worker,
-        unit_code: &w.unit_code,
-        disabled: w.disabled_at.is_some(),
-    }
+    resources::list_devices::<Worker>(&state, &me, id).await
 }
 
 /// Issues a device for a worker's phone (admins and dispatchers): a token and an OsmAnd
@@ -515,9 +440,5 @@ pub async fn issue_device(
     Path(id): Path<i64>,
     Json(req): Json<NewDeviceRequest>,
 ) -> ApiResult<Response> {
-    me.require(&Role::MANAGERS)?;
-    let worker = db::resources::get_worker(&state.pool, me.scope_id(), id)
-        .await?
-        .ok_or_else(|| worker_not_found(id))?;
-    devices::issue_for(&state, &me, owner(&worker), &req).await
+    resources::issue_device::<Worker>(&state, &me, id, &req).await
 }
