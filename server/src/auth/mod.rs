@@ -15,6 +15,7 @@ mod error;
 mod ident_limiter;
 mod mask;
 mod password;
+mod policy;
 mod session;
 mod throttle;
 mod token;
@@ -39,6 +40,7 @@ pub use password::{
     MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordError, generate_password, hash_password,
     validate_password, verify_password,
 };
+pub use policy::Permission;
 pub use session::{
     SessionCheck, check_token, create_session, purge_old, recheck, revoke_session,
     revoke_user_sessions,

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ApiResult, Query};
 use super::params;
 use crate::audit::{self, Event, Outcome};
-use crate::auth::{Principal, Role};
+use crate::auth::{Permission, Principal};
 use crate::hierarchy;
 use crate::import::{self, ImportReport};
 use crate::state::AppState;
@@ -45,7 +45,7 @@ pub async fn import_hierarchy(
     Query(p): Query<ImportParams>,
     body: Body,
 ) -> ApiResult<Json<ImportReport>> {
-    me.require(&[Role::Admin])?;
+    me.may(Permission::ImportHierarchy)?;
     // Only this route takes a large body; every other keeps axum's 2 MB default.
     let body = axum::body::to_bytes(body, MAX_IMPORT_BYTES)
         .await

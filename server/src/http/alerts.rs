@@ -15,7 +15,7 @@ use super::params;
 use crate::alerts::store::{self, AlertFilter, AlertRow};
 use crate::alerts::{AlertKind, Rule};
 use crate::audit::{self, Event};
-use crate::auth::{Principal, Role};
+use crate::auth::{Permission, Principal};
 use crate::state::AppState;
 
 /// An alert.
@@ -132,7 +132,7 @@ pub async fn list(
     me: Principal,
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::Json<AlertList>> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let kinds_known: Vec<&str> = AlertKind::ALL.iter().map(|k| k.as_str()).collect();
     let mut statuses = params::comma_list(
         "status",
@@ -191,7 +191,7 @@ async fn act(
     resolve: bool,
     note: Option<String>,
 ) -> ApiResult<axum::Json<AlertView>> {
-    me.require(&[Role::Admin, Role::Dispatcher, Role::Operator])?;
+    me.may(Permission::ActOnAlerts)?;
     let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
         return Err(ApiError::unprocessable(
@@ -290,7 +290,7 @@ pub async fn rules(
     State(state): State<AppState>,
     me: Principal,
 ) -> ApiResult<axum::Json<RuleList>> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     Ok(axum::Json(RuleList {
         rules: store::rules(&state.pool).await?,
     }))
@@ -308,7 +308,7 @@ pub async fn put_rule(
     Path(kind): Path<String>,
     Json(mut rule): Json<Rule>,
 ) -> ApiResult<axum::Json<Rule>> {
-    me.require(&[Role::Admin])?;
+    me.may(Permission::Configure)?;
     if AlertKind::parse(&kind).is_none() {
         return Err(ApiError::not_found(
             "rule_not_found",

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ApiResult, ErrorBody, Query};
 use super::params;
 use crate::audit::{self, AuditEntry, AuditFilter};
-use crate::auth::{Principal, Role};
+use crate::auth::{Permission, Principal};
 use crate::state::AppState;
 
 /// Filters; all optional, combined with AND.
@@ -65,7 +65,7 @@ pub async fn list(
     me: Principal,
     Query(p): Query<AuditParams>,
 ) -> ApiResult<axum::Json<AuditPage>> {
-    me.require(&[Role::Admin])?;
+    me.may(Permission::ReadAudit)?;
     let outcome = short("outcome", p.outcome)?;
     if let Some(o) = outcome.as_deref()
         && !matches!(o, "ok" | "denied" | "failed")

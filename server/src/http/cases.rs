@@ -20,7 +20,7 @@ use super::UnitRef;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::params;
 use super::workers::csv_field;
-use crate::auth::{Principal, Reporter, Role};
+use crate::auth::{Permission, Principal, Reporter, Role};
 use crate::cases::lifecycle::{self, Action, CaseStatus};
 use crate::cases::store::{self, NewCaseInput, TransitionInput, Who};
 use crate::cases::{Candidate, candidates_for};
@@ -141,7 +141,7 @@ pub async fn put_category(
     Path(code): Path<String>,
     Json(req): Json<CategoryRequest>,
 ) -> ApiResult<axum::Json<CategoryView>> {
-    me.require(&[Role::Admin])?;
+    me.may(Permission::Configure)?;
     let code_ok = (2..=32).contains(&code.len())
         && code.starts_with(|c: char| c.is_ascii_lowercase())
         && code
@@ -521,9 +521,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let who = who(&state, reporter).await?;
     match &who {
-        Who::User { principal, .. } => {
-            principal.require(&[Role::Admin, Role::Dispatcher, Role::Operator, Role::Worker])?
-        }
+        Who::User { principal, .. } => principal.may(Permission::RegisterCase)?,
         Who::Device(_) | Who::System => {}
     }
     if !who.is_center() && who.resource().is_none() {
@@ -754,7 +752,7 @@ pub async fn list(
     me: Principal,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Response> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let format = match p.format.as_deref().map(str::trim) {
         None | Some("" | "json") => "json",
         Some("csv") => "csv",
@@ -949,7 +947,7 @@ pub async fn candidates(
     Path(id): Path<i64>,
     Query(p): Query<CandidateParams>,
 ) -> ApiResult<axum::Json<CandidateList>> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let k = params::optional_i64_in("k", p.k.as_deref(), 1, 50)?.unwrap_or(5);
     let radius_m =
         params::optional_i64_in("radius_m", p.radius_m.as_deref(), 1, 50_000)?.unwrap_or(5_000);

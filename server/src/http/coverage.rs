@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody, Query};
 use super::params;
-use crate::auth::{Principal, Role};
+use crate::auth::{Permission, Principal};
 use crate::coverage::{self, CoverageReport, rollup};
 use crate::db;
 use crate::hierarchy::LoadedHierarchy;
@@ -130,7 +130,7 @@ pub async fn get_coverage(
     me: Principal,
     Query(p): Query<CoverageParams>,
 ) -> ApiResult<axum::Json<CoverageReport>> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let l = params::hierarchy(&state)?;
     let unit = unit_of(&me, &l, p.unit.as_deref())?;
     let (from, to) = window(p.from.as_deref(), p.to.as_deref(), true)?;
@@ -193,7 +193,7 @@ pub async fn density(
     me: Principal,
     Query(p): Query<DensityParams>,
 ) -> ApiResult<axum::Json<Density>> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let layer = match p.layer.as_deref().map(str::trim) {
         Some("cases") => "cases",
         Some("positions") => "positions",
@@ -354,7 +354,7 @@ pub async fn kpi(
     me: Principal,
     Query(p): Query<KpiParams>,
 ) -> ApiResult<axum::Json<KpiReport>> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let l = params::hierarchy(&state)?;
     let unit = unit_of(&me, &l, p.unit.as_deref())?;
     let (from, to) = window(p.from.as_deref(), p.to.as_deref(), false)?;

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult, ErrorBody, Path};
 use super::params;
 use crate::audit::{self, Event};
-use crate::auth::{self, Device, Principal, Role, TokenKind};
+use crate::auth::{self, Device, Permission, Principal, TokenKind};
 use crate::db;
 use crate::db::resources::{DeviceHashes, DeviceRow};
 use crate::live::kind_str;
@@ -149,7 +149,7 @@ pub async fn issue_for(
     owner: Owner<'_>,
     req: &NewDeviceRequest,
 ) -> ApiResult<Response> {
-    me.require(&Role::MANAGERS)?;
+    me.may(Permission::ManageResources)?;
     let kind = kind_str(owner.kind);
     if owner.disabled {
         let code = match owner.kind {
@@ -223,7 +223,7 @@ pub async fn revoke_device(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    me.require(&Role::MANAGERS)?;
+    me.may(Permission::ManageResources)?;
     let found = db::resources::device_in_scope(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| device_not_found(id))?;
@@ -261,7 +261,7 @@ pub async fn rotate_device(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<IssuedDevice>> {
-    me.require(&Role::MANAGERS)?;
+    me.may(Permission::ManageResources)?;
     let found = db::resources::device_in_scope(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| device_not_found(id))?;

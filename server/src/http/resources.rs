@@ -14,7 +14,7 @@ use super::devices::{self, DeviceList, NewDeviceRequest, Owner};
 use super::error::{ApiError, ApiResult};
 use super::params;
 use crate::audit::{self, Event};
-use crate::auth::{Principal, Role};
+use crate::auth::{Permission, Principal};
 use crate::db;
 use crate::db::resources::{Kind, ResourceFilter, ResourceRow};
 use crate::state::AppState;
@@ -103,7 +103,7 @@ pub async fn get_one<K: Resource>(
     me: &Principal,
     id: i64,
 ) -> ApiResult<Json<K::View>> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let row = visible::<K>(state, me, id).await?;
     Ok(Json(K::view(row, me)))
 }
@@ -179,7 +179,7 @@ pub async fn list_devices<K: Resource>(
     me: &Principal,
     id: i64,
 ) -> ApiResult<Json<DeviceList>> {
-    me.require(&Role::MANAGERS)?;
+    me.may(Permission::ManageResources)?;
     let row = visible::<K>(state, me, id).await?;
     devices::list_for(state, owner(&row)).await
 }
@@ -191,7 +191,7 @@ pub async fn issue_device<K: Resource>(
     id: i64,
     req: &NewDeviceRequest,
 ) -> ApiResult<Response> {
-    me.require(&Role::MANAGERS)?;
+    me.may(Permission::ManageResources)?;
     let row = visible::<K>(state, me, id).await?;
     devices::issue_for(state, me, owner(&row), req).await
 }

@@ -13,7 +13,7 @@ use super::auth::{hash_blocking, weak_password};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::params;
 use crate::audit::{self, Event};
-use crate::auth::{self, Principal, Revocation, Role, ScopeUnit, UserView};
+use crate::auth::{self, Permission, Principal, Revocation, Role, ScopeUnit, UserView};
 use crate::db;
 use crate::db::users::{NewUser, UserFilter, UserPatch, UserRow};
 use crate::state::AppState;
@@ -88,7 +88,7 @@ pub async fn list(
     me: Principal,
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::Json<UserList>> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let role = p
         .role
         .as_deref()
@@ -117,7 +117,7 @@ pub async fn get_one(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<UserView>> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let row = db::users::get(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
@@ -238,7 +238,7 @@ pub async fn create(
     me: Principal,
     Json(req): Json<NewUserRequest>,
 ) -> ApiResult<Response> {
-    me.require(&[Role::Admin])?;
+    me.may(Permission::ManageAccounts)?;
     let username = username(req.username.trim())?;
     let display_name = params::display_name("display_name", &req.display_name)?;
     let phone = req
@@ -330,7 +330,7 @@ pub async fn update(
     Path(id): Path<i64>,
     Json(req): Json<UserPatchRequest>,
 ) -> ApiResult<axum::Json<UserView>> {
-    me.require(&[Role::Admin])?;
+    me.may(Permission::ManageAccounts)?;
     let before = db::users::get(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
@@ -442,7 +442,7 @@ pub async fn reset_password(
     Path(id): Path<i64>,
     Json(req): Json<PasswordReset>,
 ) -> ApiResult<axum::Json<PasswordResetDone>> {
-    me.require(&[Role::Admin])?;
+    me.may(Permission::ManageAccounts)?;
     let user = db::users::get(&state.pool, me.scope_id(), id)
         .await?
         .ok_or_else(|| user_not_found(id))?;

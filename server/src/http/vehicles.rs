@@ -19,7 +19,7 @@ use super::devices::{DeviceList, IssuedDevice, NewDeviceRequest};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::params;
 use super::resources::{self, ListParams, Resource, Write, crs_or_wgs84, optional};
-use crate::auth::{Principal, Role};
+use crate::auth::{Permission, Principal};
 use crate::db;
 use crate::db::resources::{NewVehicle, Taken, Vehicle, VehiclePatch, VehicleRow};
 use crate::state::AppState;
@@ -160,7 +160,7 @@ pub async fn list(
     me: Principal,
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::Json<VehicleList>> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let mut filter = p.filter(&state, &me).await?;
     filter.q_plate = filter.q.as_deref().map(plate_key).filter(|k| !k.is_empty());
     let rows = db::resources::list::<Vehicle>(&state.pool, me.scope_id(), &filter).await?;
@@ -215,7 +215,7 @@ pub async fn create(
     me: Principal,
     Json(req): Json<NewVehicleRequest>,
 ) -> ApiResult<Response> {
-    me.require(&Role::MANAGERS)?;
+    me.may(Permission::ManageResources)?;
     let name = params::display_name("name", &req.name)?;
     let plate = plate("plate", &req.plate)?;
     let vehicle_kind = vehicle_kind(&req.vehicle_kind)?;
@@ -290,7 +290,7 @@ pub async fn update(
     Path(id): Path<i64>,
     Json(req): Json<VehiclePatchRequest>,
 ) -> ApiResult<axum::Json<VehicleView>> {
-    me.require(&Role::MANAGERS)?;
+    me.may(Permission::ManageResources)?;
     let before = resources::visible::<Vehicle>(&state, &me, id).await?;
     let name = optional(req.name.as_deref(), |n| params::display_name("name", n))?;
     let plate = optional(req.plate.as_deref(), |p| plate("plate", p))?;

@@ -20,7 +20,7 @@ use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::params;
 use super::resources::{self, ListParams, Resource, Write, crs_or_wgs84, optional};
 use crate::audit::{self, Event};
-use crate::auth::{Principal, Role};
+use crate::auth::{Permission, Principal, Role};
 use crate::db;
 use crate::db::resources::{NewWorker, Taken, Worker, WorkerPatch, WorkerRow};
 use crate::state::AppState;
@@ -104,7 +104,7 @@ pub async fn list(
     Query(p): Query<ListParams>,
     Query(e): Query<ExportParams>,
 ) -> ApiResult<Response> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let csv = match e.format.as_deref().map(str::trim) {
         None | Some("" | "json") => false,
         Some("csv") => true,
@@ -265,7 +265,7 @@ pub async fn create(
     me: Principal,
     Json(req): Json<NewWorkerRequest>,
 ) -> ApiResult<Response> {
-    me.require(&Role::MANAGERS)?;
+    me.may(Permission::ManageResources)?;
     let name = params::display_name("name", &req.name)?;
     let phone = req
         .phone
@@ -370,7 +370,7 @@ pub async fn update(
     Path(id): Path<i64>,
     Json(req): Json<WorkerPatchRequest>,
 ) -> ApiResult<axum::Json<WorkerView>> {
-    me.require(&Role::MANAGERS)?;
+    me.may(Permission::ManageResources)?;
     let before = resources::visible::<Worker>(&state, &me, id).await?;
     let name = optional(req.name.as_deref(), |n| params::display_name("name", n))?;
     let phone = match &req.phone {
