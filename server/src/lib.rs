@@ -46,5 +46,6 @@ pub mod position;
 pub mod state;
 pub mod stream;
 pub mod tiles;
+pub mod unit_ref;
 
 pub use state::{AppState, HierarchyHandle, LoadedHierarchy};

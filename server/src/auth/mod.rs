@@ -49,6 +49,7 @@ pub use throttle::{LoginThrottle, ThrottleDecision};
 pub use token::{TokenKind, hash_ident, hash_token, new_ident, new_token};
 
 use crate::hierarchy::LoadedHierarchy;
+use crate::unit_ref::UnitRef;
 
 /// What a user may do; one per account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -252,7 +253,7 @@ pub struct Principal {
     /// Root of the territory: database id, `None` = everything.
     pub scope_unit_id: Option<i64>,
     /// Root of the territory: its code, name and level, `None` = everything.
-    pub scope_unit: Option<ScopeUnit>,
+    pub scope_unit: Option<UnitRef>,
     /// Phone, in clear (the user's own).
     pub phone: Option<String>,
     /// `sessions.id`.
@@ -266,17 +267,6 @@ pub struct Principal {
     pub via_cookie: bool,
     /// Where the request came from.
     pub address: Option<IpAddr>,
-}
-
-/// The unit at the root of a user's territory.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ScopeUnit {
-    /// Code.
-    pub code: String,
-    /// Name.
-    pub name: String,
-    /// Level 0–4.
-    pub level: i16,
 }
 
 impl Principal {
@@ -378,7 +368,7 @@ pub struct UserView {
     /// Role.
     pub role: Role,
     /// Territory root; `null` = everything.
-    pub scope: Option<ScopeUnit>,
+    pub scope: Option<UnitRef>,
     /// Phone, masked unless the viewer may see it.
     pub phone: Option<String>,
     /// Disabled accounts cannot log in.

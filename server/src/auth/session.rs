@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
 use super::token::{TokenKind, hash_token, new_token};
-use super::{AuthConfig, Principal, Role, ScopeUnit};
+use super::{AuthConfig, Principal, Role};
+use crate::unit_ref::UnitRef;
 
 /// A session as stored, with its user.
 #[derive(Debug)]
@@ -213,10 +214,7 @@ fn decide(row: SessionRow, via_cookie: bool, address: Option<IpAddr>) -> Session
     if row.scope_unit_id.is_some() && row.scope_code.is_none() {
         return SessionCheck::Revoked;
     }
-    let scope_unit = match (row.scope_code, row.scope_name, row.scope_level) {
-        (Some(code), Some(name), Some(level)) => Some(ScopeUnit { code, name, level }),
-        _ => None,
-    };
+    let scope_unit = UnitRef::of_row(row.scope_code, row.scope_name, row.scope_level);
     SessionCheck::Valid(Box::new(Principal {
         user_id: row.user_id,
         username: row.username,

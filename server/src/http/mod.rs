@@ -17,7 +17,6 @@ pub mod positions;
 pub mod resources;
 pub mod security;
 pub mod tiles;
-pub mod unit_ref;
 pub mod units;
 pub mod users;
 pub mod vehicles;
@@ -44,8 +43,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::unit_ref::UnitRef;
 pub use error::{ApiError, ApiResult, ErrorBody};
-pub use unit_ref::UnitRef;
 
 use crate::metrics::{RequestLabels, RouteLabels};
 use crate::state::AppState;

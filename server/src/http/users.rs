@@ -13,20 +13,18 @@ use super::auth::{hash_blocking, weak_password};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::params;
 use crate::audit::{self, Event};
-use crate::auth::{self, Permission, Principal, Revocation, Role, ScopeUnit, UserView};
+use crate::auth::{self, Permission, Principal, Revocation, Role, UserView};
 use crate::db;
 use crate::db::users::{NewUser, UserFilter, UserPatch, UserRow};
 use crate::state::AppState;
+use crate::unit_ref::UnitRef;
 
-fn scope_of(row: &UserRow) -> Option<ScopeUnit> {
-    match (&row.scope_code, &row.scope_name, row.scope_level) {
-        (Some(code), Some(name), Some(level)) => Some(ScopeUnit {
-            code: code.clone(),
-            name: name.clone(),
-            level,
-        }),
-        _ => None,
-    }
+fn scope_of(row: &UserRow) -> Option<UnitRef> {
+    UnitRef::of_row(
+        row.scope_code.clone(),
+        row.scope_name.clone(),
+        row.scope_level,
+    )
 }
 
 /// A stored user as `viewer` may see it.

@@ -28,6 +28,16 @@ impl UnitRef {
         }
     }
 
+    /// The unit a row names with three nullable columns (code, name, level), as a joined
+    /// unit reads: `None` unless all three are there.
+    #[must_use]
+    pub fn of_row(code: Option<String>, name: Option<String>, level: Option<i16>) -> Option<Self> {
+        match (code, name, level) {
+            (Some(code), Some(name), Some(level)) => Some(Self::at_level(code, name, level)),
+            _ => None,
+        }
+    }
+
     /// A unit of any level.
     #[must_use]
     pub fn at_level(code: String, name: String, level: i16) -> Self {
