@@ -336,6 +336,15 @@ impl From<crate::auth::Error> for ApiError {
         match e {
             E::Unauthorized { code, message } => Self::Unauthorized { code, message },
             E::Forbidden(m) => Self::Forbidden(m),
+            E::TooManyRequests {
+                code,
+                message,
+                retry_after_s,
+            } => Self::TooManyRequests {
+                code,
+                message,
+                retry_after_s,
+            },
             E::Db(e) => Self::from_db(e),
         }
     }
