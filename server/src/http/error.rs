@@ -400,6 +400,42 @@ impl From<crate::coverage::Error> for ApiError {
     }
 }
 
+impl From<crate::ingest::Error> for ApiError {
+    fn from(e: crate::ingest::Error) -> Self {
+        use crate::ingest::Error as E;
+        match e {
+            E::InvalidJson(e) => Self::invalid_json(&e),
+            E::InvalidBody => Self::BadRequest {
+                code: "invalid_body",
+                message: e.to_string(),
+                details: Value::Object(serde_json::Map::new()),
+            },
+            E::BatchTooLarge(_) => {
+                Self::unprocessable("batch_too_large", "positions", e.to_string())
+            }
+            E::InvalidCrs(_) => Self::unprocessable("invalid_crs", "crs", e.to_string()),
+            E::MissingDeviceId => Self::unauthorized("missing_device_id", e.to_string()),
+            E::Rejected(r) => Self::Unprocessable {
+                code: r.code,
+                message: r.message,
+                details: Value::Object(serde_json::Map::new()),
+            },
+            E::FixTooOld => Self::unprocessable("too_old", "timestamp", e.to_string()),
+            E::ResourceGone => Self::unauthorized("unknown_device", e.to_string()),
+            E::TrackBufferFull { .. } => Self::Unavailable {
+                code: "track_buffer_full",
+                message: e.to_string(),
+            },
+            E::NotDurableYet => Self::Unavailable {
+                code: "not_durable_yet",
+                message: e.to_string(),
+            },
+            E::TrackRefused => Self::Internal(anyhow::Error::new(e)),
+            E::Db(e) => Self::from_db(e),
+        }
+    }
+}
+
 /// axum's extractor rejections answer 400 in our shape, with axum's message.
 macro_rules! rejection_to_bad_request {
     ($($rejection:ty => $code:literal),* $(,)?) => {$(
