@@ -1,4 +1,4 @@
-//! Why credentials or a role were refused; the HTTP layer answers 401 or 403 for them.
+//! Why credentials or a role were refused; the HTTP layer answers 401, 403 or 429 for them.
 
 /// A refused credential or role.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +14,16 @@ pub enum Error {
     /// The credential is good but may not do this (a role that is not enough).
     #[error("{0}")]
     Forbidden(String),
+    /// Too many failed attempts from one address lately: it waits before it may try again.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Stable code, e.g. `too_many_unknown_devices`.
+        code: &'static str,
+        /// For people.
+        message: String,
+        /// When to try again, seconds.
+        retry_after_s: u64,
+    },
     /// The database failed while checking.
     #[error(transparent)]
     Db(#[from] sqlx::Error),

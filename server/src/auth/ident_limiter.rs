@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::Error;
+
 /// Failed OsmAnd identifiers per address: after this many in a minute, the address waits.
 const OSMAND_FAILURES_PER_MINUTE: u32 = 10;
 
@@ -26,6 +28,24 @@ impl IdentLimiter {
         let (n, since) = map.get(&addr)?;
         let left = Duration::from_secs(60).checked_sub(since.elapsed())?;
         (*n >= OSMAND_FAILURES_PER_MINUTE).then(|| left.as_secs().max(1))
+    }
+
+    /// Whether `addr` may present an identifier now; ask before reading the request, so that a
+    /// refused address costs nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooManyRequests`] (`too_many_unknown_devices`) with the seconds to wait.
+    pub fn admit(&self, addr: Option<IpAddr>) -> Result<(), Error> {
+        match self.blocked(addr) {
+            None => Ok(()),
+            Some(wait) => Err(Error::TooManyRequests {
+                code: "too_many_unknown_devices",
+                message: "too many unknown device identifiers from this address; wait a minute"
+                    .into(),
+                retry_after_s: wait,
+            }),
+        }
     }
 
     /// Counts one unknown identifier from `addr`.

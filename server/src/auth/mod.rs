@@ -12,6 +12,7 @@
 
 mod device;
 mod error;
+mod ident;
 mod ident_limiter;
 mod mask;
 mod password;
@@ -34,6 +35,7 @@ pub use device::{
     ClientAddr, Device, Reporter, SESSION_COOKIE, authenticate_device, session_cookie,
 };
 pub use error::Error;
+pub use ident::{OsmandDevice, authenticate_ident};
 pub use ident_limiter::IdentLimiter;
 pub use mask::mask_phone;
 pub use password::{

@@ -477,6 +477,15 @@ pub async fn device_by_ident(
     .await
 }
 
+/// Notes that a device was used (at most one write a minute per device).
+pub async fn note_device_used(db: impl PgExecutor<'_>, device_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE devices SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')")
+        .bind(device_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// A device with what the handlers need of its resource.
 #[derive(Debug, Clone)]
 pub struct ScopedDevice {

@@ -336,6 +336,15 @@ impl From<crate::auth::Error> for ApiError {
         match e {
             E::Unauthorized { code, message } => Self::Unauthorized { code, message },
             E::Forbidden(m) => Self::Forbidden(m),
+            E::TooManyRequests {
+                code,
+                message,
+                retry_after_s,
+            } => Self::TooManyRequests {
+                code,
+                message,
+                retry_after_s,
+            },
             E::Db(e) => Self::from_db(e),
         }
     }
@@ -387,6 +396,42 @@ impl From<crate::coverage::Error> for ApiError {
             },
             E::Db(e) => Self::from_db(e),
             E::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<crate::ingest::Error> for ApiError {
+    fn from(e: crate::ingest::Error) -> Self {
+        use crate::ingest::Error as E;
+        match e {
+            E::InvalidJson(e) => Self::invalid_json(&e),
+            E::InvalidBody => Self::BadRequest {
+                code: "invalid_body",
+                message: e.to_string(),
+                details: Value::Object(serde_json::Map::new()),
+            },
+            E::BatchTooLarge(_) => {
+                Self::unprocessable("batch_too_large", "positions", e.to_string())
+            }
+            E::InvalidCrs(_) => Self::unprocessable("invalid_crs", "crs", e.to_string()),
+            E::MissingDeviceId => Self::unauthorized("missing_device_id", e.to_string()),
+            E::Rejected(r) => Self::Unprocessable {
+                code: r.code,
+                message: r.message,
+                details: Value::Object(serde_json::Map::new()),
+            },
+            E::FixTooOld => Self::unprocessable("too_old", "timestamp", e.to_string()),
+            E::ResourceGone => Self::unauthorized("unknown_device", e.to_string()),
+            E::TrackBufferFull { .. } => Self::Unavailable {
+                code: "track_buffer_full",
+                message: e.to_string(),
+            },
+            E::NotDurableYet => Self::Unavailable {
+                code: "not_durable_yet",
+                message: e.to_string(),
+            },
+            E::TrackRefused => Self::Internal(anyhow::Error::new(e)),
+            E::Db(e) => Self::from_db(e),
         }
     }
 }

@@ -4,13 +4,18 @@
 //! app's JSON body (`device_id`, `location.coords.*` with speed in m/s, `location.battery`).
 //!
 //! The app sends no secret besides the device identifier, so the identifier Gridwall issues
-//! with each device is itself random and is the credential here (checked by the caller).
+//! with each device is itself random and is the credential here (checked by the caller, with
+//! `auth::authenticate_ident`).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::IngestContext;
+use super::accept::{self, Item, Sender};
+use super::error::{Error, Result};
+use crate::live::Applied;
 use crate::position::{Crs, Fields, Rejection, Report, check, number};
 
 /// Knots to metres per second (1 kn = 1852 m / 3600 s).
@@ -23,6 +28,9 @@ pub struct OsmandReport {
     pub device_ident: String,
     /// The checked report.
     pub report: Report,
+    /// The request named its datum (`crs`); else the report is WGS84 as the app sends it,
+    /// unless the resource is set to GCJ-02.
+    pub crs_declared: bool,
 }
 
 /// Why an OsmAnd request was refused.
@@ -32,6 +40,94 @@ pub enum OsmandError {
     NoDevice,
     /// The report itself is wrong.
     Invalid(Rejection),
+}
+
+impl From<OsmandError> for Error {
+    fn from(e: OsmandError) -> Self {
+        match e {
+            OsmandError::NoDevice => Self::MissingDeviceId,
+            OsmandError::Invalid(r) => Self::Rejected(r),
+        }
+    }
+}
+
+/// Reads a request: `post` or not, its raw query, and for a POST its content type and body
+/// (the app's JSON, or a form whose fields join the query's).
+///
+/// # Errors
+///
+/// [`Error::InvalidJson`] for a JSON body that is not JSON, [`Error::MissingDeviceId`],
+/// [`Error::Rejected`] for a bad field.
+pub fn read(
+    post: bool,
+    query: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<OsmandReport> {
+    let mut params = form_pairs(query.unwrap_or("").as_bytes());
+    let mut report = if post && content_type.starts_with("application/json") {
+        let v: Value = serde_json::from_slice(body).map_err(Error::InvalidJson)?;
+        from_json(&v, now)?
+    } else {
+        if post && !body.is_empty() {
+            params.extend(form_pairs(body));
+        }
+        from_params(&params, now)?
+    };
+    // The JSON variant reads no datum of its own, but a `crs` in its query still says the
+    // app's coordinates are not to be converted.
+    report.crs_declared = params.contains_key("crs");
+    Ok(report)
+}
+
+fn form_pairs(raw: &[u8]) -> HashMap<String, String> {
+    form_urlencoded::parse(raw).into_owned().collect()
+}
+
+/// The OsmAnd report of an authenticated device's resource: ingest's pipeline for one item,
+/// whose refusal refuses the request.
+///
+/// # Errors
+///
+/// [`Error::FixTooOld`], [`Error::ResourceGone`], [`Error::Rejected`] for another refusal,
+/// and the pipeline's errors (see [`accept::accept`]).
+pub async fn accept(
+    ctx: &impl IngestContext,
+    resource_id: i64,
+    report: &OsmandReport,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
+    let mut outcomes = accept::accept(
+        ctx,
+        Sender::Device { resource_id },
+        std::slice::from_ref(report),
+        now,
+    )
+    .await?;
+    match outcomes.pop() {
+        Some(Ok(applied)) => Ok(applied),
+        Some(Err(r)) if r.code == "too_old" => Err(Error::FixTooOld),
+        Some(Err(r)) if r.code != "unknown_resource" => Err(Error::Rejected(r)),
+        // The device's row outlived its resource (one outcome per item: never none).
+        _ => Err(Error::ResourceGone),
+    }
+}
+
+impl Item for OsmandReport {
+    fn resource(&self) -> Result<Option<i64>, Rejection> {
+        Ok(None)
+    }
+
+    fn report(&self, resource_crs: Crs, _now: DateTime<Utc>) -> Result<Report, Rejection> {
+        let mut report = self.report.clone();
+        // The app reports WGS84 unless the server says otherwise for this resource; `from_*`
+        // converted already when the request declared crs=gcj02.
+        if resource_crs == Crs::Gcj02 && !self.crs_declared {
+            report.position = gridwall_spatial::gcj02_to_wgs84(report.position);
+        }
+        Ok(report)
+    }
 }
 
 fn ident(raw: Option<&str>) -> Result<String, OsmandError> {
@@ -94,6 +190,7 @@ pub fn from_params(
     Ok(OsmandReport {
         device_ident,
         report,
+        crs_declared: params.contains_key("crs"),
     })
 }
 
@@ -142,6 +239,7 @@ pub fn from_json(body: &Value, now: DateTime<Utc>) -> Result<OsmandReport, Osman
     Ok(OsmandReport {
         device_ident,
         report,
+        crs_declared: false,
     })
 }
 
@@ -250,5 +348,51 @@ mod tests {
             from_json(&json!({"location": {}}), now()),
             Err(OsmandError::NoDevice)
         );
+    }
+
+    #[test]
+    fn a_declared_datum_is_remembered_and_wins_over_the_resources() {
+        let at = "2026-11-26T07:59:30Z";
+        let query = format!("id=d&lat=32.01&lon=120.86&timestamp={at}");
+        let undeclared = read(false, Some(&query), "", &[], now()).expect("accepted");
+        assert!(!undeclared.crs_declared);
+        let converted = undeclared.report(Crs::Gcj02, now()).expect("report");
+        assert_ne!(
+            converted.position, undeclared.report.position,
+            "GCJ-02 resource"
+        );
+        assert_eq!(
+            undeclared.report(Crs::Wgs84, now()).expect("report"),
+            undeclared.report
+        );
+        let declared =
+            read(false, Some(&format!("{query}&crs=wgs84")), "", &[], now()).expect("accepted");
+        assert!(declared.crs_declared);
+        assert_eq!(
+            declared.report(Crs::Gcj02, now()).expect("report"),
+            declared.report,
+            "a declared datum is not converted again"
+        );
+        // The JSON variant has no datum of its own; its query's still counts as declared.
+        let body = json!({"device_id": "d", "location": {"timestamp": at,
+            "coords": {"latitude": 32.01, "longitude": 120.86}}})
+        .to_string();
+        let json = read(
+            true,
+            Some("crs=gcj02"),
+            "application/json",
+            body.as_bytes(),
+            now(),
+        )
+        .expect("accepted");
+        assert!(json.crs_declared);
+        assert!(matches!(
+            read(true, None, "application/json", b"{", now()),
+            Err(Error::InvalidJson(_))
+        ));
+        assert!(matches!(
+            read(false, Some("lat=1&lon=2"), "", &[], now()),
+            Err(Error::MissingDeviceId)
+        ));
     }
 }
