@@ -9,6 +9,8 @@ top-level module they name; files map to the top-level module they belong to. Th
    the other).
 2. Only the modules named in ALLOWED_UPWARD may name the application layers (`http`, `state`,
    `cli`): a domain module never takes an HTTP type or the whole application state.
+3. No SQL in the modules of NO_SQL (the HTTP handlers): queries live in `db/` or in a
+   domain's store.
 
 Prints the modules layer by layer (each uses only those on the lines above it) and exits 1 with
 the offending files and lines when a rule is broken. Usage: scripts/check-layers.py [CRATE_SRC…]
@@ -29,6 +31,10 @@ ALLOWED_UPWARD = {
     "state": {"http", "cli"},
     "cli": set(),
 }
+
+# Modules whose files may not run SQL themselves.
+NO_SQL = {"http"}
+SQL = re.compile(r"\bsqlx::query|\bquery(?:_as|_scalar)?!\s*\(")
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 
@@ -160,12 +166,17 @@ def check(src: Path) -> list[str]:
     modules = {module_of(src, f) for f in files} - {None}
     names = reexports(src)
     nodes, edges, where = set(), defaultdict(set), defaultdict(list)
+    sql_in = []
     for f in files:
         me = module_of(src, f)
         if me is None:
             continue
         nodes.add(me)
         text = strip_comments(f.read_text(encoding="utf-8"))
+        if me in NO_SQL:
+            for m in SQL.finditer(text):
+                line = text.count("\n", 0, m.start()) + 1
+                sql_in.append(f"{f.relative_to(ROOT)}:{line}")
         for line, name in references(text):
             name = name if name in modules else names.get(name)
             if name is None or name == me:
@@ -189,6 +200,8 @@ def check(src: Path) -> list[str]:
                     f"{me} names crate::{top} (only {', '.join(sorted(allowed)) or 'the root'}"
                     f" may): {', '.join(where[(me, top)][:5])}"
                 )
+    if sql_in:
+        problems.append(f"SQL in {', '.join(sorted(NO_SQL))} (move it to db/): {', '.join(sql_in)}")
     if not problems:
         print(f"{src.relative_to(ROOT)}: {len(nodes)} modules, no circles; layers, bottom up:")
         for i, layer in enumerate(layers(nodes, edges)):

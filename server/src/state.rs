@@ -9,6 +9,7 @@ use crate::auth::AuthState;
 use crate::cases::{CaseContext, Cases};
 use crate::context::Core;
 use crate::coverage::{CoverageCache, CoverageContext};
+use crate::ingest::IngestContext;
 use crate::live::{Live, LiveContext};
 use crate::metrics::Metrics;
 use crate::tiles::TileCache;
@@ -68,5 +69,11 @@ impl AlertContext for AppState {
 impl CoverageContext for AppState {
     fn coverage(&self) -> &CoverageCache {
         &self.coverage
+    }
+}
+
+impl IngestContext for AppState {
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod cases;
 pub mod kpi;
+pub mod positions;
 pub mod resources;
 pub mod retention;
 pub mod units;

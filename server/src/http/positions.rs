@@ -20,10 +20,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody, Path, Query};
 use crate::audit::{self, Event};
-use crate::auth::{self, ClientAddr, Principal, Reporter, Role};
+use crate::auth::{self, ClientAddr, Permission, Principal, Reporter};
 use crate::db;
-use crate::ingest::{self, IngestContext, Rejection, Sender, osmand};
-use crate::metrics::Metrics;
+use crate::ingest::{self, Rejection, Sender, osmand};
 use crate::state::AppState;
 
 /// Largest ingest body (10,000 positions with every field fit in about 2 MiB).
@@ -101,7 +100,7 @@ pub async fn post_positions(
 ) -> ApiResult<Response> {
     let sender = match &reporter {
         Reporter::User(me) => {
-            me.require(&Role::MANAGERS)?;
+            me.may(Permission::ManageResources)?;
             Sender::User(me)
         }
         Reporter::Device(d) => Sender::Device {
@@ -216,12 +215,6 @@ async fn osmand(
 }
 
 /// Ingest reads the live picture and counts into the metrics of the running server.
-impl IngestContext for AppState {
-    fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-}
-
 /// Query of the track.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -237,15 +230,6 @@ const MAX_TRACK_DAYS: i64 = 31;
 /// Most points in one track answer; beyond, `truncated` is set (ask for a shorter window).
 const MAX_TRACK_POINTS: i64 = 200_000;
 
-#[derive(sqlx::FromRow)]
-struct TrackRow {
-    at: DateTime<Utc>,
-    lng: f64,
-    lat: f64,
-    speed_mps: Option<f32>,
-    grid: Option<String>,
-}
-
 /// A resource's track between two times as a GeoJSON Feature: a LineString (a Point for a
 /// single fix, no geometry when there is none) with the time of every vertex in
 /// `properties.times`, plus speeds and grid codes; scoped to the caller's territory.
@@ -260,7 +244,7 @@ pub async fn track(
     Path(id): Path<i64>,
     Query(q): Query<TrackParams>,
 ) -> ApiResult<Response> {
-    me.require(&Role::READERS)?;
+    me.may(Permission::Read)?;
     let to = q.to.unwrap_or_else(Utc::now);
     let from = q.from.unwrap_or(to - chrono::Duration::hours(24));
     if from > to {
@@ -277,34 +261,15 @@ pub async fn track(
             format!("a track covers at most {MAX_TRACK_DAYS} days"),
         ));
     }
-    let resource = sqlx::query_as::<_, (String, String, String)>(
-        "SELECT r.kind, r.name, u.code FROM resources r JOIN units u ON u.id = r.unit_id
-         WHERE r.id = $2
-           AND ($1::bigint IS NULL OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                              AND (SELECT tree_hi FROM units WHERE id = $1))",
-    )
-    .bind(me.scope_id())
-    .bind(id)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| {
-        ApiError::not_found(
-            "resource_not_found",
-            format!("no worker or vehicle {id} in your territory"),
-        )
-    })?;
-    let rows = sqlx::query_as::<_, TrackRow>(
-        "SELECT p.at, ST_X(p.geom) AS lng, ST_Y(p.geom) AS lat, p.speed_mps, g.code AS grid
-         FROM positions p LEFT JOIN units g ON g.id = p.grid_id
-         WHERE p.resource_id = $1 AND p.at >= $2 AND p.at <= $3
-         ORDER BY p.at LIMIT $4",
-    )
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .bind(MAX_TRACK_POINTS + 1)
-    .fetch_all(&state.pool)
-    .await?;
+    let resource = db::positions::resource_in_scope(&state.pool, me.scope_id(), id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "resource_not_found",
+                format!("no worker or vehicle {id} in your territory"),
+            )
+        })?;
+    let rows = db::positions::track(&state.pool, id, from, to, MAX_TRACK_POINTS + 1).await?;
     let truncated = rows.len() > usize::try_from(MAX_TRACK_POINTS).unwrap_or(usize::MAX);
     let rows = &rows[..rows
         .len()
@@ -363,30 +328,18 @@ pub async fn clear_sos(
     me: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    me.require(&Role::MANAGERS)?;
+    me.may(Permission::ManageResources)?;
     let mut tx = state.pool.begin().await?;
-    let row = sqlx::query_as::<_, (String, Option<DateTime<Utc>>)>(
-        "SELECT u.code, r.sos_at FROM resources r JOIN units u ON u.id = r.unit_id
-         WHERE r.id = $2
-           AND ($1::bigint IS NULL OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                              AND (SELECT tree_hi FROM units WHERE id = $1))
-         FOR UPDATE OF r",
-    )
-    .bind(me.scope_id())
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| {
-        ApiError::not_found(
-            "resource_not_found",
-            format!("no worker or vehicle {id} in your territory"),
-        )
-    })?;
+    let row = db::positions::lock_sos(&mut tx, me.scope_id(), id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "resource_not_found",
+                format!("no worker or vehicle {id} in your territory"),
+            )
+        })?;
     if let (unit, Some(raised)) = row {
-        sqlx::query("UPDATE resources SET sos_at = NULL, updated_at = now() WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        db::positions::clear_sos(&mut tx, id).await?;
         audit::record(
             &mut *tx,
             &me.actor(),
