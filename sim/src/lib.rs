@@ -445,6 +445,10 @@ impl Shared {
 /// # Errors
 ///
 /// Set-up fails: the server cannot be reached, refuses the login, or has no grids.
+#[allow(
+    clippy::too_many_lines,
+    reason = "set-up, the agents and the report read best as one sequence"
+)]
 pub async fn run(config: SimConfig, stop: impl Future<Output = ()>) -> Result<Report> {
     if config.interval_min.is_zero() || config.interval_min > config.interval_max {
         return Err(SimError::Setup(
@@ -553,7 +557,11 @@ pub async fn run(config: SimConfig, stop: impl Future<Output = ()>) -> Result<Re
         ));
     }
     for a in issued {
-        let seed = config.seed ^ (a.resource.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let seed = config.seed
+            ^ a.resource
+                .id
+                .cast_unsigned()
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         tasks.spawn(agent(
             a,
             Arc::clone(&shared),
@@ -803,6 +811,10 @@ fn incident(per_hour: f64, workers: usize, dt_s: f64, rng: &mut impl Rng) -> Opt
 }
 
 /// One resource: move, read, report, wait; until stopped.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one loop whose steps share the resource's state"
+)]
 async fn agent(
     mut a: Agent,
     shared: Arc<Shared>,
