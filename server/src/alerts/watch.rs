@@ -131,6 +131,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::cast_precision_loss, reason = "minutes 20 to 40")]
     fn out_of_grid_counts_from_the_first_report_outside() {
         let mut w = Watch::start(&seen(120.0, 0, true));
         let mut last = seen(120.001, 10, false);
