@@ -74,9 +74,7 @@ pub enum Posted {
 /// A unit with its outline, as `GET /api/units` gives it.
 #[derive(Debug, Clone)]
 pub struct UnitShape {
-    /// Code.
     pub code: String,
-    /// Name.
     pub name: String,
     /// The parent's code.
     pub parent: Option<String>,
@@ -107,13 +105,11 @@ impl Kind {
 pub struct Listed {
     /// Resource id.
     pub id: i64,
-    /// Name.
     pub name: String,
     /// Home unit code (a worker's grid, a vehicle's unit).
     pub unit: String,
     /// Plate (vehicles).
     pub plate: Option<String>,
-    /// Disabled.
     pub disabled: bool,
 }
 

@@ -80,7 +80,7 @@ pub enum SimError {
     /// The server could not be reached.
     #[error("cannot reach {url}: {source}")]
     Connect {
-        /// The URL.
+        /// The server URL tried.
         url: String,
         /// Why.
         source: reqwest::Error,
@@ -96,7 +96,6 @@ pub enum SimError {
         status: u16,
         /// The error code of the body, if any.
         code: String,
-        /// Its message.
         message: String,
     },
     /// Anything else that prevents setting up.
@@ -135,7 +134,6 @@ pub enum Login {
     Password {
         /// Login name.
         username: String,
-        /// Password.
         password: String,
     },
     /// A session token already held.
@@ -274,7 +272,6 @@ pub struct Stats {
     pub busy: AtomicU64,
     /// Failed requests (connection errors, timeouts, 401, other statuses).
     pub errors: AtomicU64,
-    /// Cases raised.
     pub cases_raised: AtomicU64,
     /// Case transitions asked for.
     pub case_actions: AtomicU64,
@@ -301,7 +298,6 @@ pub struct Totals {
     pub busy: u64,
     /// Failed requests.
     pub errors: u64,
-    /// Cases raised.
     pub cases_raised: u64,
     /// Case transitions asked for.
     pub case_actions: u64,

@@ -42,7 +42,7 @@ pub struct Unit {
     pub code: UnitCode,
     /// Name (Chinese).
     pub name: String,
-    /// Level.
+    /// Level in the hierarchy: county, township, village or grid (or city at the root).
     pub level: Level,
     /// Parent, `None` for the root(s).
     pub parent: Option<UnitId>,

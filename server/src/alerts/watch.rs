@@ -31,7 +31,7 @@ pub struct Watch {
 /// What one worker's latest report is, as the engine sees it at a tick.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Seen {
-    /// Position.
+    /// Where it was, WGS84 degrees.
     pub position: LatLng,
     /// Report time, ms.
     pub at_ms: i64,

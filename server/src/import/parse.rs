@@ -20,9 +20,7 @@ pub struct FeatureInput {
     pub index: usize,
     /// Unit code.
     pub code: UnitCode,
-    /// Name.
     pub name: String,
-    /// Level.
     pub level: Level,
     /// Parent code.
     pub parent: Option<UnitCode>,

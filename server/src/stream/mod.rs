@@ -68,7 +68,7 @@ impl ProtocolError {
 pub struct Layers {
     /// Grid workers.
     pub workers: bool,
-    /// Vehicles.
+    /// Patrol cars and other tracked vehicles.
     pub vehicles: bool,
     /// Open cases.
     pub cases: bool,
