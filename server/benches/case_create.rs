@@ -245,7 +245,7 @@ fn main() {
                 &format!("{errors}"),
             ));
             // Every watcher must have been told of every case of this phase.
-            tokio::time::sleep(Duration::from_millis(1_000)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
             let missing: Vec<usize> = seen
                 .iter()
                 .map(|s| {

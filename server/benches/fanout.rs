@@ -59,6 +59,7 @@ fn rss_mib() -> f64 {
 }
 
 #[allow(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
+#[allow(clippy::cast_possible_wrap, reason = "WORKERS is 10,000")]
 fn main() {
     let clients: usize = env("FANOUT_CLIENTS", 100);
     let rate: usize = env("FANOUT_RATE", 10_000);
@@ -259,7 +260,7 @@ fn main() {
         }
         let mut all = std::mem::take(&mut *samples.lock().unwrap());
         all.sort_unstable();
-        let pct = |p: f64| all[((all.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+        let pct = |p: f64| f64::from(all[((all.len() - 1) as f64 * p) as usize]) / 1000.0;
         println!(
             "\nclients {clients}, viewport {viewport} ({in_view} of {WORKERS} workers in view), \
              target {rate} positions/s for {seconds} s after {warmup} s warm-up"

@@ -45,6 +45,11 @@ fn summary(mut times: Vec<Duration>) -> (f64, f64, f64) {
     (percentile(&times, 0.5), percentile(&times, 0.99), mean)
 }
 
+#[allow(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
+#[allow(
+    clippy::cast_possible_wrap,
+    reason = "ids count up to RESOURCES, 100,000"
+)]
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -53,6 +53,10 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// A successful `action` on an entity.
     #[must_use]
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "callers hand over ids and codes of any type; each is converted once here"
+    )]
     pub fn ok(action: &'a str, entity_type: &'a str, entity_id: impl ToString) -> Self {
         Self {
             action,
@@ -95,7 +99,7 @@ pub async fn record(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::inet, $10)",
         actor.user_id,
         actor.name,
-        actor.role.map(|r| r.as_str()),
+        actor.role.map(crate::auth::Role::as_str),
         event.action,
         event.outcome.as_str(),
         event.unit_code,

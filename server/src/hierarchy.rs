@@ -164,13 +164,11 @@ pub async fn watch(pool: PgPool, handle: Arc<HierarchyHandle>, metrics: Arc<Metr
         // Catch up on anything imported while we were not listening.
         reload_if_newer(&pool, &handle, &metrics).await;
         loop {
-            let woke = match listener.as_mut() {
-                Some(l) => tokio::time::timeout(Duration::from_secs(60), l.recv()).await,
-                None => {
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                    break;
-                }
+            let Some(l) = listener.as_mut() else {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                break;
             };
+            let woke = tokio::time::timeout(Duration::from_secs(60), l.recv()).await;
             match woke {
                 Ok(Ok(_)) | Err(_) => reload_if_newer(&pool, &handle, &metrics).await,
                 Ok(Err(e)) => {

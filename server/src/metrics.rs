@@ -162,12 +162,6 @@ impl Metrics {
             track_write_failures.clone(),
         );
         Self {
-            positions_accepted,
-            positions_rejected,
-            live_resources,
-            track_buffer_points,
-            track_points_written,
-            track_write_failures,
             registry,
             requests,
             latency,
@@ -176,6 +170,12 @@ impl Metrics {
             hierarchy_bytes,
             tile_cache_hits,
             tile_cache_misses,
+            positions_accepted,
+            positions_rejected,
+            live_resources,
+            track_buffer_points,
+            track_points_written,
+            track_write_failures,
         }
     }
 

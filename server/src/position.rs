@@ -208,9 +208,8 @@ pub struct Fields<'a> {
     pub altitude_m: Option<&'a Value>,
     /// Battery, percent.
     pub battery_pct: Option<f64>,
-    /// Charging.
     pub charging: Option<bool>,
-    /// SOS.
+    /// The worker pressed SOS on the device.
     pub sos: bool,
     /// Datum of lat/lng.
     pub crs: Crs,

@@ -64,7 +64,7 @@ async fn at(
     assert_eq!(status, axum::http::StatusCode::OK, "{v}");
 }
 
-/// The alerts as the admin lists them: (kind, entity_id, status, occurrences).
+/// The alerts as the admin lists them: (kind, `entity_id`, status, occurrences).
 async fn alerts(app: &Router, query: &str) -> Vec<(String, String, String, i64)> {
     let (status, v) = json_as(
         app,

@@ -241,9 +241,14 @@ async fn serves_web_page_when_built(pool: PgPool) {
         "<!doctype html><title>一张图</title>",
     )
     .unwrap();
-    let state = gridwall_server::cli::state(pool, 16, Default::default(), Default::default())
-        .await
-        .unwrap();
+    let state = gridwall_server::cli::state(
+        pool,
+        16,
+        gridwall_server::auth::AuthConfig::default(),
+        gridwall_server::live::LiveConfig::default(),
+    )
+    .await
+    .unwrap();
     let app = gridwall_server::http::app(state, Some(dir.clone()));
     let (status, _, body) = common::send(
         &app,

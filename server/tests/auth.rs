@@ -903,9 +903,14 @@ async fn hardening_headers_and_no_cors(pool: PgPool) {
     .unwrap();
     std::fs::write(dir.join("assets/app-1234.js"), "export {}").unwrap();
     common::ensure_admin(&pool).await;
-    let state = gridwall_server::cli::state(pool, 16, AuthConfig::default(), Default::default())
-        .await
-        .unwrap();
+    let state = gridwall_server::cli::state(
+        pool,
+        16,
+        AuthConfig::default(),
+        gridwall_server::live::LiveConfig::default(),
+    )
+    .await
+    .unwrap();
     let app = gridwall_server::http::app(state, Some(dir.clone()));
 
     let (s, h, _) = send_anon(&app, Request::get("/").body(Body::empty()).unwrap()).await;

@@ -55,8 +55,12 @@ async fn report(app: &Router, id: i64, lng: f64, lat: f64, at: DateTime<Utc>) {
 
 /// Cells of the rectangle [w, e] × [s, n] at `res` whose centre lies inside: every cell of a
 /// disk around its centre large enough to hold it, kept by its centre.
+#[allow(
+    clippy::many_single_char_names,
+    reason = "w, s, e, n: the rectangle's west, south, east and north"
+)]
 fn rect_cells(w: f64, s: f64, e: f64, n: f64, res: Resolution) -> HashSet<CellIndex> {
-    let centre = h3o::LatLng::new((s + n) / 2.0, (w + e) / 2.0)
+    let centre = h3o::LatLng::new(f64::midpoint(s, n), f64::midpoint(w, e))
         .unwrap()
         .to_cell(res);
     let half_diagonal_m = gridwall_spatial::haversine_m(p(w, s), p(e, n)) / 2.0;
@@ -438,6 +442,7 @@ async fn the_roll_up_reads_everything_whatever_its_batch(pool: PgPool) {
 /// 3 hours before `day` to 3 hours after the next midnight, each walking inside its own grid,
 /// with a 15-minute silence in one track (the walk over it not counted): (resource, at, lng,
 /// lat).
+#[allow(clippy::cast_precision_loss, reason = "four walkers")]
 async fn scripted_tracks(
     app: &Router,
     pool: &PgPool,

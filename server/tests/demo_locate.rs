@@ -21,6 +21,11 @@ fn demo_file() -> Vec<u8> {
 
 /// Points near grid boundaries: a random position on a random grid's outline, moved by up to
 /// 5 m in each direction. The outlines come from PostGIS; the randomness from our seed.
+#[allow(
+    clippy::many_single_char_names,
+    clippy::similar_names,
+    reason = "geometry: a, b, t, x, y on a segment; `ring` is one of `rings`"
+)]
 async fn boundary_points(pool: &PgPool, rng: &mut StdRng, n: usize) -> Vec<(f64, f64)> {
     let rings: Vec<Vec<(f64, f64)>> = sqlx::query_scalar::<_, serde_json::Value>(
         "SELECT ST_AsGeoJSON(ST_ExteriorRing((ST_Dump(geom)).geom))::jsonb FROM units

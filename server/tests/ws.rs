@@ -719,6 +719,8 @@ async fn a_township_user_never_sees_another_townships_worker(pool: PgPool) {
 
 #[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
 async fn a_stalled_client_is_shed_and_never_delays_another(pool: PgPool) {
+    // Enough workers that snapshots are large (≈0.8 MB each) and the socket buffers fill.
+    const CROWD: i64 = 3000;
     let live = LiveConfig {
         stream: StreamConfig {
             queue_messages: 2,
@@ -729,8 +731,6 @@ async fn a_stalled_client_is_shed_and_never_delays_another(pool: PgPool) {
     };
     let server = Server::start_with(pool.clone(), NEVER, live).await;
     load_hierarchy(&server).await;
-    // Enough workers that snapshots are large (≈0.8 MB each) and the socket buffers fill.
-    const CROWD: i64 = 3000;
     let crowd_ids: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO resources (kind, name, unit_id, on_duty)
          SELECT 'worker', '网格员' || n, u.id, true

@@ -64,7 +64,6 @@ impl Source {
 pub struct Draft {
     /// Category code.
     pub category: &'static str,
-    /// Source.
     pub source: Source,
     /// 1 (low) – 4 (most urgent).
     pub severity: i16,

@@ -3,6 +3,7 @@
 //! device token, exactly as a phone calls it. Nothing here reaches into the server's code:
 //! it must work against any Gridwall server URL.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use geo::MultiPolygon;
@@ -73,9 +74,7 @@ pub enum Posted {
 /// A unit with its outline, as `GET /api/units` gives it.
 #[derive(Debug, Clone)]
 pub struct UnitShape {
-    /// Code.
     pub code: String,
-    /// Name.
     pub name: String,
     /// The parent's code.
     pub parent: Option<String>,
@@ -106,13 +105,11 @@ impl Kind {
 pub struct Listed {
     /// Resource id.
     pub id: i64,
-    /// Name.
     pub name: String,
     /// Home unit code (a worker's grid, a vehicle's unit).
     pub unit: String,
     /// Plate (vehicles).
     pub plate: Option<String>,
-    /// Disabled.
     pub disabled: bool,
 }
 
@@ -197,10 +194,10 @@ impl Api {
                 Some(&json!({"username": username, "password": password, "mode": "bearer"})),
             )
             .await?;
-        api.session = v["token"]
+        v["token"]
             .as_str()
             .ok_or_else(|| SimError::Setup("the login answer has no token".into()))?
-            .to_owned();
+            .clone_into(&mut api.session);
         Ok(api)
     }
 
@@ -775,7 +772,7 @@ pub(crate) fn encode(s: &str) -> String {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out

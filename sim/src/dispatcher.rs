@@ -64,6 +64,7 @@ fn next(status: &str, waited_s: f64, cfg: &CaseSim) -> Next {
 }
 
 /// Runs rounds every `cfg.dispatch_every` (real time) until stopped.
+#[allow(clippy::similar_names, reason = "`step` and `stats` read apart")]
 pub(crate) async fn dispatch(
     shared: Arc<Shared>,
     crew: Arc<Crew>,
@@ -183,6 +184,7 @@ async fn answer_sos(
     clippy::too_many_arguments,
     reason = "one round's context, called once"
 )]
+#[allow(clippy::similar_names, reason = "`status` and `stats` read apart")]
 async fn round_one(
     shared: &Shared,
     crew: &Crew,

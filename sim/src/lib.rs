@@ -80,7 +80,7 @@ pub enum SimError {
     /// The server could not be reached.
     #[error("cannot reach {url}: {source}")]
     Connect {
-        /// The URL.
+        /// The server URL tried.
         url: String,
         /// Why.
         source: reqwest::Error,
@@ -96,7 +96,6 @@ pub enum SimError {
         status: u16,
         /// The error code of the body, if any.
         code: String,
-        /// Its message.
         message: String,
     },
     /// Anything else that prevents setting up.
@@ -135,7 +134,6 @@ pub enum Login {
     Password {
         /// Login name.
         username: String,
-        /// Password.
         password: String,
     },
     /// A session token already held.
@@ -274,7 +272,6 @@ pub struct Stats {
     pub busy: AtomicU64,
     /// Failed requests (connection errors, timeouts, 401, other statuses).
     pub errors: AtomicU64,
-    /// Cases raised.
     pub cases_raised: AtomicU64,
     /// Case transitions asked for.
     pub case_actions: AtomicU64,
@@ -301,7 +298,6 @@ pub struct Totals {
     pub busy: u64,
     /// Failed requests.
     pub errors: u64,
-    /// Cases raised.
     pub cases_raised: u64,
     /// Case transitions asked for.
     pub case_actions: u64,
@@ -445,6 +441,10 @@ impl Shared {
 /// # Errors
 ///
 /// Set-up fails: the server cannot be reached, refuses the login, or has no grids.
+#[allow(
+    clippy::too_many_lines,
+    reason = "set-up, the agents and the report read best as one sequence"
+)]
 pub async fn run(config: SimConfig, stop: impl Future<Output = ()>) -> Result<Report> {
     if config.interval_min.is_zero() || config.interval_min > config.interval_max {
         return Err(SimError::Setup(
@@ -553,7 +553,11 @@ pub async fn run(config: SimConfig, stop: impl Future<Output = ()>) -> Result<Re
         ));
     }
     for a in issued {
-        let seed = config.seed ^ (a.resource.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let seed = config.seed
+            ^ a.resource
+                .id
+                .cast_unsigned()
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         tasks.spawn(agent(
             a,
             Arc::clone(&shared),
@@ -803,6 +807,10 @@ fn incident(per_hour: f64, workers: usize, dt_s: f64, rng: &mut impl Rng) -> Opt
 }
 
 /// One resource: move, read, report, wait; until stopped.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one loop whose steps share the resource's state"
+)]
 async fn agent(
     mut a: Agent,
     shared: Arc<Shared>,

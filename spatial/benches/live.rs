@@ -131,6 +131,19 @@ fn brute_nearest(index: &LiveIndex, centre: LatLng, k: usize) -> Vec<(f64, Resou
     best
 }
 
+#[allow(
+    clippy::too_many_lines,
+    clippy::many_single_char_names,
+    clippy::items_after_statements,
+    reason = "one criterion group after another, each with its setup and its b, i, p, r closure bindings"
+)]
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss,
+    reason = "counters start at 1 and stay far below 2^52; megabytes and thousands only for printing"
+)]
 fn bench(c: &mut Criterion) {
     let s = setup();
     let resolutions: Vec<Resolution> = std::env::var("GRIDWALL_BENCH_RES").map_or_else(

@@ -61,6 +61,7 @@ fn to_h3(pts: &[LatLng]) -> Vec<h3o::LatLng> {
 /// `locate_batch` on another), many runs, medians per point: on a shared machine the load changes between
 /// criterion's benchmarks (seconds apart) more than between these runs (milliseconds apart),
 /// so this ratio is the steadier one.
+#[allow(clippy::cast_precision_loss, reason = "RUN is 4096, exact in f64")]
 fn interleaved(h: &Hierarchy, res: Resolution, pts: &[LatLng], h3_pts: &[h3o::LatLng]) {
     const RUN: usize = 4096;
     let runs = pts.len() / RUN;
@@ -106,6 +107,7 @@ fn interleaved(h: &Hierarchy, res: Resolution, pts: &[LatLng], h3_pts: &[h3o::La
     );
 }
 
+#[allow(clippy::cast_precision_loss, reason = "megabytes, only for printing")]
 fn bench(c: &mut Criterion) {
     let units = units();
     let grids = units.iter().filter(|u| u.level == Level::Grid).count();

@@ -15,6 +15,11 @@ use gridwall_spatial::{DEFAULT_RESOLUTION, Hierarchy, LatLng, Level, Resolution,
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+#[allow(
+    clippy::too_many_lines,
+    clippy::cast_precision_loss,
+    reason = "a report printed in one go; counts far below 2^52 turned into ratios for printing"
+)]
 fn main() {
     let units: Vec<UnitInput> = match std::env::var_os("GRIDWALL_DEMO_GEOJSON") {
         Some(path) => support::load_geojson_gz(std::path::Path::new(&path)),

@@ -5,7 +5,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// Hasher for H3 indexes and their keys split off them (the locate index's block keys). A whole index at resolution R has its low
 /// (15 − R)·3 bits all ones and its top 12 bits constant, so identity or plain multiplicative
 /// hashing would put every cell in a few buckets; a folded multiply (the 128-bit product's
-/// halves XORed, as foldhash and ahash do) spreads the varying bits over all 64.
+/// halves combined by XOR, as `foldhash` and `ahash` do) spreads the varying bits over all 64.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct CellHasher(u64);
 

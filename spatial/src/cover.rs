@@ -83,6 +83,10 @@ fn to_cell(p: Pt, resolution: Resolution) -> Option<CellIndex> {
 /// With `near_edges`, also pushes `(cell, k)` for every boundary cell and every edge `k` of the
 /// grid that comes within the margin of the cell's hexagon (what makes it a boundary cell):
 /// the only edges of `g` that can separate two points of the cell.
+#[allow(
+    clippy::many_single_char_names,
+    reason = "geometry: g, k, a, b, p, q name a grid, an edge and points as in the comments"
+)]
 pub(crate) fn grid_cells(
     shapes: &Shapes,
     g: usize,

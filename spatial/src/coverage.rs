@@ -48,6 +48,10 @@ pub fn grid_cells(h: &Hierarchy, grid: UnitId, resolution: Resolution) -> Vec<Ce
 /// cell it crosses by less than that near a corner may be missed; it never lists a cell the
 /// segment does not come within that distance of.
 #[must_use]
+#[allow(
+    clippy::many_single_char_names,
+    reason = "geometry: a and b are the segment's ends, as in the doc comment"
+)]
 pub fn path_cells(a: LatLng, b: LatLng, resolution: Resolution) -> Vec<CellIndex> {
     let step_m = resolution.edge_length_m() / 5.0;
     let d = haversine_m(a, b);

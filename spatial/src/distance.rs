@@ -87,6 +87,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::float_cmp, reason = "zero and symmetry are exact")]
     fn known_distances() {
         assert_eq!(haversine_m(p(32.0, 120.9), p(32.0, 120.9)), 0.0);
         // A quarter meridian.

@@ -19,21 +19,21 @@ pub enum HierarchyError {
     /// A unit's level is not one below its parent's, or a non-root has no parent.
     #[error("unit {code} has level {level} but its parent {parent} has level {parent_level}")]
     LevelMismatch {
-        /// The child.
+        /// Code of the child unit.
         code: String,
-        /// Its level.
+        /// Level of the child unit.
         level: Level,
-        /// The parent.
+        /// Code of the parent unit.
         parent: String,
-        /// The parent's level.
+        /// Level of the parent unit.
         parent_level: Level,
     },
     /// A unit below the county level has no parent.
     #[error("unit {code} of level {level} has no parent")]
     MissingParent {
-        /// The unit.
+        /// Code of the unit without a parent.
         code: String,
-        /// Its level.
+        /// Its level, below the county.
         level: Level,
     },
     /// A grid polygon that cannot be covered (empty, or coordinates outside WGS84).

@@ -42,7 +42,7 @@ pub struct Unit {
     pub code: UnitCode,
     /// Name (Chinese).
     pub name: String,
-    /// Level.
+    /// Level in the hierarchy: county, township, village or grid (or city at the root).
     pub level: Level,
     /// Parent, `None` for the root(s).
     pub parent: Option<UnitId>,
@@ -118,6 +118,14 @@ impl Hierarchy {
     /// # Errors
     ///
     /// [`HierarchyError`] naming the unit and what is wrong with it.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one pass over the levels in order; the steps share the sorted units and ids"
+    )]
+    #[allow(
+        clippy::similar_names,
+        reason = "village, township, county: the glossary's names of the levels"
+    )]
     pub fn build(units: Vec<UnitInput>, resolution: Resolution) -> Result<Self, HierarchyError> {
         let mut units = units;
         units.sort_by(|a, b| a.code.cmp(&b.code));

@@ -307,6 +307,7 @@ impl LiveIndex {
     }
 
     /// Every entry, in no particular order.
+    #[must_use]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &Entry> + '_ {
         self.slots.iter().map(|s| &s.entry)
     }
@@ -510,27 +511,23 @@ impl LiveIndex {
 
     /// Adds `slot` to the bucket of `cell` and records where.
     fn attach(&mut self, slot: u32, cell: CellIndex) {
-        let bucket = match self.cells.get(&cell) {
-            Some(&b) => b,
-            None => {
-                let b = match self.free_buckets.pop() {
-                    Some(b) => {
-                        if let Some(bucket) = self.buckets.get_mut(b as usize) {
-                            bucket.cell = cell;
-                        }
-                        b
-                    }
-                    None => {
-                        self.buckets.push(Bucket {
-                            cell,
-                            members: Vec::new(),
-                        });
-                        u32::try_from(self.buckets.len() - 1).unwrap_or(u32::MAX)
-                    }
-                };
-                self.cells.insert(cell, b);
+        let bucket = if let Some(&b) = self.cells.get(&cell) {
+            b
+        } else {
+            let b = if let Some(b) = self.free_buckets.pop() {
+                if let Some(bucket) = self.buckets.get_mut(b as usize) {
+                    bucket.cell = cell;
+                }
                 b
-            }
+            } else {
+                self.buckets.push(Bucket {
+                    cell,
+                    members: Vec::new(),
+                });
+                u32::try_from(self.buckets.len() - 1).unwrap_or(u32::MAX)
+            };
+            self.cells.insert(cell, b);
+            b
         };
         let (Some(members), Some(s)) = (
             self.buckets

@@ -262,6 +262,10 @@ fn parent_group_child(digits: u32, key: u32) -> (u32, usize, usize) {
 
 /// Where a block's entries are and what they are relative to.
 #[derive(Debug, Clone, Copy, Default)]
+#[allow(
+    clippy::struct_field_names,
+    reason = "each field is the base its entries are numbered from"
+)]
 struct BlockMeta {
     /// Grid ordinal of a narrow entry 0, or [`WIDE`]: the block's entries are in `wide`.
     ordinal_base: u32,
@@ -673,6 +677,11 @@ pub(crate) fn candidate_words(n: u32) -> usize {
 
 /// Appends the record of a boundary cell: a reference point of the cell off the line of every
 /// near edge, then per listed grid (code order) its candidate word and near edges.
+#[allow(
+    clippy::many_single_char_names,
+    clippy::similar_names,
+    reason = "geometry: x, y, g, r as in the record's layout; `status` and `stats` read apart"
+)]
 fn push_record(
     records: &mut Vec<u64>,
     shapes: &Shapes,

@@ -73,19 +73,17 @@ pub(crate) fn disk_radius_for(resolution: Resolution, radius_m: f64) -> Option<u
 pub(crate) fn ring_cells(centre: CellIndex, k: u32, out: &mut Vec<CellIndex>) {
     out.clear();
     for cell in centre.grid_ring_fast(k) {
-        match cell {
-            Some(cell) => out.push(cell),
-            None => {
-                out.clear();
-                out.extend(
-                    centre
-                        .grid_disk_distances_safe(k)
-                        .filter(|&(_, d)| d == k)
-                        .map(|(cell, _)| cell),
-                );
-                return;
-            }
-        }
+        let Some(cell) = cell else {
+            out.clear();
+            out.extend(
+                centre
+                    .grid_disk_distances_safe(k)
+                    .filter(|&(_, d)| d == k)
+                    .map(|(cell, _)| cell),
+            );
+            return;
+        };
+        out.push(cell);
     }
 }
 

@@ -23,6 +23,10 @@ pub(crate) struct Shapes {
 
 impl Shapes {
     /// Collects the rings of `polygons` (one per grid ordinal), closing any open ring.
+    #[allow(
+        clippy::float_cmp,
+        reason = "a ring is closed when its last vertex repeats the first exactly"
+    )]
     pub(crate) fn new<'a>(
         polygons: impl IntoIterator<Item = &'a geo::MultiPolygon<f64>>,
     ) -> Result<Self, HierarchyError> {
@@ -58,6 +62,10 @@ impl Shapes {
     }
 
     /// The edges of grid `g` as vertex indexes, zero-length edges left out.
+    #[allow(
+        clippy::float_cmp,
+        reason = "a zero-length edge repeats the vertex exactly; near-equal ones are real edges"
+    )]
     pub(crate) fn edges(&self, g: usize) -> impl Iterator<Item = u32> + '_ {
         self.rings_of(g)
             .iter()

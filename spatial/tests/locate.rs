@@ -38,6 +38,10 @@ fn test_points(
 }
 
 /// Like [`test_points`] in any box, `straight_x` standing for a line to sample exactly.
+#[allow(
+    clippy::many_single_char_names,
+    reason = "geometry: w, h, a, b, t as in a box and its segments"
+)]
 fn points_in(
     bbox: geo::Rect<f64>,
     straight_x: f64,
@@ -496,6 +500,7 @@ fn city_root_and_single_square_grid() {
 /// of its own, but a cell on the repeated outline must not, though there too the two grids'
 /// edges are the same segments: there the reference point is inside both or neither.
 #[test]
+#[allow(clippy::many_single_char_names, reason = "short-lived test bindings")]
 fn neighbours_answer_for_each_other_but_duplicates_do_not() {
     let rect = |x0: f64, y0: f64, x1: f64, y1: f64| {
         area(vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)], vec![])
@@ -567,6 +572,7 @@ fn neighbours_answer_for_each_other_but_duplicates_do_not() {
 /// cells with a bare interior entry must hold only points of their grid however close to the
 /// cell's edge `to_cell` puts them.
 #[test]
+#[allow(clippy::many_single_char_names, reason = "short-lived test bindings")]
 fn agrees_next_to_cell_edges() {
     for res in [Resolution::Nine, Resolution::Ten, Resolution::Eleven] {
         let s = Synthetic::small(16, 12, 21);

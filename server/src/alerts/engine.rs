@@ -280,8 +280,8 @@ impl Engine {
             self.overdue(state, &case, true).await?;
         }
         // And clear what a missed change left behind: the case was handled or closed.
-        let stale = state.alerts().live(|a| a.kind == AlertKind::Overdue);
-        for alert in stale {
+        let stale_alerts = state.alerts().live(|a| a.kind == AlertKind::Overdue);
+        for alert in stale_alerts {
             let still = alert
                 .entity_key
                 .parse::<i64>()

@@ -108,15 +108,15 @@ pub struct Rule {
     pub enabled: bool,
     /// Severity of what it raises, 1–4.
     pub severity: i16,
-    /// offline, out_of_grid, stationary: for longer than this many minutes.
+    /// `offline`, `out_of_grid`, `stationary`: for longer than this many minutes.
     pub minutes: Option<i32>,
-    /// stationary: staying within this many metres.
+    /// `stationary`: staying within this many metres.
     pub distance_m: Option<f32>,
-    /// hotspot, repeat_reporter: at least this many cases in the window.
+    /// `hotspot`, `repeat_reporter`: at least this many cases in the window.
     pub min_count: Option<i32>,
-    /// hotspot: and at least this many times the baseline rate.
+    /// `hotspot`: and at least this many times the baseline rate.
     pub ratio: Option<f32>,
-    /// hotspot, repeat_reporter: the window, hours.
+    /// `hotspot`, `repeat_reporter`: the window, hours.
     pub window_hours: Option<i32>,
     /// hotspot: days before the window that make the baseline.
     pub baseline_days: Option<i32>,

@@ -128,7 +128,6 @@ pub async fn load(alerts: &Alerts, pool: &PgPool) -> Result<usize, sqlx::Error> 
 /// What a rule raises.
 #[derive(Debug, Clone)]
 pub struct Raise<'a> {
-    /// Kind.
     pub kind: AlertKind,
     /// Severity (from the rule).
     pub severity: i16,

@@ -31,7 +31,7 @@ pub struct Watch {
 /// What one worker's latest report is, as the engine sees it at a tick.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Seen {
-    /// Position.
+    /// Where it was, WGS84 degrees.
     pub position: LatLng,
     /// Report time, ms.
     pub at_ms: i64,
@@ -131,6 +131,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::cast_precision_loss, reason = "minutes 20 to 40")]
     fn out_of_grid_counts_from_the_first_report_outside() {
         let mut w = Watch::start(&seen(120.0, 0, true));
         let mut last = seen(120.001, 10, false);

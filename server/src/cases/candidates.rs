@@ -78,6 +78,7 @@ pub fn walk_seconds(distance_m: f64) -> u32 {
 }
 
 /// Whether a live entry and its directory data make an available worker for `q`.
+#[must_use]
 pub fn available(
     entry: &Entry,
     info: Option<&ResourceInfo>,

@@ -187,6 +187,10 @@ impl NewCaseInput {
 ///
 /// 422 for an unknown category, a position outside every grid or outside the caller's
 /// territory, an idempotency key reused with another request; database failures.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one transaction whose checks and writes must stay in order"
+)]
 pub async fn create(
     state: &impl CaseContext,
     who: &Who,

@@ -77,6 +77,10 @@ pub struct DbArgs {
 
 /// `gridwall serve`.
 #[derive(Debug, Args)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line switches, not a state machine"
+)]
 pub struct ServeArgs {
     /// Database.
     #[command(flatten)]

@@ -80,7 +80,6 @@ pub struct CaseRow {
 /// A category of the code list.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CategoryRow {
-    /// Code.
     pub code: String,
     /// Chinese name.
     pub name_zh: String,

@@ -7,7 +7,6 @@ use sqlx::{PgExecutor, PgPool};
 /// A user as stored (never the password hash).
 #[derive(Debug, Clone)]
 pub struct UserRow {
-    /// Id.
     pub id: i64,
     /// Login name.
     pub username: String,
@@ -34,7 +33,6 @@ pub struct UserRow {
 /// What login needs.
 #[derive(Debug)]
 pub struct LoginRow {
-    /// Id.
     pub id: i64,
     /// Login name as stored.
     pub username: String,
@@ -167,7 +165,6 @@ pub struct NewUser<'a> {
     pub role: &'a str,
     /// Scope root id (`None` = everything).
     pub scope_unit_id: Option<i64>,
-    /// Phone.
     pub phone: Option<&'a str>,
     /// Argon2id PHC string.
     pub password_hash: &'a str,

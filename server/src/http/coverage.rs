@@ -349,6 +349,10 @@ fn ratio(n: i64, d: i64) -> Option<f64> {
 #[utoipa::path(get, path = "/api/kpi", tag = "coverage", params(KpiParams),
     responses((status = 200, body = KpiReport), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[allow(
+    clippy::many_single_char_names,
+    reason = "p, l, and the short names of the KPI formulas"
+)]
 pub async fn kpi(
     State(state): State<AppState>,
     me: Principal,

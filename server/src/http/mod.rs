@@ -247,6 +247,7 @@ pub fn app(state: AppState, web_dir: Option<PathBuf>) -> Router {
     router.layer(TraceLayer::new_for_http()).with_state(state)
 }
 
+#[allow(clippy::similar_names, reason = "`stats` and `state` read apart")]
 async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     let stats = &state.live.tracks.stats;

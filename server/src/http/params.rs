@@ -221,6 +221,10 @@ pub fn comma_list(name: &str, raw: Option<&str>, known: &[&str]) -> Result<Vec<S
 }
 
 /// An optional `bbox=west,south,east,north` in WGS84 degrees (west ≤ east, south ≤ north).
+#[allow(
+    clippy::many_single_char_names,
+    reason = "w, s, e, n: the box's west, south, east and north"
+)]
 pub fn bbox(raw: Option<&str>) -> Result<Option<[f64; 4]>, ApiError> {
     let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);

@@ -213,8 +213,8 @@ pub async fn tilejson(
         maxzoom: MAX_DATA_ZOOM,
         bounds,
         center: [
-            (bounds[0] + bounds[2]) / 2.0,
-            (bounds[1] + bounds[3]) / 2.0,
+            f64::midpoint(bounds[0], bounds[2]),
+            f64::midpoint(bounds[1], bounds[3]),
             9.0,
         ],
         vector_layers,

@@ -59,7 +59,7 @@ pub async fn list(
         &state.pool,
         me.scope_id(),
         level.map(|l| i16::from(l.number())),
-        parent.as_ref().map(|c| c.as_str()),
+        parent.as_ref().map(gridwall_spatial::UnitCode::as_str),
         simplify_m / M_PER_DEG,
     )
     .await?;

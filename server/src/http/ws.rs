@@ -107,6 +107,7 @@ fn scope_in(me: &Principal, loaded: Option<&LoadedHierarchy>) -> Option<Scope> {
 
 /// The life of one socket, over any sink and stream of messages (tests drive it with
 /// channels).
+#[allow(clippy::similar_names, reason = "`stats` and `state` read apart")]
 pub async fn run<Tx, Rx>(
     tx: Tx,
     rx: Rx,
@@ -152,7 +153,7 @@ pub async fn run<Tx, Rx>(
     let stats = &reader.state.live.streams;
     stats.open.fetch_add(1, Relaxed);
     let live = Arc::clone(&reader.state.live);
-    let (_, shed) = tokio::join!(
+    let ((), shed) = tokio::join!(
         reader.run(rx, revocations, recheck_every),
         write(tx, queue, config.stall_timeout),
     );
@@ -392,6 +393,7 @@ impl Reader {
     }
 
     /// Sends the record layers' snapshots or changes.
+    #[allow(clippy::similar_names, reason = "`stats` and `state` read apart")]
     fn flush_records(&mut self) {
         let Some(view) = self.feed.view() else { return };
         let layers = view.subscription().layers;

@@ -20,9 +20,7 @@ pub struct FeatureInput {
     pub index: usize,
     /// Unit code.
     pub code: UnitCode,
-    /// Name.
     pub name: String,
-    /// Level.
     pub level: Level,
     /// Parent code.
     pub parent: Option<UnitCode>,
@@ -45,7 +43,7 @@ pub enum ParseError {
         line: usize,
         /// 1-based.
         column: usize,
-        /// serde_json's words.
+        /// `serde_json`'s words.
         message: String,
     },
     /// JSON, but not a FeatureCollection.
@@ -254,7 +252,7 @@ fn tree_problems(features: &[FeatureInput]) -> Vec<Problem> {
     for f in features {
         match &f.parent {
             None if f.level > Level::County => {
-                problems.push(Problem::of(f, format!("a {} must have a parent", f.level)))
+                problems.push(Problem::of(f, format!("a {} must have a parent", f.level)));
             }
             None => {}
             Some(p) => match by_code.get(p.as_str()) {

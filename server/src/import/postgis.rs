@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use gridwall_spatial::{Hierarchy, Level};
+use gridwall_spatial::{Hierarchy, Level, UnitCode};
 use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::{FeatureInput, Problem, Warning};
@@ -56,7 +56,7 @@ pub(super) async fn stage(
         let level: Vec<i16> = chunk.iter().map(|f| i16::from(f.level.number())).collect();
         let parent: Vec<Option<&str>> = chunk
             .iter()
-            .map(|f| f.parent.as_ref().map(|p| p.as_str()))
+            .map(|f| f.parent.as_ref().map(UnitCode::as_str))
             .collect();
         let geometry: Vec<&str> = chunk.iter().map(|f| f.geometry_json.as_str()).collect();
         sqlx::query(

@@ -112,7 +112,6 @@ pub struct ResourceInfo {
     pub unit_id: i64,
     /// The datum its devices report in.
     pub crs: Crs,
-    /// On duty.
     pub on_duty: bool,
     /// Skills (a worker is dispatched only to cases whose category needs none or one of
     /// these).
@@ -282,7 +281,7 @@ pub struct LiveRead<'a> {
 }
 
 impl LiveRead<'_> {
-    /// The index.
+    /// The in-memory index of every resource's latest report.
     #[must_use]
     pub fn index(&self) -> &LiveIndex {
         &self.guard.index

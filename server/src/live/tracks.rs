@@ -296,6 +296,10 @@ async fn write_with_retry(
     }
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one group commit: its retries and its bookkeeping share the batch"
+)]
 async fn write(
     pool: &PgPool,
     jobs: &[Job],

@@ -61,10 +61,14 @@ impl ProtocolError {
 /// The layers a client may subscribe to. `cases` and `alerts` are served by the socket glue
 /// from the case board and the live alerts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "one switch per layer, as the subscription message carries them"
+)]
 pub struct Layers {
     /// Grid workers.
     pub workers: bool,
-    /// Vehicles.
+    /// Patrol cars and other tracked vehicles.
     pub vehicles: bool,
     /// Open cases.
     pub cases: bool,
@@ -376,10 +380,9 @@ impl View {
             return false;
         }
         let in_scope = match (self.scope, self.loaded.as_deref()) {
-            (None, _) => false,
+            (None, _) | (Some(Scope::Subtree(_)), None) => false,
             (Some(Scope::Everything), _) => true,
             (Some(scope), Some(l)) => home.is_some_and(|h| scope.contains(&l.hierarchy, h)),
-            (Some(Scope::Subtree(_)), None) => false,
         };
         if !in_scope {
             return false;
@@ -856,7 +859,7 @@ mod tests {
         .unwrap();
         Arc::new(LoadedHierarchy {
             version,
-            db_ids: (0..hierarchy.len() as i64).collect(),
+            db_ids: (0..i64::try_from(hierarchy.len()).unwrap()).collect(),
             hierarchy,
             loaded_at: Instant::now(),
         })
@@ -1060,6 +1063,11 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::many_single_char_names, reason = "short-lived test bindings")]
+    #[allow(
+        clippy::float_cmp,
+        reason = "positions come back exactly as they were fed in"
+    )]
     fn moves_within_a_window_coalesce_into_the_latest() {
         let l = loaded(1);
         let view = View::resolve(

@@ -24,6 +24,10 @@ pub fn rect(w: f64, s: f64, e: f64, n: f64) -> Value {
 }
 
 /// A GeoJSON Feature of the import format.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "callers build the coordinates with json! in the call"
+)]
 pub fn feature(code: &str, name: &str, level: &str, parent: Option<&str>, coords: Value) -> Value {
     json!({
         "type": "Feature",
@@ -83,6 +87,10 @@ pub fn features() -> Vec<Value> {
 }
 
 /// Wraps features in a FeatureCollection.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "callers build the features in the call"
+)]
 pub fn collection(features: Vec<Value>) -> Value {
     json!({"type": "FeatureCollection", "features": features})
 }

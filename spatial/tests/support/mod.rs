@@ -4,6 +4,12 @@
 //! The synthetic county is a jittered quad mesh whose shared edges are wiggly polylines (the
 //! same coordinates for both neighbours, so grids tile without gaps or overlaps), grouped 4×4
 //! into villages and villages 4×4 into townships.
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "lattice counts of a few hundred fit f64 exactly; bucket indexes are checked >= 0 or computed from a box's own corners"
+)]
 #![allow(dead_code, reason = "each includer uses a different part")]
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test support")]
 
@@ -79,6 +85,11 @@ impl Synthetic {
     }
 
     /// The units: one county, townships, villages and grids.
+    #[allow(
+        clippy::too_many_lines,
+        clippy::similar_names,
+        reason = "the whole synthetic county in one place; `ring` and `rings` are one ring and all"
+    )]
     pub fn units(&self) -> Vec<UnitInput> {
         let mut rng = StdRng::seed_from_u64(self.seed);
         let (nx, ny) = (self.nx, self.ny);
@@ -187,7 +198,7 @@ impl Synthetic {
             let (cx, cy) = (self.origin.0 + 2.5 * dx, self.origin.1 + 2.5 * dy);
             let star: Vec<(f64, f64)> = (0..14)
                 .map(|m| {
-                    let a = m as f64 * std::f64::consts::TAU / 14.0;
+                    let a = f64::from(m) * std::f64::consts::TAU / 14.0;
                     let r = if m % 2 == 0 { 0.18 } else { 0.08 };
                     (cx + r * dx * a.cos(), cy + r * dy * a.sin())
                 })

@@ -52,12 +52,9 @@ pub(super) async fn insert_phase(
         );
         tasks.spawn(async move {
             let mut o = Outcome::default();
-            let mut conn = match pool.acquire().await {
-                Ok(c) => c,
-                Err(_) => {
-                    o.errors += 1;
-                    return o;
-                }
+            let Ok(mut conn) = pool.acquire().await else {
+                o.errors += 1;
+                return o;
             };
             while Instant::now() < deadline {
                 let ti = next.fetch_add(1, Ordering::Relaxed) % targets.len();
