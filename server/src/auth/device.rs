@@ -68,15 +68,14 @@ pub async fn authenticate_device(
         ));
     }
     let hash = hash_token(token);
-    let record = match auth.devices.get(&hash).await {
-        Some(r) => r,
-        None => {
-            let record = Arc::new(DeviceRecord::load(pool, &hash).await?.ok_or_else(|| {
-                Error::unauthorized("invalid_token", "this device token is not known")
-            })?);
-            auth.devices.insert(hash, Arc::clone(&record)).await;
-            record
-        }
+    let record = if let Some(r) = auth.devices.get(&hash).await {
+        r
+    } else {
+        let record = Arc::new(DeviceRecord::load(pool, &hash).await?.ok_or_else(|| {
+            Error::unauthorized("invalid_token", "this device token is not known")
+        })?);
+        auth.devices.insert(hash, Arc::clone(&record)).await;
+        record
     };
     if record.revoked {
         return Err(Error::unauthorized(

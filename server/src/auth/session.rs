@@ -89,6 +89,10 @@ const TOUCH_EVERY_S: i64 = 60;
 /// # Errors
 ///
 /// Database failure, or no randomness (as `sqlx::Error::Protocol`).
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a session's lifetime in seconds, far below 2^52"
+)]
 pub async fn create_session(
     db: impl PgExecutor<'_>,
     user_id: i64,
@@ -231,6 +235,7 @@ fn decide(row: SessionRow, via_cookie: bool, address: Option<IpAddr>) -> Session
     }))
 }
 
+#[allow(clippy::cast_precision_loss, reason = "a few seconds, far below 2^52")]
 async fn touch_if_due(pool: &PgPool, session_id: i64) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "UPDATE sessions SET last_seen_at = now()

@@ -125,6 +125,7 @@ impl ApiError {
     }
 
     /// A 400 for a body that is not JSON at all, with the parser's reason.
+    #[must_use]
     pub fn invalid_json(e: &serde_json::Error) -> Self {
         Self::BadRequest {
             code: "invalid_json",

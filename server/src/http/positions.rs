@@ -230,7 +230,7 @@ const MAX_TRACK_DAYS: i64 = 31;
 /// Most points in one track answer; beyond, `truncated` is set (ask for a shorter window).
 const MAX_TRACK_POINTS: i64 = 200_000;
 
-/// A resource's track between two times as a GeoJSON Feature: a LineString (a Point for a
+/// A resource's track between two times as a GeoJSON Feature: a `LineString` (a `Point` for a
 /// single fix, no geometry when there is none) with the time of every vertex in
 /// `properties.times`, plus speeds and grid codes; scoped to the caller's territory.
 #[utoipa::path(get, path = "/api/resources/{id}/track", tag = "live", params(

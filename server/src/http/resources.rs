@@ -35,6 +35,7 @@ pub trait Resource: Kind {
 }
 
 /// 404 for a resource outside the caller's territory, as if it did not exist.
+#[must_use]
 pub fn not_found<K: Resource>(id: i64) -> ApiError {
     ApiError::not_found(
         K::NOT_FOUND,

@@ -147,8 +147,8 @@ fn truthy(s: &str) -> bool {
 /// # Errors
 ///
 /// [`OsmandError::NoDevice`] without `id`/`deviceid`, [`OsmandError::Invalid`] for a bad field.
-pub fn from_params(
-    params: &HashMap<String, String>,
+pub fn from_params<S: std::hash::BuildHasher>(
+    params: &HashMap<String, String, S>,
     now: DateTime<Utc>,
 ) -> Result<OsmandReport, OsmandError> {
     let get = |k: &str| params.get(k).map(String::as_str);
