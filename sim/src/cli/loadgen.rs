@@ -101,6 +101,16 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// Adds one task's counts and latencies to the phase's total.
+    fn absorb(&mut self, o: Outcome) {
+        self.points += o.points;
+        self.requests += o.requests;
+        self.rejected += o.rejected;
+        self.busy += o.busy;
+        self.errors += o.errors;
+        self.latencies_us.extend(o.latencies_us);
+    }
+
     fn percentile_ms(&self, q: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return f64::NAN;
@@ -239,12 +249,7 @@ async fn http_phase(
     }
     let mut total = Outcome::default();
     while let Some(Ok(o)) = tasks.join_next().await {
-        total.points += o.points;
-        total.requests += o.requests;
-        total.rejected += o.rejected;
-        total.busy += o.busy;
-        total.errors += o.errors;
-        total.latencies_us.extend(o.latencies_us);
+        total.absorb(o);
     }
     total.elapsed = started.elapsed();
     total.name = format!("HTTP, batches of {batch}, {concurrency} in flight");

@@ -92,10 +92,7 @@ pub(super) async fn insert_phase(
     }
     let mut total = Outcome::default();
     while let Some(Ok(o)) = tasks.join_next().await {
-        total.points += o.points;
-        total.requests += o.requests;
-        total.errors += o.errors;
-        total.latencies_us.extend(o.latencies_us);
+        total.absorb(o);
     }
     total.elapsed = started.elapsed();
     total.name = format!("PostGIS, one INSERT per point, {connections} connection(s)");
