@@ -11,6 +11,7 @@ use gridwall_spatial::Scope;
 use super::IngestContext;
 use super::error::{Error, Result};
 use crate::auth::Principal;
+use crate::hierarchy::LoadedHierarchy;
 use crate::live::tracks::NotDurable;
 use crate::live::{Applied, ResourceInfo};
 use crate::position::{Crs, Rejection, Report};
@@ -49,13 +50,6 @@ pub trait Item {
 /// What became of one item: what it did on the live map, or why it was refused.
 pub type Outcome = Result<Applied, Rejection>;
 
-pub(super) fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
-    Rejection {
-        code,
-        message: message.into(),
-    }
-}
-
 /// Takes a batch from `sender`: each item is answered on its own, in order (a bad item never
 /// drops the good ones), and the accepted ones are committed to the track before this returns.
 /// Counts the accepted and rejected items in the metrics.
@@ -87,7 +81,9 @@ pub async fn accept<I: Item>(
         let r = match (sender, item.resource()) {
             (Sender::Device { resource_id }, Ok(None)) => Ok((resource_id, item)),
             (_, Ok(Some(id))) => Ok((id, item)),
-            (Sender::User(_), Ok(None)) => Err(reject("missing_field", "resource is required")),
+            (Sender::User(_), Ok(None)) => {
+                Err(Rejection::new("missing_field", "resource is required"))
+            }
             (_, Err(e)) => Err(e),
         };
         if let Ok((id, _)) = &r {
@@ -104,10 +100,10 @@ pub async fn accept<I: Item>(
         let outcome = r.and_then(|(id, item)| {
             let info = known
                 .get(&id)
-                .ok_or_else(|| reject("unknown_resource", format!("no resource {id}")))?;
+                .ok_or_else(|| Rejection::new("unknown_resource", format!("no resource {id}")))?;
             match sender {
                 Sender::Device { resource_id } if resource_id != id => {
-                    return Err(reject(
+                    return Err(Rejection::new(
                         "out_of_scope",
                         format!("this device token reports for resource {resource_id}, not {id}"),
                     ));
@@ -124,7 +120,7 @@ pub async fn accept<I: Item>(
                     if !inside {
                         // Indistinguishable from unknown: the territory's edge hides what
                         // lies beyond it.
-                        return Err(reject(
+                        return Err(Rejection::new(
                             "out_of_scope",
                             format!("resource {id} is not in your territory"),
                         ));
@@ -133,14 +129,14 @@ pub async fn accept<I: Item>(
                 Sender::Device { .. } => {}
             }
             if info.disabled {
-                return Err(reject(
+                return Err(Rejection::new(
                     "resource_disabled",
                     format!("resource {id} is disabled"),
                 ));
             }
             let report = item.report(info.crs, now)?;
             if report.at < oldest {
-                return Err(reject(
+                return Err(Rejection::new(
                     "too_old",
                     format!(
                         "at ({}) is older than the {} days of history kept",
@@ -153,7 +149,7 @@ pub async fn accept<I: Item>(
         });
         results.push(outcome);
     }
-    let applied = commit(ctx, &accepted).await?;
+    let applied = commit(ctx, loaded.as_deref(), &accepted).await?;
     let metrics = ctx.metrics();
     let n_accepted = accepted.len();
     metrics
@@ -168,15 +164,15 @@ pub async fn accept<I: Item>(
 /// Applies accepted points to the live map and waits until the track has them.
 async fn commit(
     ctx: &impl IngestContext,
+    loaded: Option<&LoadedHierarchy>,
     accepted: &[(Arc<ResourceInfo>, Report)],
 ) -> Result<Vec<Applied>> {
     if accepted.is_empty() {
         return Ok(Vec::new());
     }
     let live = ctx.live();
-    let loaded = ctx.hierarchy().get();
     let (applied, durable) =
-        live.apply(loaded.as_deref(), accepted)
+        live.apply(loaded, accepted)
             .map_err(|full| Error::TrackBufferFull {
                 queued: full.queued,
             })?;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::accept::{Item, reject};
+use super::accept::Item;
 use super::error::{Error, Result};
 use crate::position::{Crs, Fields, Rejection, Report, check, number};
 
@@ -183,11 +183,11 @@ impl<'a> ItemIn<'a> {
             // tree says what is wrong with it.
             Err(_) => match serde_json::from_str(raw.get()) {
                 Ok(Value::Object(o)) => Self::Object(o),
-                Ok(other) => Self::Refused(reject(
+                Ok(other) => Self::Refused(Rejection::new(
                     "invalid_value",
                     format!("each position must be an object, got {other}"),
                 )),
-                Err(e) => Self::Refused(reject(
+                Err(e) => Self::Refused(Rejection::new(
                     "invalid_value",
                     format!("this position is not readable: {e}"),
                 )),
@@ -202,7 +202,7 @@ impl<'a> ItemIn<'a> {
             Self::Object(o) => match o.get("resource") {
                 None | Some(Value::Null) => Ok(None),
                 Some(v) => v.as_i64().map(Some).ok_or_else(|| {
-                    reject(
+                    Rejection::new(
                         "invalid_value",
                         format!("resource must be an integer id, got {v}"),
                     )
@@ -258,7 +258,8 @@ impl FastItem<'_> {
 /// An item's own datum when it names one, else the batch's.
 fn item_crs(named: Option<&str>, batch: Crs) -> Result<Crs, Rejection> {
     named.map_or(Ok(batch), |c| {
-        Crs::parse(c).ok_or_else(|| reject("invalid_value", format!("crs {c:?} is unknown")))
+        Crs::parse(c)
+            .ok_or_else(|| Rejection::new("invalid_value", format!("crs {c:?} is unknown")))
     })
 }
 
@@ -269,7 +270,7 @@ fn item_report(o: &ItemObject, crs: Crs, now: DateTime<Utc>) -> Result<Report, R
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(v) => {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_value",
                 format!("sos must be true or false, got {v}"),
             ));
