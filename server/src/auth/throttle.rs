@@ -32,11 +32,12 @@ fn secs(d: std::time::Duration) -> f64 {
 }
 
 impl LoginThrottle {
-    /// The keys for a user name (case-insensitive) and an address.
+    /// The keys for a user name (case-insensitive) and an address. A name holding a NUL (which
+    /// a key cannot) counts with the NUL shown as U+FFFD.
     #[must_use]
     pub fn new(username: &str, address: Option<IpAddr>) -> Self {
         Self {
-            user_key: format!("user:{}", username.to_lowercase()),
+            user_key: format!("user:{}", crate::text::visible(username).to_lowercase()),
             address_key: address.map(|a| format!("addr:{a}")),
         }
     }

@@ -13,6 +13,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody, Json};
+use super::input::{JsonKeepingNul, nul_in_field};
 use crate::audit::{self, Event, Outcome};
 use crate::auth::{
     self, Actor, ClientAddr, LoginThrottle, PasswordError, Principal, Revocation, ThrottleDecision,
@@ -157,7 +158,9 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
     headers: HeaderMap,
-    Json(req): Json<LoginRequest>,
+    // Text with a NUL is refused below, after it has been counted and recorded like any other
+    // failed login.
+    JsonKeepingNul(req): JsonKeepingNul<LoginRequest>,
 ) -> ApiResult<Response> {
     let username = req.username.trim().to_owned();
     if username.is_empty() || username.len() > 64 {
@@ -174,6 +177,18 @@ pub async fn login(
     if let ThrottleDecision::Locked { retry_after_s } = throttle.check(&state.pool).await? {
         audit_login(&state.pool, &attempt, Outcome::Denied, "locked").await?;
         return Err(locked(retry_after_s));
+    }
+    let nul_in = [("/username", &username), ("/password", &req.password)]
+        .into_iter()
+        .find_map(|(field, text)| crate::text::has_nul(text).then_some(field));
+    if let Some(field) = nul_in {
+        let next = throttle.fail(&state.pool, &state.auth.config).await?;
+        audit_login(&state.pool, &attempt, Outcome::Denied, "invalid_text").await?;
+        tracing::info!(?address, field, "login refused: NUL in the form");
+        if let ThrottleDecision::Locked { retry_after_s } = next {
+            return Err(locked(retry_after_s));
+        }
+        return Err(nul_in_field(field));
     }
 
     let row = db::users::for_login(&state.pool, &username).await?;

@@ -478,21 +478,8 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-/// `Json<T>` whose failures answer in the API's error shape. Request bodies deny unknown
-/// fields (`#[serde(deny_unknown_fields)]`), so a misspelt field is an error, not ignored.
-#[derive(Debug, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct Json<T>(pub T);
-
-/// `Query<T>` whose failures answer in the API's error shape.
-#[derive(Debug, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct Query<T>(pub T);
-
-/// `Path<T>` whose failures answer in the API's error shape.
-#[derive(Debug, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub struct Path<T>(pub T);
+/// The extractors whose failures (and NULs) answer in this shape.
+pub use super::input::{Json, Path, Query};
 
 /// Result alias for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::Problem;
 use crate::geojson::{multipolygon, read_geometry};
+use crate::text;
 
 /// One feature that passed the structural checks.
 #[derive(Debug, Clone)]
@@ -121,7 +122,7 @@ fn one_feature(index: usize, value: &Value) -> Result<FeatureInput, Problem> {
         .get("properties")
         .and_then(|p| p.get("code"))
         .and_then(|c| match c {
-            Value::String(s) => Some(s.clone()),
+            Value::String(s) => Some(text::visible(s).into_owned()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         });
@@ -130,6 +131,10 @@ fn one_feature(index: usize, value: &Value) -> Result<FeatureInput, Problem> {
         code: raw_code.clone(),
         reason,
     };
+    // Before any other rule: PostgreSQL cannot hold the text, nor this answer its audit row.
+    if let Some(pointer) = text::first_nul(value) {
+        return Err(problem(format!("{pointer} {}", text::NUL_REASON)));
+    }
     match Feature::deserialize(value) {
         Ok(feature) => read_feature(index, feature).map_err(problem),
         Err(e) => Err(problem(why_refused(value, &e))),
