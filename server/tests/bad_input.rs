@@ -1,17 +1,19 @@
 //! Hostile input at the edge, against real PostGIS: a NUL anywhere in text is refused with a
 //! 4xx naming the field (a refused login still throttled and audited, a refused import
-//! audited).
+//! audited); the framework's own errors (body limit, wrong method, websocket upgrade, time
+//! limit) answer in the API's shape.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod common;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use common::{TOKEN, collection, error_parts, features, json_as, post_hierarchy, send_anon};
+use common::{TOKEN, collection, error_parts, features, json_as, post_hierarchy, send, send_anon};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -306,4 +308,83 @@ async fn a_nul_in_a_hierarchy_file_names_feature_and_property_and_is_audited(poo
     .await
     .unwrap();
     assert_eq!(failed, 1, "the refusal is in the audit log");
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn the_frameworks_own_errors_answer_in_the_api_shape(pool: PgPool) {
+    let app = loaded(&pool).await;
+    let json_error = |s: StatusCode, h: &axum::http::HeaderMap, body: &[u8]| {
+        assert_eq!(
+            h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+            Some("application/json"),
+            "{s}: {}",
+            String::from_utf8_lossy(body)
+        );
+        let v: Value = serde_json::from_slice(body).unwrap();
+        error_parts(&v)
+    };
+
+    // A body over the limit of a route that reads raw bytes.
+    let big = vec![b' '; gridwall_server::http::positions::MAX_INGEST_BODY_BYTES + 1];
+    let req = Request::post("/api/positions")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(big))
+        .unwrap();
+    let (s, h, body) = send(&app, req).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json_error(s, &h, &body).0, "payload_too_large");
+
+    // A method the path does not take: 405 with Allow.
+    let (s, h, body) = send(
+        &app,
+        Request::delete("/api/cases").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(json_error(s, &h, &body).0, "method_not_allowed");
+    let allow = h
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        allow.contains("GET") && allow.contains("POST"),
+        "Allow: {allow}"
+    );
+    let (s, h, body) = send_anon(
+        &app,
+        Request::get("/api/auth/login").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(json_error(s, &h, &body).0, "method_not_allowed");
+    assert_eq!(h.get(header::ALLOW).unwrap(), "POST");
+
+    // The websocket without the upgrade headers.
+    let (s, h, body) = send(&app, Request::get("/ws").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (code, message, _) = json_error(s, &h, &body);
+    assert_eq!(code, "bad_request");
+    assert!(message.to_lowercase().contains("upgrade"), "{message}");
+}
+
+/// The time limit of a route answers 503 in the API's shape with `Retry-After` (the app's limits
+/// are 30 s and 5 min; the same layer on a small router with a handler that never finishes).
+#[tokio::test]
+async fn a_request_past_its_time_limit_answers_503_in_the_api_shape() {
+    use axum::middleware::{self, Next};
+    use gridwall_server::http::shape;
+    let app: Router = Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(std::future::pending::<&'static str>),
+        )
+        .layer(middleware::from_fn(|req, next: Next| {
+            shape::within(Duration::from_millis(20), req, next)
+        }))
+        .layer(middleware::from_fn(shape::json_errors));
+    let (s, h, body) = send_anon(&app, Request::get("/slow").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(h.contains_key(header::RETRY_AFTER));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error_parts(&v).0, "timeout");
 }
