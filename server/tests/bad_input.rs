@@ -1,11 +1,12 @@
 //! Hostile input at the edge, against real PostGIS: a NUL anywhere in text is refused with a
 //! 4xx naming the field (a refused login still throttled and audited, a refused import
 //! audited); the framework's own errors (body limit, wrong method, websocket upgrade, time
-//! limit) answer in the API's shape.
+//! limit) answer in the API's shape; a gzip file is bounded once decompressed.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod common;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -387,4 +388,33 @@ async fn a_request_past_its_time_limit_answers_503_in_the_api_shape() {
     assert!(h.contains_key(header::RETRY_AFTER));
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(error_parts(&v).0, "timeout");
+}
+
+/// The outside round's gzip bomb: 1 MiB that expands to 1 GiB. Refused once the expansion
+/// passes the import limit, as 413 in the API's shape, and audited.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_gzip_bomb_is_refused_once_decompressed_past_the_limit(pool: PgPool) {
+    let app = loaded(&pool).await;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        enc.write_all(&zeros).unwrap();
+    }
+    let bomb = enc.finish().unwrap();
+    assert!(bomb.len() < 2 << 20, "{}", bomb.len());
+    let (s, v) = post_hierarchy(&app, bomb).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    let (code, _, details) = error_parts(&v);
+    assert_eq!(code, "payload_too_large");
+    assert_eq!(
+        details["limit_bytes"],
+        gridwall_server::http::admin::MAX_IMPORT_BYTES
+    );
+    let failed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'hierarchy.import' AND outcome = 'failed'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(failed, 1);
 }

@@ -492,6 +492,9 @@ impl From<crate::import::Error> for ApiError {
     fn from(e: crate::import::Error) -> Self {
         use crate::import::Error;
         match e {
+            Error::Parse(crate::import::ParseError::TooLarge { limit_bytes }) => {
+                Self::PayloadTooLarge { limit_bytes }
+            }
             Error::Parse(p) => Self::BadRequest {
                 code: "invalid_hierarchy_file",
                 message: p.to_string(),
