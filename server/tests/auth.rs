@@ -963,3 +963,86 @@ async fn bodies_are_bounded(pool: PgPool) {
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert_eq!(error_parts(&v).0, "payload_too_large");
 }
+
+/// Guessable passwords are refused wherever a password is set (an admin creating or resetting
+/// an account, a user changing theirs, the command line), saying why.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn guessable_passwords_are_refused_wherever_one_is_set(pool: PgPool) {
+    let app = loaded(&pool).await;
+    let id = add_user(&app, "disp.six", "dispatcher", Some("320999")).await;
+    let token = token_of(&app, "disp.six", PASSWORD).await;
+    let attempts = [
+        (
+            "/api/users".to_owned(),
+            TOKEN.to_owned(),
+            json!({"username": "weak1", "display_name": "x", "role": "leader", "scope": "320999",
+                   "password": "1234567890"}),
+            "password",
+        ),
+        (
+            format!("/api/users/{id}/password"),
+            TOKEN.to_owned(),
+            json!({"password": "qwertyuiop"}),
+            "password",
+        ),
+        (
+            "/api/auth/password".to_owned(),
+            token.clone(),
+            json!({"current_password": PASSWORD, "new_password": "disp.six2026"}),
+            "new_password",
+        ),
+    ];
+    for (uri, token, body, field) in attempts {
+        let (s, v) = json_as(&app, "POST", &uri, Some(&token), Some(body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{uri}: {v}");
+        let (code, message, details) = error_parts(&v);
+        assert_eq!(code, "weak_password", "{v}");
+        assert_eq!(details["field"], field);
+        assert!(
+            message.starts_with("the password is too easy to guess"),
+            "{message}"
+        );
+        assert!(details["score"].as_u64().unwrap() < 3, "{v}");
+        assert!(
+            details["warning"].is_string()
+                || !details["suggestions"].as_array().unwrap().is_empty(),
+            "zxcvbn's feedback: {v}"
+        );
+    }
+    // Nothing was set: the old password still works.
+    assert!(!token_of(&app, "disp.six", PASSWORD).await.is_empty());
+
+    // The command line, with the password on standard input.
+    let db = pool.connect_options().get_database().unwrap().to_owned();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gridwall"))
+        .args([
+            "user",
+            "add",
+            "weak2",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .env("DATABASE_URL", &url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"1234567890\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("too easy to guess"), "{said}");
+    let made: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE username LIKE 'weak%'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(made, 0);
+}

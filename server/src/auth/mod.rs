@@ -39,8 +39,8 @@ pub use ident::{OsmandDevice, authenticate_ident};
 pub use ident_limiter::IdentLimiter;
 pub use mask::mask_phone;
 pub use password::{
-    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordError, generate_password, hash_password,
-    validate_password, verify_password,
+    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, MIN_PASSWORD_SCORE, PasswordError, generate_password,
+    hash_password, validate_password, verify_password,
 };
 pub use policy::Permission;
 pub use session::{

@@ -85,7 +85,7 @@ pub struct Me {
 pub struct PasswordChange {
     /// The password in use now.
     pub current_password: String,
-    /// The new one (at least 10 characters, not the user name).
+    /// The new one (at least 10 characters, not the user name, not easy to guess).
     pub new_password: String,
 }
 
@@ -133,16 +133,29 @@ pub(crate) async fn verify_blocking(
     hashing(state, move || auth::verify_password(&password, &hash)).await
 }
 
-/// A password-policy failure as a 422 naming the field.
+/// A password-policy failure as a 422 naming the field; a guessable password also says why
+/// (`details.warning`, `details.suggestions`, `details.score` of 0–4, `min_score`).
 pub(crate) fn weak_password(field: &str, e: &PasswordError) -> ApiError {
+    let mut details = json!({
+        "field": field,
+        "min_length": auth::MIN_PASSWORD_CHARS,
+        "max_bytes": auth::MAX_PASSWORD_BYTES,
+        "min_score": auth::MIN_PASSWORD_SCORE,
+    });
+    if let PasswordError::Weak {
+        score,
+        warning,
+        suggestions,
+    } = e
+    {
+        details["score"] = json!(score);
+        details["warning"] = json!(warning);
+        details["suggestions"] = json!(suggestions);
+    }
     ApiError::Unprocessable {
         code: "weak_password",
         message: e.to_string(),
-        details: json!({
-            "field": field,
-            "min_length": auth::MIN_PASSWORD_CHARS,
-            "max_bytes": auth::MAX_PASSWORD_BYTES,
-        }),
+        details,
     }
 }
 
