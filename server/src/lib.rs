@@ -45,6 +45,7 @@ pub mod metrics;
 pub mod position;
 pub mod state;
 pub mod stream;
+pub mod territory;
 pub mod tiles;
 pub mod unit_ref;
 

@@ -7,6 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::{PgExecutor, Postgres, QueryBuilder, Transaction};
 
+use crate::territory::Territory;
+
 /// Columns of a case as every read returns them.
 const CASE_COLUMNS: &str = "c.id, c.number, c.title, c.description, c.category,
     cat.name_zh AS category_zh, cat.name_en AS category_en, c.source, c.severity,
@@ -270,21 +272,20 @@ pub async fn insert_case(
     .await
 }
 
-/// One case, when visible in `scope_id` (`None`: everything).
+/// One case, when visible in `territory`.
 pub async fn get_case(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     id: i64,
 ) -> Result<Option<CaseRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT {CASE_COLUMNS}{CASE_FROM} WHERE c.id = $1
-           AND ($2::bigint IS NULL
-                OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
-                                 AND (SELECT tree_hi FROM units WHERE id = $2))"
+        "SELECT {CASE_COLUMNS}{CASE_FROM}
+           JOIN territory($2) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE c.id = $1"
     );
     sqlx::query_as(&sql)
         .bind(id)
-        .bind(scope_id)
+        .bind(territory.root())
         .fetch_optional(db)
         .await
 }
@@ -327,30 +328,23 @@ pub struct CaseFilter {
     pub offset: i64,
 }
 
-/// Cases visible in `scope_id` passing `f`, with the number of matches before paging.
+/// Cases visible in `territory` passing `f`, with the number of matches before paging.
 pub async fn list_cases(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     f: &CaseFilter,
 ) -> Result<(Vec<CaseRow>, i64), sqlx::Error> {
     let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new("SELECT ");
     qb.push(CASE_COLUMNS)
         .push(", count(*) OVER () AS total")
         .push(CASE_FROM)
+        .push(" JOIN territory(")
+        .push_bind(territory.root())
+        .push(") scope ON g.tree_lo BETWEEN scope.lo AND scope.hi")
+        .push(" JOIN territory(")
+        .push_bind(f.under_unit_id)
+        .push(") under ON g.tree_lo BETWEEN under.lo AND under.hi")
         .push(" WHERE true");
-    let in_unit = |qb: &mut QueryBuilder<'_, Postgres>, unit: i64| {
-        qb.push(" AND g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = ")
-            .push_bind(unit)
-            .push(") AND (SELECT tree_hi FROM units WHERE id = ")
-            .push_bind(unit)
-            .push(")");
-    };
-    if let Some(s) = scope_id {
-        in_unit(&mut qb, s);
-    }
-    if let Some(u) = f.under_unit_id {
-        in_unit(&mut qb, u);
-    }
     for (column, values) in [
         ("c.status", &f.statuses),
         ("c.category", &f.categories),
@@ -583,34 +577,19 @@ pub async fn flag_overdue(db: impl PgExecutor<'_>) -> Result<Vec<i64>, sqlx::Err
     .await
 }
 
-/// The worker resource of a user account (role worker), if any.
-pub async fn resource_of_user(
-    db: impl PgExecutor<'_>,
-    user_id: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM resources WHERE user_id = $1 AND kind = 'worker' AND disabled_at IS NULL",
-    )
-    .bind(user_id)
-    .fetch_optional(db)
-    .await
-}
-
-/// A worker to assign, when visible in `scope_id`: (`units.id` of the home grid, disabled?).
+/// A worker to assign, when visible in `territory`: (name, disabled?).
 pub async fn assignable_worker(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     id: i64,
 ) -> Result<Option<(String, bool)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.name, r.disabled_at IS NOT NULL FROM resources r JOIN units g ON g.id = r.unit_id
-         WHERE r.id = $1 AND r.kind = 'worker'
-           AND ($2::bigint IS NULL
-                OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
-                                 AND (SELECT tree_hi FROM units WHERE id = $2))",
+           JOIN territory($2) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE r.id = $1 AND r.kind = 'worker'",
     )
     .bind(id)
-    .bind(scope_id)
+    .bind(territory.root())
     .fetch_optional(db)
     .await
 }
