@@ -53,6 +53,44 @@ fn sees_as_worker(who: &Caller, r: &CaseRow) -> bool {
     me.is_some() && (r.assignee_id == me || r.created_by_resource == me)
 }
 
+/// Drops from `rows` the links to cases `who` may not open (a possible duplicate names the
+/// other case's id and number): a link is shown only to those who can read both cases.
+/// Answers the ids of the links it dropped.
+///
+/// # Errors
+///
+/// Database failures.
+pub async fn hide_unreadable_links(
+    state: &impl CaseContext,
+    who: &Caller,
+    rows: &mut [CaseRow],
+) -> Result<Vec<i64>> {
+    let mut linked: Vec<i64> = rows.iter().filter_map(|r| r.duplicate_of).collect();
+    if linked.is_empty() {
+        return Ok(linked);
+    }
+    linked.sort_unstable();
+    linked.dedup();
+    let worker = if who.is_center() {
+        None
+    } else {
+        Some(who.resource().unwrap_or(-1))
+    };
+    let readable =
+        db::cases::readable_among(state.pool(), who.territory(), worker, &linked).await?;
+    let mut dropped = Vec::new();
+    for row in rows.iter_mut() {
+        if let Some(d) = row.duplicate_of
+            && !readable.contains(&d)
+        {
+            row.duplicate_of = None;
+            row.duplicate_of_number = None;
+            dropped.push(d);
+        }
+    }
+    Ok(dropped)
+}
+
 /// A case the caller may not see, answered like one that does not exist.
 #[must_use]
 pub fn case_not_found(id: i64) -> Error {
@@ -150,6 +188,18 @@ pub async fn create(
         });
     }
     let grid_id = loaded.db_ids[path.grid.0 as usize];
+    if !who.is_center()
+        && let Some(worker) = who.resource()
+        && !db::cases::within_reach(state.pool(), worker, grid_id).await?
+    {
+        return Err(Error::Refused {
+            code: "out_of_reach",
+            message: "a worker reports cases in their own grid and the grids that touch it; \
+                      report this one to the command center"
+                .into(),
+            details: json!({"field": "lat"}),
+        });
+    }
     let fingerprint = input.fingerprint();
     let actor = who.idempotency_actor();
     if let Some(key) = idempotency_key
@@ -166,6 +216,7 @@ pub async fn create(
     );
     let duplicate_of = db::cases::possible_duplicate(
         state.pool(),
+        who.territory(),
         &input.category,
         input.position.lng(),
         input.position.lat(),

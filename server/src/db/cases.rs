@@ -176,6 +176,7 @@ pub async fn by_idempotency_key(
 /// `window_h` hours, nearest first: the possible original of a new report.
 pub async fn possible_duplicate(
     db: impl PgExecutor<'_>,
+    territory: Territory,
     category: &str,
     lng: f64,
     lat: f64,
@@ -185,13 +186,15 @@ pub async fn possible_duplicate(
     // The box prefilter (≈ radius in degrees, generous in longitude) uses the GiST index; the
     // geography distance decides.
     sqlx::query_scalar(
-        "SELECT id FROM cases
-         WHERE category = $1 AND status NOT IN ('closed', 'rejected')
-           AND created_at > now() - make_interval(hours => $5)
-           AND geom && ST_Expand(ST_SetSRID(ST_MakePoint($2, $3), 4326), $4 / 90000.0)
-           AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography, $4)
-         ORDER BY ST_Distance(geom::geography,
-                              ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography), id
+        "SELECT c.id FROM cases c JOIN units g ON g.id = c.grid_id
+           JOIN territory($6) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE c.category = $1 AND c.status NOT IN ('closed', 'rejected')
+           AND c.created_at > now() - make_interval(hours => $5)
+           AND c.geom && ST_Expand(ST_SetSRID(ST_MakePoint($2, $3), 4326), $4 / 90000.0)
+           AND ST_DWithin(c.geom::geography,
+                          ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography, $4)
+         ORDER BY ST_Distance(c.geom::geography,
+                              ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography), c.id
          LIMIT 1",
     )
     .bind(category)
@@ -199,6 +202,7 @@ pub async fn possible_duplicate(
     .bind(lat)
     .bind(radius_m)
     .bind(window_h)
+    .bind(territory.root())
     .fetch_optional(db)
     .await
 }
@@ -574,6 +578,49 @@ pub async fn flag_overdue(db: impl PgExecutor<'_>) -> Result<Vec<i64>, sqlx::Err
          RETURNING id",
     )
     .fetch_all(db)
+    .await
+}
+
+/// Which of the cases `ids` a reader may open: those in `territory`, and, for a worker
+/// (`worker`: `resources.id`), only those assigned to or reported by them.
+pub async fn readable_among(
+    db: impl PgExecutor<'_>,
+    territory: Territory,
+    worker: Option<i64>,
+    ids: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.id FROM cases c JOIN units g ON g.id = c.grid_id
+           JOIN territory($1) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE c.id = ANY($3)
+           AND ($2::bigint IS NULL OR c.assignee_id = $2 OR c.created_by_resource = $2)",
+    )
+    .bind(territory.root())
+    .bind(worker)
+    .bind(ids)
+    .fetch_all(db)
+    .await
+}
+
+/// Whether a worker (`resources.id`) may report a case in grid `grid_id`: a grid of their
+/// home unit, or one that touches it (see docs/cases.md, "Who registers where").
+pub async fn within_reach(
+    db: impl PgExecutor<'_>,
+    worker: i64,
+    grid_id: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (
+             SELECT 1 FROM resources r
+             JOIN units home ON home.id = r.unit_id
+             JOIN units g ON g.id = $2
+             WHERE r.id = $1
+               AND (g.tree_lo BETWEEN home.tree_lo AND home.tree_hi
+                    OR ST_Intersects(g.geom, home.geom)))",
+    )
+    .bind(worker)
+    .bind(grid_id)
+    .fetch_one(db)
     .await
 }
 

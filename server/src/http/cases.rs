@@ -270,6 +270,21 @@ pub struct CaseView {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
+/// The answers for `rows` as `who` may see them: links to cases `who` cannot open are dropped
+/// (see [`store::hide_unreadable_links`]).
+async fn views(state: &AppState, who: &Caller, mut rows: Vec<CaseRow>) -> ApiResult<Vec<CaseView>> {
+    store::hide_unreadable_links(state, who, &mut rows).await?;
+    Ok(rows.into_iter().map(|r| view(r, who)).collect())
+}
+
+/// [`views`] of one case.
+async fn view_one(state: &AppState, who: &Caller, row: CaseRow) -> ApiResult<CaseView> {
+    let mut rows = [row];
+    store::hide_unreadable_links(state, who, &mut rows).await?;
+    let [row] = rows;
+    Ok(view(row, who))
+}
+
 fn view(row: CaseRow, who: &Caller) -> CaseView {
     let status = CaseStatus::parse(&row.status).unwrap_or(CaseStatus::Reported);
     let allowed_actions = store::party(who, row.assignee_id)
@@ -522,7 +537,7 @@ pub async fn create(
         StatusCode::OK
     };
     let location = format!("/api/cases/{}", row.id);
-    let mut resp = (status, axum::Json(view(row, &who))).into_response();
+    let mut resp = (status, axum::Json(view_one(&state, &who, row).await?)).into_response();
     if let Ok(v) = location.parse() {
         resp.headers_mut().insert(header::LOCATION, v);
     }
@@ -600,8 +615,23 @@ pub async fn get_one(
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<CaseDetail>> {
     let who = case_handler(caller)?;
-    let row = store::visible(&state, &who, id).await?;
-    let history = db::cases::events_of(&state.pool, id).await?;
+    let mut rows = [store::visible(&state, &who, id).await?];
+    let hidden = store::hide_unreadable_links(&state, &who, &mut rows).await?;
+    let [row] = rows;
+    let mut history = db::cases::events_of(&state.pool, id).await?;
+    if !hidden.is_empty() {
+        // The history names the link too (the report event's details).
+        for e in &mut history {
+            if let Some(details) = e.details.as_object_mut()
+                && details
+                    .get("duplicate_of")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|d| hidden.contains(&d))
+            {
+                details.insert("duplicate_of".into(), Value::Null);
+            }
+        }
+    }
     Ok(axum::Json(CaseDetail {
         case: view(row, &who),
         history: history.into_iter().map(EventView::from).collect(),
@@ -679,7 +709,7 @@ pub async fn transition(
         position,
     };
     let row = store::transition(&state, &who, id, &input).await?;
-    Ok(axum::Json(view(row, &who)))
+    Ok(axum::Json(view_one(&state, &who, row).await?))
 }
 
 /// Filters of the case list.
@@ -807,7 +837,7 @@ pub async fn list(
         principal: Box::new(me.clone()),
         resource: None,
     };
-    let cases: Vec<CaseView> = rows.into_iter().map(|r| view(r, &who)).collect();
+    let cases: Vec<CaseView> = views(&state, &who, rows).await?;
     if !export {
         return Ok(axum::Json(CaseList { total, cases }).into_response());
     }
@@ -1034,6 +1064,6 @@ pub async fn my_cases(
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     Ok(axum::Json(CaseList {
         total,
-        cases: rows.into_iter().map(|r| view(r, &who)).collect(),
+        cases: views(&state, &who, rows).await?,
     }))
 }
