@@ -46,6 +46,7 @@ pub mod metrics;
 pub mod position;
 pub mod state;
 pub mod stream;
+pub mod territory;
 pub mod text;
 pub mod tiles;
 pub mod unit_ref;

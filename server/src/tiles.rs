@@ -13,6 +13,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
+use crate::territory::Territory;
+
 /// Why a tile could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -25,7 +27,7 @@ pub enum Error {
 }
 
 /// (hierarchy version, scope root id or 0 for everything, z, x, y).
-pub type TileKey = (i64, i64, u8, u32, u32);
+pub type TileKey = (i64, Territory, u8, u32, u32);
 
 /// A polygon layer of the tiles: its name, level, and the zooms from which it and its labels
 /// appear. The numbers suit a city of ~10,000 km² with ~1 km² grids.
@@ -99,7 +101,7 @@ impl TileCache {
         }
     }
 
-    /// The tile at `key` (hierarchy version, scope root id or 0, z, x, y) from memory, and
+    /// The tile at `key` (hierarchy version, territory, z, x, y) from memory, and
     /// whether it was there; else rendered once by PostGIS however many ask at the same time.
     ///
     /// # Errors
@@ -113,11 +115,10 @@ impl TileCache {
         if let Some(t) = self.cache.get(&key).await {
             return Ok((t, true));
         }
-        let (_, scope_id, z, x, y) = key;
-        let scope_id = (scope_id != 0).then_some(scope_id);
+        let (_, territory, z, x, y) = key;
         let tile = self
             .cache
-            .try_get_with(key, render(pool, scope_id, z, x, y))
+            .try_get_with(key, render(pool, territory, z, x, y))
             .await?;
         Ok((tile, false))
     }
@@ -134,7 +135,7 @@ fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
 
 async fn render(
     pool: &PgPool,
-    scope_id: Option<i64>,
+    territory: Territory,
     z: u8,
     x: u32,
     y: u32,
@@ -149,24 +150,20 @@ async fn render(
            poly AS (
              SELECT u.level, u.code, u.name,
                     ST_AsMVTGeom(u.geom_3857, b.env, 4096, 64, true) AS geom
-             FROM units u, b
+             FROM units u
+               JOIN territory($12) scope ON u.tree_lo BETWEEN scope.lo AND scope.hi, b
              WHERE u.geom_3857 && b.big
                AND $1 >= CASE u.level WHEN 1 THEN $4 WHEN 2 THEN $5 WHEN 3 THEN $6
                                       WHEN 4 THEN $7 ELSE 99 END
-               AND ($12::bigint IS NULL
-                    OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $12)
-                                     AND (SELECT tree_hi FROM units WHERE id = $12))
            ),
            lab AS (
              SELECT u.level, u.code, u.name,
                     ST_AsMVTGeom(u.label_3857, b.env, 4096, 0, true) AS geom
-             FROM units u, b
+             FROM units u
+               JOIN territory($12) scope ON u.tree_lo BETWEEN scope.lo AND scope.hi, b
              WHERE u.label_3857 && b.env
                AND $1 >= CASE u.level WHEN 1 THEN $8 WHEN 2 THEN $9 WHEN 3 THEN $10
                                       WHEN 4 THEN $11 ELSE 99 END
-               AND ($12::bigint IS NULL
-                    OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $12)
-                                     AND (SELECT tree_hi FROM units WHERE id = $12))
            )
            SELECT coalesce((SELECT ST_AsMVT(t, 'county', 4096, 'geom')
                             FROM (SELECT code, name, level, geom FROM poly
@@ -195,7 +192,7 @@ async fn render(
         label(1),
         label(2),
         label(3),
-        scope_id,
+        territory.root(),
     )
     .fetch_one(pool)
     .await?;

@@ -1188,3 +1188,112 @@ async fn categories_are_a_table(pool: PgPool) {
     assert_eq!(audit, 1);
     let _ = HashMap::<i64, i64>::new();
 }
+
+/// 属地 of a link: a possible duplicate is named only to those who can open it. Township 1 and
+/// township 2 meet at lng 120.1; two disputes 57 m apart on either side.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_duplicate_across_a_border_is_never_named(pool: PgPool) {
+    let (app, _state) = world(pool.clone()).await;
+    let t1 = user_with_session(&pool, "t1", "dispatcher", Some("320999001")).await;
+    let t2 = user_with_session(&pool, "t2", "dispatcher", Some("320999002")).await;
+    let theirs = create(&app, &t2, new_case(120.1003, 32.05, "dispute")).await;
+    // Registered by township 1 beside it: no link to a case it cannot open.
+    let mine = create(&app, &t1, new_case(120.0997, 32.05, "dispute")).await;
+    assert!(mine["duplicate_of"].is_null(), "{mine}");
+    let (_, v) = json_as(
+        &app,
+        "GET",
+        &format!("/api/cases/{}", mine["id"]),
+        Some(&t1),
+        None,
+    )
+    .await;
+    assert!(v["duplicate_of"].is_null(), "{v}");
+    // Registered by the city beside it (township 1's own closed meanwhile): linked, and shown
+    // to the city…
+    ok(&app, &t1, &mine, "reject", note()).await;
+    let city = create(&app, TOKEN, new_case(120.0998, 32.0501, "dispute")).await;
+    assert_eq!(city["duplicate_of"]["id"], theirs["id"], "{city}");
+    let uri = format!("/api/cases/{}", city["id"]);
+    let (_, v) = json_as(&app, "GET", &uri, Some(TOKEN), None).await;
+    assert_eq!(v["duplicate_of"]["name"], theirs["number"], "{v}");
+    assert_eq!(
+        v["history"][0]["details"]["duplicate_of"], theirs["id"],
+        "{v}"
+    );
+    // …but township 1, which sees the new case, sees no trace of township 2's: not in the
+    // case, its history, the list or the exports.
+    let (status, v) = json_as(&app, "GET", &uri, Some(&t1), None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["duplicate_of"].is_null(), "{v}");
+    assert!(v["history"][0]["details"]["duplicate_of"].is_null(), "{v}");
+    let number = theirs["number"].as_str().unwrap();
+    for format in ["json", "csv", "geojson"] {
+        let req = Request::get(format!("/api/cases?format={format}"))
+            .header(header::AUTHORIZATION, format!("Bearer {t1}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = common::send_anon(&app, req).await;
+        assert_eq!(status, StatusCode::OK);
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            text.contains(city["number"].as_str().unwrap()),
+            "{format}: {text}"
+        );
+        assert!(!text.contains(number), "{format} names {number}: {text}");
+    }
+    // Township 2 cannot open the city's case at all (it lies in township 1).
+    let (status, _) = json_as(&app, "GET", &uri, Some(&t2), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A worker (account or phone) reports in their own grid and the grids touching it; anything
+/// further goes through the command center.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_worker_reports_only_within_reach_of_their_grid(pool: PgPool) {
+    let (app, _state) = world(pool.clone()).await;
+    let (_w, phone) = worker(&app, "王网格", GRID_1, &[]).await;
+    let patrol = |lng: f64, lat: f64| {
+        let mut body = new_case(lng, lat, "safety_hazard");
+        body.as_object_mut().unwrap().remove("source");
+        body
+    };
+    // Own grid, the grid beside it, the grid north of it (another village): within reach.
+    for (lng, lat) in [(120.02, 32.06), (120.05, 32.06), (120.02, 32.15)] {
+        let (status, v) = json_as(
+            &app,
+            "POST",
+            "/api/cases",
+            Some(&phone),
+            Some(patrol(lng, lat)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "({lng}, {lat}): {v}");
+    }
+    // Two grids east, and the other township: out of reach, and nothing stored.
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for (lng, lat) in [(120.09, 32.06), (120.15, 32.05)] {
+        let (status, v) = json_as(
+            &app,
+            "POST",
+            "/api/cases",
+            Some(&phone),
+            Some(patrol(lng, lat)),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "({lng}, {lat}): {v}"
+        );
+        assert_eq!(error_parts(&v).0, "out_of_reach", "{v}");
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+}

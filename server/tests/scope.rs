@@ -921,3 +921,63 @@ async fn masked_phone_digits_cannot_be_found_by_search(pool: PgPool) {
         }
     }
 }
+
+/// The one SQL mechanism every scoped query uses, `territory(root)`, against the hierarchy's
+/// own parent links: for every unit as root, the units it admits are exactly the root and its
+/// descendants; NULL admits every unit; a root that does not exist admits none (never all).
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn the_territory_function_is_exactly_the_subtree(pool: PgPool) {
+    let w = world(pool).await;
+    let units: Vec<(i64, Option<i64>, String)> =
+        sqlx::query_as("SELECT id, parent_id, code FROM units ORDER BY id")
+            .fetch_all(&w.pool)
+            .await
+            .unwrap();
+    let parent: BTreeMap<i64, Option<i64>> = units.iter().map(|(id, p, _)| (*id, *p)).collect();
+    let admitted = |root: Option<i64>| {
+        let pool = w.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT g.id FROM units g
+                   JOIN territory($1) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+                 ORDER BY g.id",
+            )
+            .bind(root)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<BTreeSet<i64>>()
+        }
+    };
+    for (root, _, code) in &units {
+        let expected: BTreeSet<i64> = units
+            .iter()
+            .map(|(id, _, _)| *id)
+            .filter(|id| {
+                let mut at = Some(*id);
+                while let Some(u) = at {
+                    if u == *root {
+                        return true;
+                    }
+                    at = parent[&u];
+                }
+                false
+            })
+            .collect();
+        assert_eq!(admitted(Some(*root)).await, expected, "territory of {code}");
+    }
+    let all: BTreeSet<i64> = parent.keys().copied().collect();
+    assert_eq!(admitted(None).await, all);
+    let missing = parent.keys().max().unwrap() + 1_000;
+    assert!(admitted(Some(missing)).await.is_empty());
+    let everything: Vec<bool> = sqlx::query_scalar(
+        "SELECT everything FROM territory($1) UNION ALL SELECT everything FROM territory($2)",
+    )
+    .bind(None::<i64>)
+    .bind(parent.keys().next().copied())
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    assert_eq!(everything, [true, false]);
+}

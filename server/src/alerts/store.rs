@@ -7,6 +7,7 @@ use sqlx::{PgExecutor, PgPool};
 
 use super::{AlertBrief, AlertKind, Alerts, Rule};
 use crate::auth::mask_phone;
+use crate::territory::Territory;
 
 /// An alert as stored, with its unit's code.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -218,7 +219,7 @@ pub async fn resolve_about(
     Ok(row)
 }
 
-/// Acknowledges (`acknowledge`) or resolves an alert by id, if it is visible in `scope_id`
+/// Acknowledges (`acknowledge`) or resolves an alert by id, if it is visible in `territory`
 /// and its status allows; answers the row after, or the row as it is when the status did not
 /// allow (`Err(row)`), or `None` when not visible.
 ///
@@ -228,13 +229,13 @@ pub async fn resolve_about(
 pub async fn act(
     alerts: &Alerts,
     pool: &PgPool,
-    scope_id: Option<i64>,
+    territory: Territory,
     id: i64,
     resolve: bool,
     by: &str,
     note: Option<&str>,
 ) -> Result<Option<Result<AlertRow, AlertRow>>, sqlx::Error> {
-    let Some(current) = get(pool, scope_id, id).await? else {
+    let Some(current) = get(pool, territory, id).await? else {
         return Ok(None);
     };
     let allowed = if resolve {
@@ -269,30 +270,28 @@ pub async fn act(
             Ok(Some(Ok(r)))
         }
         // Changed meanwhile (raised again, or resolved by the system): report it as it is.
-        None => Ok(get(pool, scope_id, id).await?.map(Err)),
+        None => Ok(get(pool, territory, id).await?.map(Err)),
     }
 }
 
-/// One alert visible in `scope_id`.
+/// One alert visible in `territory`.
 ///
 /// # Errors
 ///
 /// When the database fails.
 pub async fn get(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     id: i64,
 ) -> Result<Option<AlertRow>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM alerts a JOIN units u ON u.id = a.unit_id
-         WHERE a.id = $1
-           AND ($2::bigint IS NULL
-                OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
-                                 AND (SELECT tree_hi FROM units WHERE id = $2))"
+           JOIN territory($2) scope ON u.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE a.id = $1"
     );
     sqlx::query_as(&sql)
         .bind(id)
-        .bind(scope_id)
+        .bind(territory.root())
         .fetch_optional(db)
         .await
 }
@@ -316,25 +315,21 @@ pub struct AlertFilter {
     pub offset: i64,
 }
 
-/// Alerts visible in `scope_id`, newest first, with the number of matches.
+/// Alerts visible in `territory`, newest first, with the number of matches.
 ///
 /// # Errors
 ///
 /// When the database fails.
 pub async fn list(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     f: &AlertFilter,
 ) -> Result<(Vec<AlertRow>, i64), sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS}, count(*) OVER () AS total FROM alerts a JOIN units u ON u.id = a.unit_id
-         WHERE ($1::bigint IS NULL
-                OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                 AND (SELECT tree_hi FROM units WHERE id = $1))
-           AND ($2::bigint IS NULL
-                OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
-                                 AND (SELECT tree_hi FROM units WHERE id = $2))
-           AND (cardinality($3::text[]) = 0 OR a.kind = ANY($3))
+           JOIN territory($1) scope ON u.tree_lo BETWEEN scope.lo AND scope.hi
+           JOIN territory($2) under ON u.tree_lo BETWEEN under.lo AND under.hi
+         WHERE (cardinality($3::text[]) = 0 OR a.kind = ANY($3))
            AND (cardinality($4::text[]) = 0 OR a.status = ANY($4))
            AND ($5::timestamptz IS NULL OR a.raised_at >= $5)
            AND ($6::timestamptz IS NULL OR a.raised_at < $6)
@@ -342,7 +337,7 @@ pub async fn list(
          LIMIT $7 OFFSET $8"
     );
     let rows: Vec<Listed> = sqlx::query_as(&sql)
-        .bind(scope_id)
+        .bind(territory.root())
         .bind(f.under_unit_id)
         .bind(&f.kinds)
         .bind(&f.statuses)

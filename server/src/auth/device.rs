@@ -8,7 +8,7 @@ use axum::http::HeaderValue;
 use chrono::{DateTime, Utc};
 
 use super::token::{TokenKind, hash_token};
-use super::{AuthState, Error, Principal};
+use super::{AuthState, Error};
 
 /// Name of the session cookie (HttpOnly, SameSite=Strict).
 pub const SESSION_COOKIE: &str = "gridwall_session";
@@ -143,13 +143,4 @@ impl DeviceRecord {
             revoked: row.revoked_at.is_some() || row.disabled_at.is_some(),
         }))
     }
-}
-
-/// Who posts positions: a phone with its device token, or a user's session (integrations).
-#[derive(Debug, Clone)]
-pub enum Reporter {
-    /// A device token: its own resource only.
-    Device(Device),
-    /// A session: any resource in the user's territory (the route checks the role).
-    User(Box<Principal>),
 }

@@ -2,14 +2,15 @@
 //!
 //! Every route that is not public takes a [`Principal`] (a logged-in user) or a [`Device`]
 //! (a phone) as an extractor; that is the one place where credentials are read and checked.
-//! Scope is applied from the principal: [`Principal::scope_id`] for SQL (queries filter on the
-//! units' pre-order range, see `migrations/0002_accounts.sql`) and [`Principal::scope`] for the
-//! in-memory hierarchy.
+//! Scope is applied from the principal: [`Principal::territory`] for SQL (every scoped query
+//! joins `territory($n)`, see [`crate::territory`]) and [`Principal::scope`] for the in-memory
+//! hierarchy.
 //!
 //! Credentials are random tokens (256 bits), prefixed by kind (`gws_` session, `gwd_` device)
 //! so a misused token gets a precise error; only their SHA-256 is stored. Passwords are
 //! argon2id.
 
+mod caller;
 mod device;
 mod error;
 mod ident;
@@ -31,9 +32,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, broadcast};
 use utoipa::ToSchema;
 
-pub use device::{
-    ClientAddr, Device, Reporter, SESSION_COOKIE, authenticate_device, session_cookie,
-};
+pub use caller::Caller;
+pub use device::{ClientAddr, Device, SESSION_COOKIE, authenticate_device, session_cookie};
 pub use error::Error;
 pub use ident::{OsmandDevice, authenticate_ident};
 pub use ident_limiter::IdentLimiter;
@@ -48,6 +48,8 @@ pub use session::{
     revoke_user_sessions,
 };
 pub use throttle::{LoginThrottle, ThrottleDecision};
+
+pub use crate::territory::Territory;
 pub use token::{TokenKind, hash_ident, hash_token, new_ident, new_token};
 
 use crate::hierarchy::LoadedHierarchy;
@@ -258,8 +260,8 @@ pub struct Principal {
     pub display_name: String,
     /// Role.
     pub role: Role,
-    /// Root of the territory: database id, `None` = everything.
-    pub scope_unit_id: Option<i64>,
+    /// Where the user sees and acts.
+    pub territory: Territory,
     /// Root of the territory: its code, name and level, `None` = everything.
     pub scope_unit: Option<UnitRef>,
     /// Phone, in clear (the user's own).
@@ -296,12 +298,10 @@ impl Principal {
         }
     }
 
-    /// The scope root for SQL: bind it as `$n::bigint` in the standard filter
-    /// `($n IS NULL OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $n)
-    ///                              AND (SELECT tree_hi FROM units WHERE id = $n))`.
+    /// Where this user sees and acts, for SQL (see [`crate::territory`]).
     #[must_use]
-    pub fn scope_id(&self) -> Option<i64> {
-        self.scope_unit_id
+    pub fn territory(&self) -> Territory {
+        self.territory
     }
 
     /// The scope in the in-memory hierarchy; `None` when its root is not in `loaded` (a

@@ -89,6 +89,7 @@ impl Principal {
 #[allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 mod tests {
     use super::*;
+    use crate::territory::Territory;
 
     /// The rows of the README's permission table: name → one mark per role, in `Role::ALL`
     /// order.
@@ -142,7 +143,7 @@ mod tests {
             username: "lin".into(),
             display_name: "林".into(),
             role: Role::Leader,
-            scope_unit_id: None,
+            territory: Territory::All,
             scope_unit: None,
             phone: None,
             session_id: 1,

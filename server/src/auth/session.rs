@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
 use super::token::{TokenKind, hash_token, new_token};
-use super::{AuthConfig, Principal, Role};
+use super::{AuthConfig, Principal, Role, Territory};
 use crate::unit_ref::UnitRef;
 
 /// A session as stored, with its user.
@@ -224,7 +224,7 @@ fn decide(row: SessionRow, via_cookie: bool, address: Option<IpAddr>) -> Session
         username: row.username,
         display_name: row.display_name,
         role,
-        scope_unit_id: row.scope_unit_id,
+        territory: Territory::rooted_at(row.scope_unit_id),
         scope_unit,
         phone: row.phone,
         session_id: row.id,

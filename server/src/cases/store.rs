@@ -9,108 +9,28 @@ use sha2::{Digest as _, Sha256};
 
 use super::lifecycle::{self, Action, CaseStatus, Party};
 use super::{CaseContext, DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_H, Error, Result, brief, local_day};
-use crate::auth::{Device, Principal, Role};
+use crate::auth::{Caller, Role, Territory};
 use crate::db;
 use crate::db::cases::{CasePatch, CaseRow, NewCase, NewEvent};
 use crate::hierarchy::LoadedHierarchy;
 
-/// Who acts on a case.
-#[derive(Debug, Clone)]
-pub enum Who {
-    /// A logged-in user; `resource` is their worker record when their role is worker.
-    User {
-        /// The user.
-        principal: Box<Principal>,
-        /// `resources.id` of a worker account.
-        resource: Option<i64>,
-    },
-    /// A worker's phone (device token).
-    Device(Box<Device>),
-    /// The server (overdue escalation, auto-dispatch).
-    System,
-}
-
-impl Who {
-    /// The worker (`resources.id`) acting, for workers and their phones.
-    #[must_use]
-    pub fn resource(&self) -> Option<i64> {
-        match self {
-            Self::User { resource, .. } => *resource,
-            Self::Device(d) => (d.resource_kind == "worker").then_some(d.resource_id),
-            Self::System => None,
-        }
-    }
-
-    fn user_id(&self) -> Option<i64> {
-        match self {
-            Self::User { principal, .. } => Some(principal.user_id),
-            _ => None,
-        }
-    }
-
-    fn name(&self) -> String {
-        match self {
-            Self::User { principal, .. } => principal.username.clone(),
-            Self::Device(d) => format!("device:{}", d.device_id),
-            Self::System => "system".into(),
-        }
-    }
-
-    fn role(&self) -> Option<&'static str> {
-        match self {
-            Self::User { principal, .. } => Some(principal.role.as_str()),
-            Self::Device(_) => Some("worker"),
-            Self::System => None,
-        }
-    }
-
-    /// The user's territory root for SQL (`None`: everything, or no territory applies).
-    #[must_use]
-    pub fn scope_id(&self) -> Option<i64> {
-        match self {
-            Self::User { principal, .. } if principal.role != Role::Worker => principal.scope_id(),
-            _ => None,
-        }
-    }
-
-    /// A center role that reads cases of a territory (not a worker, not a phone).
-    #[must_use]
-    pub fn is_center(&self) -> bool {
-        match self {
-            Self::User { principal, .. } => Role::READERS.contains(&principal.role),
-            Self::Device(_) => false,
-            Self::System => true,
-        }
-    }
-
-    /// The part this actor plays on a case assigned to `assignee`.
-    #[must_use]
-    pub fn party(&self, assignee: Option<i64>) -> Option<Party> {
-        match self {
-            Self::System => Some(Party::System),
-            Self::User { principal, .. } => match principal.role {
-                Role::Admin | Role::Dispatcher => Some(Party::Dispatcher),
-                Role::Operator => Some(Party::Operator),
-                Role::Leader => None,
-                Role::Worker => self
-                    .resource()
-                    .filter(|r| Some(*r) == assignee)
-                    .map(|_| Party::Assignee),
-            },
-            Self::Device(_) => self
-                .resource()
-                .filter(|r| Some(*r) == assignee)
-                .map(|_| Party::Assignee),
-        }
-    }
-
-    /// The idempotency namespace of this credential.
-    fn idempotency_actor(&self) -> String {
-        match self {
-            Self::User { principal, .. } => format!("user:{}", principal.user_id),
-            Self::Device(d) => format!("device:{}", d.device_id),
-            Self::System => "system".into(),
-        }
+/// The part `who` plays on a case assigned to `assignee`.
+#[must_use]
+pub fn party(who: &Caller, assignee: Option<i64>) -> Option<Party> {
+    let own = || {
+        who.resource()
+            .filter(|r| Some(*r) == assignee)
+            .map(|_| Party::Assignee)
+    };
+    match who {
+        Caller::System => Some(Party::System),
+        Caller::User { principal, .. } => match principal.role {
+            Role::Admin | Role::Dispatcher => Some(Party::Dispatcher),
+            Role::Operator => Some(Party::Operator),
+            Role::Leader => None,
+            Role::Worker => own(),
+        },
+        Caller::Device(_) => own(),
     }
 }
 
@@ -120,17 +40,55 @@ impl Who {
 /// # Errors
 ///
 /// 404 `case_not_found`; database failures.
-pub async fn visible(state: &impl CaseContext, who: &Who, id: i64) -> Result<CaseRow> {
-    let row = db::cases::get_case(state.pool(), who.scope_id(), id).await?;
+pub async fn visible(state: &impl CaseContext, who: &Caller, id: i64) -> Result<CaseRow> {
+    let row = db::cases::get_case(state.pool(), who.territory(), id).await?;
     match row {
         Some(r) if who.is_center() || sees_as_worker(who, &r) => Ok(r),
         _ => Err(case_not_found(id)),
     }
 }
 
-fn sees_as_worker(who: &Who, r: &CaseRow) -> bool {
+fn sees_as_worker(who: &Caller, r: &CaseRow) -> bool {
     let me = who.resource();
     me.is_some() && (r.assignee_id == me || r.created_by_resource == me)
+}
+
+/// Drops from `rows` the links to cases `who` may not open (a possible duplicate names the
+/// other case's id and number): a link is shown only to those who can read both cases.
+/// Answers the ids of the links it dropped.
+///
+/// # Errors
+///
+/// Database failures.
+pub async fn hide_unreadable_links(
+    state: &impl CaseContext,
+    who: &Caller,
+    rows: &mut [CaseRow],
+) -> Result<Vec<i64>> {
+    let mut linked: Vec<i64> = rows.iter().filter_map(|r| r.duplicate_of).collect();
+    if linked.is_empty() {
+        return Ok(linked);
+    }
+    linked.sort_unstable();
+    linked.dedup();
+    let worker = if who.is_center() {
+        None
+    } else {
+        Some(who.resource().unwrap_or(-1))
+    };
+    let readable =
+        db::cases::readable_among(state.pool(), who.territory(), worker, &linked).await?;
+    let mut dropped = Vec::new();
+    for row in rows.iter_mut() {
+        if let Some(d) = row.duplicate_of
+            && !readable.contains(&d)
+        {
+            row.duplicate_of = None;
+            row.duplicate_of_number = None;
+            dropped.push(d);
+        }
+    }
+    Ok(dropped)
 }
 
 /// A case the caller may not see, answered like one that does not exist.
@@ -193,7 +151,7 @@ impl NewCaseInput {
 )]
 pub async fn create(
     state: &impl CaseContext,
-    who: &Who,
+    who: &Caller,
     input: &NewCaseInput,
     idempotency_key: Option<&str>,
 ) -> Result<(CaseRow, bool)> {
@@ -217,7 +175,7 @@ pub async fn create(
             details: json!({"field": "lat"}),
         });
     };
-    if let Who::User { principal, .. } = who
+    if let Caller::User { principal, .. } = who
         && principal.role != Role::Worker
         && !principal
             .scope(&loaded)
@@ -230,6 +188,18 @@ pub async fn create(
         });
     }
     let grid_id = loaded.db_ids[path.grid.0 as usize];
+    if !who.is_center()
+        && let Some(worker) = who.resource()
+        && !db::cases::within_reach(state.pool(), worker, grid_id).await?
+    {
+        return Err(Error::Refused {
+            code: "out_of_reach",
+            message: "a worker reports cases in their own grid and the grids that touch it; \
+                      report this one to the command center"
+                .into(),
+            details: json!({"field": "lat"}),
+        });
+    }
     let fingerprint = input.fingerprint();
     let actor = who.idempotency_actor();
     if let Some(key) = idempotency_key
@@ -246,6 +216,7 @@ pub async fn create(
     );
     let duplicate_of = db::cases::possible_duplicate(
         state.pool(),
+        who.territory(),
         &input.category,
         input.position.lng(),
         input.position.lat(),
@@ -302,14 +273,14 @@ pub async fn create(
             actor: &who.name(),
             actor_user: who.user_id(),
             actor_resource: who.resource(),
-            role: who.role(),
+            role: who.role().map(Role::as_str),
             note: None,
             position: None,
             details: json!({"source": input.source, "duplicate_of": duplicate_of}),
         },
     )
     .await?;
-    let row = db::cases::get_case(&mut *tx, None, id)
+    let row = db::cases::get_case(&mut *tx, Territory::All, id)
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("case {id} vanished in its tx")))?;
     tx.commit().await?;
@@ -319,7 +290,7 @@ pub async fn create(
 
 async fn replay(
     state: &impl CaseContext,
-    who: &Who,
+    who: &Caller,
     actor: &str,
     key: &str,
     fingerprint: &[u8],
@@ -339,7 +310,7 @@ async fn replay(
     }
     // The creator may no longer see it (territory changed): still theirs to be told about.
     let _ = who;
-    Ok(db::cases::get_case(state.pool(), None, id).await?)
+    Ok(db::cases::get_case(state.pool(), Territory::All, id).await?)
 }
 
 /// What a transition asks.
@@ -385,7 +356,7 @@ fn escalation_target(
 )]
 pub async fn transition(
     state: &impl CaseContext,
-    who: &Who,
+    who: &Caller,
     id: i64,
     input: &TransitionInput,
 ) -> Result<CaseRow> {
@@ -393,7 +364,7 @@ pub async fn transition(
     let status = CaseStatus::parse(&row.status)
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("case {id}: unknown status")))?;
     let taken = row.taken_at.is_some();
-    let Some(party) = who.party(row.assignee_id) else {
+    let Some(party) = party(who, row.assignee_id) else {
         return Err(Error::Forbidden(format!(
             "you may not act on case {} (it is not assigned to you, or your role only reads)",
             row.number
@@ -403,7 +374,7 @@ pub async fn transition(
     if !lifecycle::permits(party, action) {
         return Err(Error::Forbidden(format!(
             "{} may not {} a case",
-            who.role().unwrap_or("the system"),
+            who.role().map_or("the system", Role::as_str),
             action.as_str()
         )));
     }
@@ -546,7 +517,7 @@ fn version_conflict(row: &CaseRow) -> Error {
 /// the one already assigned.
 async fn check_assignee(
     state: &impl CaseContext,
-    who: &Who,
+    who: &Caller,
     row: &CaseRow,
     assignee: Option<i64>,
 ) -> Result<(i64, String)> {
@@ -564,7 +535,7 @@ async fn check_assignee(
             format!("case {} is already assigned to worker {id}", row.number),
         ));
     }
-    match db::cases::assignable_worker(state.pool(), who.scope_id(), id).await? {
+    match db::cases::assignable_worker(state.pool(), who.territory(), id).await? {
         Some((name, false)) => Ok((id, name)),
         Some((_, true)) => Err(Error::refused(
             "assignee_disabled",
@@ -582,7 +553,7 @@ async fn check_assignee(
 #[allow(clippy::too_many_arguments, reason = "one write, its parts named")]
 async fn write(
     state: &impl CaseContext,
-    who: &Who,
+    who: &Caller,
     row: &CaseRow,
     version: i32,
     patch: &CasePatch,
@@ -595,7 +566,7 @@ async fn write(
     let mut tx = state.pool().begin().await?;
     let Some(new_version) = db::cases::update_case(&mut tx, row.id, version, patch).await? else {
         drop(tx);
-        let current = db::cases::get_case(state.pool(), None, row.id)
+        let current = db::cases::get_case(state.pool(), Territory::All, row.id)
             .await?
             .unwrap_or_else(|| row.clone());
         return Err(version_conflict(&current));
@@ -612,14 +583,14 @@ async fn write(
             actor: &who.name(),
             actor_user: who.user_id(),
             actor_resource: who.resource(),
-            role: who.role(),
+            role: who.role().map(Role::as_str),
             note,
             position: position.map(|p| (p.lng(), p.lat())),
             details,
         },
     )
     .await?;
-    let next = db::cases::get_case(&mut *tx, None, row.id)
+    let next = db::cases::get_case(&mut *tx, Territory::All, row.id)
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("case {} vanished", row.id)))?;
     tx.commit().await?;
@@ -634,7 +605,7 @@ async fn write(
 ///
 /// Database failures.
 pub async fn mark_overdue(state: &impl CaseContext, id: i64, now: DateTime<Utc>) -> Result<bool> {
-    let Some(row) = db::cases::get_case(state.pool(), None, id).await? else {
+    let Some(row) = db::cases::get_case(state.pool(), Territory::All, id).await? else {
         return Ok(false);
     };
     let Some(status) = CaseStatus::parse(&row.status) else {
@@ -659,7 +630,7 @@ pub async fn mark_overdue(state: &impl CaseContext, id: i64, now: DateTime<Utc>)
     let details = json!({"deadline_at": row.deadline_at});
     match write(
         state,
-        &Who::System,
+        &Caller::System,
         &row,
         row.version,
         &patch,

@@ -6,9 +6,11 @@
 use chrono::{DateTime, Utc};
 
 use super::lifecycle::{Action, CaseStatus};
-use super::store::{self, TransitionInput, Who};
+use super::store::{self, TransitionInput};
 use super::{CaseBrief, CaseContext, Error, Result, candidates_for};
+use crate::auth::Caller;
 use crate::db;
+use crate::territory::Territory;
 
 /// How far auto-dispatch looks for a worker, metres.
 pub const AUTO_DISPATCH_RADIUS_M: f64 = 5_000.0;
@@ -62,7 +64,7 @@ pub async fn sweep(state: &impl CaseContext, now: DateTime<Utc>) -> Result<usize
 
 /// Escalates an overdue case one level up (not past the county).
 async fn auto_escalate(state: &impl CaseContext, id: i64) -> Result<bool> {
-    let Some(row) = db::cases::get_case(state.pool(), None, id).await? else {
+    let Some(row) = db::cases::get_case(state.pool(), Territory::All, id).await? else {
         return Ok(false);
     };
     let input = TransitionInput {
@@ -72,7 +74,7 @@ async fn auto_escalate(state: &impl CaseContext, id: i64) -> Result<bool> {
         assignee: None,
         position: None,
     };
-    match store::transition(state, &Who::System, id, &input).await {
+    match store::transition(state, &Caller::System, id, &input).await {
         Ok(_) => Ok(true),
         // Illegal here (e.g. still `reported`), at the county already, or changed meanwhile.
         Err(Error::Conflict { .. }) => Ok(false),
@@ -104,7 +106,7 @@ async fn offer_next(state: &impl CaseContext, case: &CaseBrief) -> Result<bool> 
         assignee: Some(next.id),
         position: None,
     };
-    match store::transition(state, &Who::System, case.id, &input).await {
+    match store::transition(state, &Caller::System, case.id, &input).await {
         Ok(_) => Ok(true),
         Err(Error::Conflict { .. } | Error::Refused { .. }) => Ok(false),
         Err(e) => Err(e),

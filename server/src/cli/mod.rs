@@ -19,6 +19,7 @@ use crate::live::tracks::TrackConfig;
 use crate::live::{self, Live, LiveConfig};
 use crate::metrics::Metrics;
 use crate::state::{AppState, HierarchyHandle};
+use crate::territory::Territory;
 use crate::tiles::TileCache;
 use crate::{db, hierarchy, http};
 
@@ -378,7 +379,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.cases_config(),
     )
     .await?;
-    match db::users::list(&state.pool, None, &db::users::UserFilter::default()).await {
+    match db::users::list(
+        &state.pool,
+        Territory::All,
+        &db::users::UserFilter::default(),
+    )
+    .await
+    {
         Ok(users) if !users.iter().any(|u| u.role == "admin") => tracing::warn!(
             "no active admin account: create one with `gridwall user add NAME --role admin`"
         ),

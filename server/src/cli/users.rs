@@ -14,6 +14,7 @@ use crate::audit::{self, Event};
 use crate::auth::{self, Actor, Role};
 use crate::db;
 use crate::db::users::{NewUser, UserFilter, UserPatch};
+use crate::territory::Territory;
 
 /// `gridwall user`.
 #[derive(Debug, Args)]
@@ -142,7 +143,7 @@ async fn scope_id(pool: &PgPool, role: Role, scope: Option<&str>) -> anyhow::Res
         (_, None) => anyhow::bail!("--scope is required: a unit code, or `all` for everything"),
         (Role::Worker, Some("all")) => anyhow::bail!("a worker's scope must be a unit code"),
         (_, Some("all")) => Ok(None),
-        (_, Some(code)) => db::users::unit_in_scope(pool, None, code)
+        (_, Some(code)) => db::users::unit_in_scope(pool, Territory::All, code)
             .await?
             .map(|(id, _)| Some(id))
             .ok_or_else(|| anyhow::anyhow!("no unit has code {code} (import the hierarchy first)")),
@@ -184,7 +185,7 @@ async fn create(
     .await?
     .ok_or_else(|| anyhow::anyhow!("the login name {username} is taken"))?;
     let scope_code = match scope_unit_id {
-        Some(_) => db::users::get(&mut *tx, None, id)
+        Some(_) => db::users::get(&mut *tx, Territory::All, id)
             .await?
             .and_then(|u| u.scope_code),
         None => None,
@@ -236,7 +237,7 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
     let pool = migrate(&a.db).await?;
     let users = db::users::list(
         &pool,
-        None,
+        Territory::All,
         &UserFilter {
             include_disabled: true,
             ..UserFilter::default()

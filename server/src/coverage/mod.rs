@@ -338,9 +338,8 @@ pub async fn visited_blocks(
 async fn grid_areas(state: &impl CoverageContext, unit_db: i64) -> Result<HashMap<i64, f64>> {
     Ok(sqlx::query_as::<_, (i64, f64)>(
         "SELECT g.id, g.area_m2 FROM units g
-         WHERE g.level = 4
-           AND g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                             AND (SELECT tree_hi FROM units WHERE id = $1)",
+           JOIN territory($1) under ON g.tree_lo BETWEEN under.lo AND under.hi
+         WHERE g.level = 4",
     )
     .bind(unit_db)
     .fetch_all(state.pool())
@@ -567,9 +566,8 @@ pub async fn coverage_per_cell(
     let unit_db = loaded.db_ids[unit.0 as usize];
     let keys: Vec<i64> = sqlx::query_scalar(
         "SELECT DISTINCT t.cell FROM track_cells t JOIN units g ON g.id = t.grid_id
-         WHERE t.patrolled AND t.hour >= $2 AND t.hour < $3
-           AND g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                             AND (SELECT tree_hi FROM units WHERE id = $1)",
+           JOIN territory($1) under ON g.tree_lo BETWEEN under.lo AND under.hi
+         WHERE t.patrolled AND t.hour >= $2 AND t.hour < $3",
     )
     .bind(unit_db)
     .bind(from)

@@ -7,6 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::{PgExecutor, Postgres, QueryBuilder, Transaction};
 
+use crate::territory::Territory;
+
 /// Columns of a case as every read returns them.
 const CASE_COLUMNS: &str = "c.id, c.number, c.title, c.description, c.category,
     cat.name_zh AS category_zh, cat.name_en AS category_en, c.source, c.severity,
@@ -174,6 +176,7 @@ pub async fn by_idempotency_key(
 /// `window_h` hours, nearest first: the possible original of a new report.
 pub async fn possible_duplicate(
     db: impl PgExecutor<'_>,
+    territory: Territory,
     category: &str,
     lng: f64,
     lat: f64,
@@ -183,13 +186,15 @@ pub async fn possible_duplicate(
     // The box prefilter (≈ radius in degrees, generous in longitude) uses the GiST index; the
     // geography distance decides.
     sqlx::query_scalar(
-        "SELECT id FROM cases
-         WHERE category = $1 AND status NOT IN ('closed', 'rejected')
-           AND created_at > now() - make_interval(hours => $5)
-           AND geom && ST_Expand(ST_SetSRID(ST_MakePoint($2, $3), 4326), $4 / 90000.0)
-           AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography, $4)
-         ORDER BY ST_Distance(geom::geography,
-                              ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography), id
+        "SELECT c.id FROM cases c JOIN units g ON g.id = c.grid_id
+           JOIN territory($6) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE c.category = $1 AND c.status NOT IN ('closed', 'rejected')
+           AND c.created_at > now() - make_interval(hours => $5)
+           AND c.geom && ST_Expand(ST_SetSRID(ST_MakePoint($2, $3), 4326), $4 / 90000.0)
+           AND ST_DWithin(c.geom::geography,
+                          ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography, $4)
+         ORDER BY ST_Distance(c.geom::geography,
+                              ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography), c.id
          LIMIT 1",
     )
     .bind(category)
@@ -197,6 +202,7 @@ pub async fn possible_duplicate(
     .bind(lat)
     .bind(radius_m)
     .bind(window_h)
+    .bind(territory.root())
     .fetch_optional(db)
     .await
 }
@@ -270,21 +276,20 @@ pub async fn insert_case(
     .await
 }
 
-/// One case, when visible in `scope_id` (`None`: everything).
+/// One case, when visible in `territory`.
 pub async fn get_case(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     id: i64,
 ) -> Result<Option<CaseRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT {CASE_COLUMNS}{CASE_FROM} WHERE c.id = $1
-           AND ($2::bigint IS NULL
-                OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
-                                 AND (SELECT tree_hi FROM units WHERE id = $2))"
+        "SELECT {CASE_COLUMNS}{CASE_FROM}
+           JOIN territory($2) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE c.id = $1"
     );
     sqlx::query_as(&sql)
         .bind(id)
-        .bind(scope_id)
+        .bind(territory.root())
         .fetch_optional(db)
         .await
 }
@@ -327,30 +332,23 @@ pub struct CaseFilter {
     pub offset: i64,
 }
 
-/// Cases visible in `scope_id` passing `f`, with the number of matches before paging.
+/// Cases visible in `territory` passing `f`, with the number of matches before paging.
 pub async fn list_cases(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     f: &CaseFilter,
 ) -> Result<(Vec<CaseRow>, i64), sqlx::Error> {
     let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new("SELECT ");
     qb.push(CASE_COLUMNS)
         .push(", count(*) OVER () AS total")
         .push(CASE_FROM)
+        .push(" JOIN territory(")
+        .push_bind(territory.root())
+        .push(") scope ON g.tree_lo BETWEEN scope.lo AND scope.hi")
+        .push(" JOIN territory(")
+        .push_bind(f.under_unit_id)
+        .push(") under ON g.tree_lo BETWEEN under.lo AND under.hi")
         .push(" WHERE true");
-    let in_unit = |qb: &mut QueryBuilder<'_, Postgres>, unit: i64| {
-        qb.push(" AND g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = ")
-            .push_bind(unit)
-            .push(") AND (SELECT tree_hi FROM units WHERE id = ")
-            .push_bind(unit)
-            .push(")");
-    };
-    if let Some(s) = scope_id {
-        in_unit(&mut qb, s);
-    }
-    if let Some(u) = f.under_unit_id {
-        in_unit(&mut qb, u);
-    }
     for (column, values) in [
         ("c.status", &f.statuses),
         ("c.category", &f.categories),
@@ -583,34 +581,62 @@ pub async fn flag_overdue(db: impl PgExecutor<'_>) -> Result<Vec<i64>, sqlx::Err
     .await
 }
 
-/// The worker resource of a user account (role worker), if any.
-pub async fn resource_of_user(
+/// Which of the cases `ids` a reader may open: those in `territory`, and, for a worker
+/// (`worker`: `resources.id`), only those assigned to or reported by them.
+pub async fn readable_among(
     db: impl PgExecutor<'_>,
-    user_id: i64,
-) -> Result<Option<i64>, sqlx::Error> {
+    territory: Territory,
+    worker: Option<i64>,
+    ids: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT id FROM resources WHERE user_id = $1 AND kind = 'worker' AND disabled_at IS NULL",
+        "SELECT c.id FROM cases c JOIN units g ON g.id = c.grid_id
+           JOIN territory($1) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE c.id = ANY($3)
+           AND ($2::bigint IS NULL OR c.assignee_id = $2 OR c.created_by_resource = $2)",
     )
-    .bind(user_id)
-    .fetch_optional(db)
+    .bind(territory.root())
+    .bind(worker)
+    .bind(ids)
+    .fetch_all(db)
     .await
 }
 
-/// A worker to assign, when visible in `scope_id`: (`units.id` of the home grid, disabled?).
+/// Whether a worker (`resources.id`) may report a case in grid `grid_id`: a grid of their
+/// home unit, or one that touches it (see docs/cases.md, "Who registers where").
+pub async fn within_reach(
+    db: impl PgExecutor<'_>,
+    worker: i64,
+    grid_id: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (
+             SELECT 1 FROM resources r
+             JOIN units home ON home.id = r.unit_id
+             JOIN units g ON g.id = $2
+             WHERE r.id = $1
+               AND (g.tree_lo BETWEEN home.tree_lo AND home.tree_hi
+                    OR ST_Intersects(g.geom, home.geom)))",
+    )
+    .bind(worker)
+    .bind(grid_id)
+    .fetch_one(db)
+    .await
+}
+
+/// A worker to assign, when visible in `territory`: (name, disabled?).
 pub async fn assignable_worker(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     id: i64,
 ) -> Result<Option<(String, bool)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.name, r.disabled_at IS NOT NULL FROM resources r JOIN units g ON g.id = r.unit_id
-         WHERE r.id = $1 AND r.kind = 'worker'
-           AND ($2::bigint IS NULL
-                OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
-                                 AND (SELECT tree_hi FROM units WHERE id = $2))",
+           JOIN territory($2) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE r.id = $1 AND r.kind = 'worker'",
     )
     .bind(id)
-    .bind(scope_id)
+    .bind(territory.root())
     .fetch_optional(db)
     .await
 }

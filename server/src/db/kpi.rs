@@ -3,28 +3,28 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-/// Positions (lng, lat) of the cases registered in `[from, to)` in the territory `scope_id`
-/// (`None`: everything), of the given categories (none: all).
+use crate::territory::Territory;
+
+/// Positions (lng, lat) of the cases registered in `[from, to)` in `territory`, of the given
+/// categories (none: all).
 ///
 /// # Errors
 ///
 /// When the database fails.
 pub async fn case_points(
     pool: &PgPool,
-    scope_id: Option<i64>,
+    territory: Territory,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     categories: &[String],
 ) -> Result<Vec<(f64, f64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT ST_X(c.geom), ST_Y(c.geom) FROM cases c JOIN units g ON g.id = c.grid_id
+               JOIN territory($1) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
              WHERE c.created_at >= $2 AND c.created_at < $3
-               AND (cardinality($4::text[]) = 0 OR c.category = ANY($4))
-               AND ($1::bigint IS NULL
-                    OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                     AND (SELECT tree_hi FROM units WHERE id = $1))",
+               AND (cardinality($4::text[]) = 0 OR c.category = ANY($4))",
     )
-    .bind(scope_id)
+    .bind(territory.root())
     .bind(from)
     .bind(to)
     .bind(categories)
@@ -32,27 +32,25 @@ pub async fn case_points(
     .await
 }
 
-/// Track points per roll-up cell (its stored key) in the hours of `[from, to)` in the
-/// territory `scope_id`.
+/// Track points per roll-up cell (its stored key) in the hours of `[from, to)` in
+/// `territory`.
 ///
 /// # Errors
 ///
 /// When the database fails.
 pub async fn track_points_by_cell(
     pool: &PgPool,
-    scope_id: Option<i64>,
+    territory: Territory,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.cell, sum(t.points)::bigint FROM track_cells t JOIN units g ON g.id = t.grid_id
+               JOIN territory($1) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
              WHERE t.hour >= $2 AND t.hour < $3 AND t.points > 0
-               AND ($1::bigint IS NULL
-                    OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                     AND (SELECT tree_hi FROM units WHERE id = $1))
              GROUP BY t.cell",
     )
-    .bind(scope_id)
+    .bind(territory.root())
     .bind(from)
     .bind(to)
     .fetch_all(pool)

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use crate::territory::Territory;
+
 /// One stored fix of a track.
 #[derive(Debug, sqlx::FromRow)]
 pub struct TrackRow {
@@ -18,24 +20,22 @@ pub struct TrackRow {
     pub grid: Option<String>,
 }
 
-/// (kind, name, home unit code) of resource `id` when its home unit lies in the territory
-/// `scope_id` (`None`: everything).
+/// (kind, name, home unit code) of resource `id` when its home unit lies in `territory`.
 ///
 /// # Errors
 ///
 /// When the database fails.
 pub async fn resource_in_scope(
     pool: &PgPool,
-    scope_id: Option<i64>,
+    territory: Territory,
     id: i64,
 ) -> Result<Option<(String, String, String)>, sqlx::Error> {
     sqlx::query_as::<_, (String, String, String)>(
         "SELECT r.kind, r.name, u.code FROM resources r JOIN units u ON u.id = r.unit_id
-         WHERE r.id = $2
-           AND ($1::bigint IS NULL OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                              AND (SELECT tree_hi FROM units WHERE id = $1))",
+           JOIN territory($1) scope ON u.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE r.id = $2",
     )
-    .bind(scope_id)
+    .bind(territory.root())
     .bind(id)
     .fetch_optional(pool)
     .await
@@ -67,7 +67,7 @@ pub async fn track(
     .await
 }
 
-/// Locks resource `id` in the territory `scope_id` until `tx` ends: (home unit code, when
+/// Locks resource `id` in `territory` until `tx` ends: (home unit code, when
 /// its SOS was raised).
 ///
 /// # Errors
@@ -75,17 +75,16 @@ pub async fn track(
 /// When the database fails.
 pub async fn lock_sos(
     tx: &mut Transaction<'_, Postgres>,
-    scope_id: Option<i64>,
+    territory: Territory,
     id: i64,
 ) -> Result<Option<(String, Option<DateTime<Utc>>)>, sqlx::Error> {
     sqlx::query_as::<_, (String, Option<DateTime<Utc>>)>(
         "SELECT u.code, r.sos_at FROM resources r JOIN units u ON u.id = r.unit_id
+           JOIN territory($1) scope ON u.tree_lo BETWEEN scope.lo AND scope.hi
          WHERE r.id = $2
-           AND ($1::bigint IS NULL OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                              AND (SELECT tree_hi FROM units WHERE id = $1))
          FOR UPDATE OF r",
     )
-    .bind(scope_id)
+    .bind(territory.root())
     .bind(id)
     .fetch_optional(&mut **tx)
     .await

@@ -1,6 +1,5 @@
 //! Queries on `resources` (grid workers and vehicles) and `devices`.
-//! Reads take the viewer's scope root: a resource is visible when its unit lies in the
-//! viewer's subtree. Workers and vehicles are one table told apart by `kind`, so they are read
+//! Reads take the viewer's [`Territory`]: a resource is visible when its unit lies in it. Workers and vehicles are one table told apart by `kind`, so they are read
 //! by one query each for a list, a count and one resource, with the kind bound; each kind adds
 //! only its own columns ([`Worker`], [`Vehicle`]) and its own writes. Those three reads are put
 //! together from shared fragments, which the compile-time checked macros cannot take, so the
@@ -13,6 +12,7 @@ use sqlx::query::QueryAs;
 use sqlx::{FromRow, PgExecutor, Postgres, Transaction};
 
 use super::users::like_pattern;
+use crate::territory::Territory;
 
 /// A kind of resource: what it stores beyond what every resource has, read by column name
 /// from the columns every read selects (`resource_columns!`).
@@ -125,28 +125,25 @@ macro_rules! resource_columns {
     };
 }
 
-/// The resources of kind `$1` visible in the scope rooted at unit `$2` (NULL: everywhere).
+/// The resources visible in the territory `$2`, with their home unit `g`.
 macro_rules! visible_resources {
     () => {
         "
          FROM resources r
          JOIN units g ON g.id = r.unit_id
-         LEFT JOIN users us ON us.id = r.user_id
-         WHERE r.kind = $1
-           AND ($2::bigint IS NULL
-                OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
-                                 AND (SELECT tree_hi FROM units WHERE id = $2))"
+         JOIN territory($2) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+         LEFT JOIN users us ON us.id = r.user_id"
     };
 }
 
-/// The [`ResourceFilter`] but its page, as `$3`–`$8` (see [`bind_filter`]). A worker has no
-/// plate and a vehicle no phone to search, so one condition serves both.
+/// The [`ResourceFilter`] but its page, as `$3`–`$8` (see [`bind_filter`]): under unit `$3`
+/// (NULL: anywhere), of kind `$1`. A worker has no plate and a vehicle no phone to search, so
+/// one condition serves both.
 macro_rules! matching_filter {
     () => {
         "
-           AND ($3::bigint IS NULL
-                OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $3)
-                                 AND (SELECT tree_hi FROM units WHERE id = $3))
+         JOIN territory($3) under ON g.tree_lo BETWEEN under.lo AND under.hi
+         WHERE r.kind = $1
            AND ($4::text IS NULL OR r.name ILIKE $4 OR g.name ILIKE $4
                 OR ($5 AND r.phone ILIKE $4) OR r.plate ILIKE $4 OR r.plate ILIKE $6)
            AND ($7::bool IS NULL OR r.on_duty = $7)
@@ -170,18 +167,18 @@ const ONE: &str = concat!(
     "SELECT ",
     resource_columns!(),
     visible_resources!(),
-    " AND r.id = $3"
+    " WHERE r.kind = $1 AND r.id = $3"
 );
 
 /// Binds `$1`–`$8` of [`LIST`] and [`COUNT`].
 fn bind_filter<'q, K: Kind, O>(
     query: QueryAs<'q, Postgres, O, PgArguments>,
-    scope_id: Option<i64>,
+    territory: Territory,
     f: &ResourceFilter,
 ) -> QueryAs<'q, Postgres, O, PgArguments> {
     query
         .bind(K::NAME)
-        .bind(scope_id)
+        .bind(territory.root())
         .bind(f.under_unit_id)
         .bind(f.q.as_deref().map(like_pattern))
         .bind(f.search_phone)
@@ -190,43 +187,56 @@ fn bind_filter<'q, K: Kind, O>(
         .bind(f.include_disabled)
 }
 
-/// One page of the resources of kind `K` visible in `scope_id`, by home unit code, then name.
+/// One page of the resources of kind `K` visible in `territory`, by home unit code, then name.
 pub async fn list<K: Kind>(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     f: &ResourceFilter,
 ) -> Result<Vec<ResourceRow<K>>, sqlx::Error> {
-    bind_filter::<K, _>(sqlx::query_as(LIST), scope_id, f)
+    bind_filter::<K, _>(sqlx::query_as(LIST), territory, f)
         .bind(f.limit)
         .bind(f.offset)
         .fetch_all(db)
         .await
 }
 
-/// How many resources of kind `K` visible in `scope_id` match `f` (over every page).
+/// How many resources of kind `K` visible in `territory` match `f` (over every page).
 pub async fn count<K: Kind>(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     f: &ResourceFilter,
 ) -> Result<i64, sqlx::Error> {
-    let (n,) = bind_filter::<K, (i64,)>(sqlx::query_as(COUNT), scope_id, f)
+    let (n,) = bind_filter::<K, (i64,)>(sqlx::query_as(COUNT), territory, f)
         .fetch_one(db)
         .await?;
     Ok(n)
 }
 
-/// The resource `id` of kind `K`, when visible in `scope_id`.
+/// The resource `id` of kind `K`, when visible in `territory`.
 pub async fn get<K: Kind>(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     id: i64,
 ) -> Result<Option<ResourceRow<K>>, sqlx::Error> {
     sqlx::query_as(ONE)
         .bind(K::NAME)
-        .bind(scope_id)
+        .bind(territory.root())
         .bind(id)
         .fetch_optional(db)
         .await
+}
+
+/// The worker resource of a user account (role worker), if any.
+pub async fn resource_of_user(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM resources WHERE user_id = $1 AND kind = 'worker' AND disabled_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
 }
 
 /// A write refused because a unique value already belongs to another resource.
@@ -497,21 +507,19 @@ pub struct ScopedDevice {
     pub unit_code: String,
 }
 
-/// A device, when its resource is visible in `scope_id`.
+/// A device, when its resource is visible in `territory`.
 pub async fn device_in_scope(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     device_id: i64,
 ) -> Result<Option<ScopedDevice>, sqlx::Error> {
     let row = sqlx::query!(
         r#"SELECT d.id, d.resource_id, d.label, d.created_by, d.created_at, d.last_used_at,
                   d.revoked_at, r.kind, g.code
            FROM devices d JOIN resources r ON r.id = d.resource_id JOIN units g ON g.id = r.unit_id
-           WHERE d.id = $2
-             AND ($1::bigint IS NULL
-                  OR g.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                   AND (SELECT tree_hi FROM units WHERE id = $1))"#,
-        scope_id,
+           JOIN territory($1) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+           WHERE d.id = $2"#,
+        territory.root(),
         device_id,
     )
     .fetch_optional(db)

@@ -3,6 +3,8 @@
 use gridwall_spatial::{Level, UnitCode, UnitInput};
 use sqlx::PgPool;
 
+use crate::territory::Territory;
+
 use crate::geojson::multipolygon_from_value;
 
 /// The current hierarchy version row.
@@ -73,14 +75,14 @@ pub async fn load_units(pool: &PgPool) -> anyhow::Result<(Vec<i64>, Vec<UnitInpu
     Ok((ids, units))
 }
 
-/// The bounding box of the units in a scope (root id, `None` = all), (west, south, east,
+/// The bounding box of `territory` (its root unit, or every county), (west, south, east,
 /// north) in degrees.
-pub async fn extent(pool: &PgPool, scope_id: Option<i64>) -> Result<Option<[f64; 4]>, sqlx::Error> {
+pub async fn extent(pool: &PgPool, territory: Territory) -> Result<Option<[f64; 4]>, sqlx::Error> {
     let row = sqlx::query!(
         r#"SELECT ST_XMin(e) AS "w?", ST_YMin(e) AS "s?", ST_XMax(e) AS "e?", ST_YMax(e) AS "n?"
            FROM (SELECT ST_Extent(geom)::geometry AS e FROM units
                  WHERE CASE WHEN $1::bigint IS NULL THEN level <= 1 ELSE id = $1 END) x"#,
-        scope_id
+        territory.root()
     )
     .fetch_one(pool)
     .await?;
@@ -94,7 +96,7 @@ pub async fn extent(pool: &PgPool, scope_id: Option<i64>) -> Result<Option<[f64;
 /// `simplify_deg` is the Douglas–Peucker tolerance (topology preserved), 0 for none.
 pub async fn feature_collection(
     pool: &PgPool,
-    scope_id: Option<i64>,
+    territory: Territory,
     level: Option<i16>,
     parent: Option<&str>,
     simplify_deg: f64,
@@ -121,28 +123,26 @@ pub async fn feature_collection(
                                                     round(ST_Y(u.label)::numeric, 7)))
                     ) AS f
              FROM units u LEFT JOIN units p ON p.id = u.parent_id
+             JOIN territory($4) scope ON u.tree_lo BETWEEN scope.lo AND scope.hi
              WHERE ($1::int2 IS NULL OR u.level = $1)
                AND ($2::text IS NULL OR p.code = $2)
-               AND ($4::bigint IS NULL
-                    OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $4)
-                                     AND (SELECT tree_hi FROM units WHERE id = $4))
            ) q"#,
         level,
         parent,
         simplify_deg,
-        scope_id,
+        territory.root(),
     )
     .fetch_one(pool)
     .await
 }
 
 /// One unit as a GeoJSON Feature with its path up to the root and its child count, when it
-/// lies in the scope (root id, `None` = all). The path names the unit's ancestors even above
+/// lies in `territory`. The path names the unit's ancestors even above
 /// the scope (a township user sees which county they are in); `child_count` counts children,
 /// which are in scope whenever the unit is.
 pub async fn feature(
     pool: &PgPool,
-    scope_id: Option<i64>,
+    territory: Territory,
     code: &str,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar!(
@@ -169,12 +169,11 @@ pub async fn feature(
                               ORDER BY up.level)
                             FROM up))
              )::text AS "feature!"
-           FROM units u WHERE u.code = $1
-             AND ($2::bigint IS NULL
-                  OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $2)
-                                   AND (SELECT tree_hi FROM units WHERE id = $2))"#,
+           FROM units u
+           JOIN territory($2) scope ON u.tree_lo BETWEEN scope.lo AND scope.hi
+           WHERE u.code = $1"#,
         code,
-        scope_id
+        territory.root()
     )
     .fetch_optional(pool)
     .await
@@ -195,11 +194,11 @@ pub struct UnitHit {
     pub label: [f64; 2],
 }
 
-/// Units in the scope whose name contains `q` or whose code starts with it, best first
+/// Units in `territory` whose name contains `q` or whose code starts with it, best first
 /// (exact, then prefix, then contains; higher levels first).
 pub async fn search(
     pool: &PgPool,
-    scope_id: Option<i64>,
+    territory: Territory,
     q: &str,
     limit: i64,
 ) -> Result<Vec<UnitHit>, sqlx::Error> {
@@ -214,15 +213,13 @@ pub async fn search(
                                AND t.level = 2
            LEFT JOIN units c ON c.id = CASE WHEN u.level = 2 THEN u.parent_id ELSE t.parent_id END
                                AND c.level = 1
+           JOIN territory($3) scope ON u.tree_lo BETWEEN scope.lo AND scope.hi
            WHERE (u.name ILIKE $1 OR u.code LIKE $2 || '%')
-             AND ($3::bigint IS NULL
-                  OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $3)
-                                   AND (SELECT tree_hi FROM units WHERE id = $3))
            ORDER BY (u.name = $2) DESC, (u.name LIKE $2 || '%') DESC, u.level, u.code
            LIMIT $4"#,
         pattern,
         q,
-        scope_id,
+        territory.root(),
         limit
     )
     .fetch_all(pool)

@@ -1,8 +1,10 @@
-//! Queries on `users`. Lists and reads take the viewer's scope root (`scope_id`, `None` =
-//! everything): a user is visible when their own scope root lies in the viewer's subtree.
+//! Queries on `users`. Lists and reads take the viewer's [`Territory`]: a user is visible when
+//! their own scope root lies in it (a city-wide account only to city-wide viewers).
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
+
+use crate::territory::Territory;
 
 /// A user as stored (never the password hash).
 #[derive(Debug, Clone)]
@@ -64,10 +66,10 @@ pub struct UserFilter {
     pub include_disabled: bool,
 }
 
-/// Users visible in `scope_id`, by login name.
+/// Users visible in `territory`, by login name.
 pub async fn list(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     f: &UserFilter,
 ) -> Result<Vec<UserRow>, sqlx::Error> {
     let q = f.q.as_deref().map(like_pattern);
@@ -77,14 +79,12 @@ pub async fn list(
                   su.code AS "scope_code?", su.name AS "scope_name?", su.level AS "scope_level?",
                   u.phone, u.disabled_at, u.created_at
            FROM users u LEFT JOIN units su ON su.id = u.scope_unit_id
-           WHERE ($1::bigint IS NULL
-                  OR su.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                    AND (SELECT tree_hi FROM units WHERE id = $1))
-             AND ($2::text IS NULL OR u.role = $2)
+           JOIN territory($1) scope ON scope.everything OR su.tree_lo BETWEEN scope.lo AND scope.hi
+           WHERE ($2::text IS NULL OR u.role = $2)
              AND ($3::text IS NULL OR u.username ILIKE $3 OR u.display_name ILIKE $3)
              AND ($4 OR u.disabled_at IS NULL)
            ORDER BY lower(u.username)"#,
-        scope_id,
+        territory.root(),
         f.role,
         q,
         f.include_disabled,
@@ -93,10 +93,10 @@ pub async fn list(
     .await
 }
 
-/// One user, when visible in `scope_id`.
+/// One user, when visible in `territory`.
 pub async fn get(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     id: i64,
 ) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as!(
@@ -105,11 +105,9 @@ pub async fn get(
                   su.code AS "scope_code?", su.name AS "scope_name?", su.level AS "scope_level?",
                   u.phone, u.disabled_at, u.created_at
            FROM users u LEFT JOIN units su ON su.id = u.scope_unit_id
-           WHERE u.id = $2
-             AND ($1::bigint IS NULL
-                  OR su.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                    AND (SELECT tree_hi FROM units WHERE id = $1))"#,
-        scope_id,
+           JOIN territory($1) scope ON scope.everything OR su.tree_lo BETWEEN scope.lo AND scope.hi
+           WHERE u.id = $2"#,
+        territory.root(),
         id,
     )
     .fetch_optional(db)
@@ -134,19 +132,17 @@ pub async fn by_username(
     .await
 }
 
-/// The id of the unit with `code`, when `code` lies in `scope_id`'s subtree.
+/// The id and level of the unit with `code`, when it lies in `territory`.
 pub async fn unit_in_scope(
     db: impl PgExecutor<'_>,
-    scope_id: Option<i64>,
+    territory: Territory,
     code: &str,
 ) -> Result<Option<(i64, i16)>, sqlx::Error> {
     let row = sqlx::query!(
         "SELECT u.id, u.level FROM units u
-         WHERE u.code = $2
-           AND ($1::bigint IS NULL
-                OR u.tree_lo BETWEEN (SELECT tree_lo FROM units WHERE id = $1)
-                                 AND (SELECT tree_hi FROM units WHERE id = $1))",
-        scope_id,
+         JOIN territory($1) scope ON u.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE u.code = $2",
+        territory.root(),
         code,
     )
     .fetch_optional(db)

@@ -143,8 +143,12 @@ pub async fn list(
         statuses.retain(|s| s != "live");
         statuses.extend(["open".to_owned(), "acknowledged".to_owned()]);
     }
-    let under_unit_id =
-        params::unit_filter(&state.pool, me.scope_id(), p.unit.as_deref().map(str::trim)).await?;
+    let under_unit_id = params::unit_filter(
+        &state.pool,
+        me.territory(),
+        p.unit.as_deref().map(str::trim),
+    )
+    .await?;
     let filter = AlertFilter {
         kinds: params::comma_list("kind", p.kind.as_deref(), &kinds_known)?,
         statuses,
@@ -154,7 +158,7 @@ pub async fn list(
         limit: params::optional_i64_in("limit", p.limit.as_deref(), 1, 1000)?.unwrap_or(100),
         offset: params::optional_i64_in("offset", p.offset.as_deref(), 0, i64::MAX)?.unwrap_or(0),
     };
-    let (rows, total) = store::list(&state.pool, me.scope_id(), &filter).await?;
+    let (rows, total) = store::list(&state.pool, me.territory(), &filter).await?;
     Ok(axum::Json(AlertList {
         total,
         alerts: rows.into_iter().map(|r| view(r, &me)).collect(),
@@ -205,7 +209,7 @@ async fn act(
     let result = store::act(
         &state.alerts,
         &state.pool,
-        me.scope_id(),
+        me.territory(),
         id,
         resolve,
         &me.username,

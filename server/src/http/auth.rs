@@ -21,6 +21,7 @@ use crate::auth::{
 };
 use crate::db;
 use crate::state::AppState;
+use crate::territory::Territory;
 
 /// Credentials.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -308,7 +309,7 @@ pub async fn logout(State(state): State<AppState>, me: Principal) -> ApiResult<R
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth",
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, me: Principal) -> ApiResult<axum::Json<Me>> {
-    let row = db::users::get(&state.pool, None, me.user_id)
+    let row = db::users::get(&state.pool, Territory::All, me.user_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("session_revoked", "the account no longer exists"))?;
     Ok(axum::Json(Me {

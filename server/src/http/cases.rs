@@ -20,9 +20,9 @@ use super::UnitRef;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::params;
 use super::workers::csv_field;
-use crate::auth::{Permission, Principal, Reporter, Role};
+use crate::auth::{Caller, Permission, Principal};
 use crate::cases::lifecycle::{self, Action, CaseStatus};
-use crate::cases::store::{self, NewCaseInput, TransitionInput, Who};
+use crate::cases::store::{self, NewCaseInput, TransitionInput};
 use crate::cases::{Candidate, candidates_for};
 use crate::db;
 use crate::db::cases::{CaseFilter, CaseRow, CategoryRow, EventRow};
@@ -33,28 +33,13 @@ pub const SOURCES: [&str; 5] = ["patrol", "hotline_12345", "police_110", "walk_i
 /// Longest `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY: usize = 200;
 
-/// Who is calling, for the case store: workers' accounts are tied to their worker record.
-async fn who(state: &AppState, reporter: Reporter) -> ApiResult<Who> {
-    match reporter {
-        Reporter::Device(d) => {
-            if d.resource_kind != "worker" {
-                return Err(ApiError::Forbidden(
-                    "a vehicle's device token does not handle cases".into(),
-                ));
-            }
-            Ok(Who::Device(Box::new(d)))
-        }
-        Reporter::User(p) => {
-            let resource = if p.role == Role::Worker {
-                db::cases::resource_of_user(&state.pool, p.user_id).await?
-            } else {
-                None
-            };
-            Ok(Who::User {
-                principal: p,
-                resource,
-            })
-        }
+/// The caller, when it may handle cases: a vehicle's phone may not.
+fn case_handler(caller: Caller) -> ApiResult<Caller> {
+    match &caller {
+        Caller::Device(d) if d.resource_kind != "worker" => Err(ApiError::Forbidden(
+            "a vehicle's device token does not handle cases".into(),
+        )),
+        _ => Ok(caller),
     }
 }
 
@@ -100,7 +85,7 @@ pub struct CategoryList {
     responses((status = 200, body = CategoryList), (status = 401, body = ErrorBody)))]
 pub async fn list_categories(
     State(state): State<AppState>,
-    _me: Reporter,
+    _me: Caller,
 ) -> ApiResult<axum::Json<CategoryList>> {
     let rows = db::cases::categories(&state.pool).await?;
     Ok(axum::Json(CategoryList {
@@ -285,14 +270,28 @@ pub struct CaseView {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
-fn view(row: CaseRow, who: &Who) -> CaseView {
+/// The answers for `rows` as `who` may see them: links to cases `who` cannot open are dropped
+/// (see [`store::hide_unreadable_links`]).
+async fn views(state: &AppState, who: &Caller, mut rows: Vec<CaseRow>) -> ApiResult<Vec<CaseView>> {
+    store::hide_unreadable_links(state, who, &mut rows).await?;
+    Ok(rows.into_iter().map(|r| view(r, who)).collect())
+}
+
+/// [`views`] of one case.
+async fn view_one(state: &AppState, who: &Caller, row: CaseRow) -> ApiResult<CaseView> {
+    let mut rows = [row];
+    store::hide_unreadable_links(state, who, &mut rows).await?;
+    let [row] = rows;
+    Ok(view(row, who))
+}
+
+fn view(row: CaseRow, who: &Caller) -> CaseView {
     let status = CaseStatus::parse(&row.status).unwrap_or(CaseStatus::Reported);
-    let allowed_actions = who
-        .party(row.assignee_id)
+    let allowed_actions = store::party(who, row.assignee_id)
         .map(|p| lifecycle::allowed(status, row.taken_at.is_some(), p))
         .unwrap_or_default();
     let reporter_phone = match who {
-        Who::User { principal, .. } => principal.show_phone(row.reporter_phone.as_deref(), None),
+        Caller::User { principal, .. } => principal.show_phone(row.reporter_phone.as_deref(), None),
         _ => row.reporter_phone.as_deref().map(crate::auth::mask_phone),
     };
     CaseView {
@@ -401,7 +400,7 @@ fn coordinate(field: &str, v: &Value, max: f64) -> ApiResult<f64> {
     Ok(x)
 }
 
-fn new_case_input(req: &NewCaseRequest, who: &Who) -> ApiResult<NewCaseInput> {
+fn new_case_input(req: &NewCaseRequest, who: &Caller) -> ApiResult<NewCaseInput> {
     let title = text("title", &req.title, 1, 200)?;
     let description = match req.description.as_deref() {
         None => String::new(),
@@ -515,14 +514,14 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     security(("session" = []), ("session_cookie" = []), ("device_token" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    reporter: Reporter,
+    caller: Caller,
     headers: HeaderMap,
     Json(req): Json<NewCaseRequest>,
 ) -> ApiResult<Response> {
-    let who = who(&state, reporter).await?;
+    let who = case_handler(caller)?;
     match &who {
-        Who::User { principal, .. } => principal.may(Permission::RegisterCase)?,
-        Who::Device(_) | Who::System => {}
+        Caller::User { principal, .. } => principal.may(Permission::RegisterCase)?,
+        Caller::Device(_) | Caller::System => {}
     }
     if !who.is_center() && who.resource().is_none() {
         return Err(ApiError::Forbidden(
@@ -538,7 +537,7 @@ pub async fn create(
         StatusCode::OK
     };
     let location = format!("/api/cases/{}", row.id);
-    let mut resp = (status, axum::Json(view(row, &who))).into_response();
+    let mut resp = (status, axum::Json(view_one(&state, &who, row).await?)).into_response();
     if let Ok(v) = location.parse() {
         resp.headers_mut().insert(header::LOCATION, v);
     }
@@ -564,7 +563,7 @@ pub struct EventView {
     pub from: Option<String>,
     /// Status after.
     pub to: String,
-    /// Who: a user name, `device:<id>`, or `system`.
+    /// Caller: a user name, `device:<id>`, or `system`.
     pub actor: String,
     /// Their role.
     pub role: Option<String>,
@@ -612,12 +611,27 @@ pub struct CaseDetail {
     security(("session" = []), ("session_cookie" = []), ("device_token" = [])))]
 pub async fn get_one(
     State(state): State<AppState>,
-    reporter: Reporter,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<CaseDetail>> {
-    let who = who(&state, reporter).await?;
-    let row = store::visible(&state, &who, id).await?;
-    let history = db::cases::events_of(&state.pool, id).await?;
+    let who = case_handler(caller)?;
+    let mut rows = [store::visible(&state, &who, id).await?];
+    let hidden = store::hide_unreadable_links(&state, &who, &mut rows).await?;
+    let [row] = rows;
+    let mut history = db::cases::events_of(&state.pool, id).await?;
+    if !hidden.is_empty() {
+        // The history names the link too (the report event's details).
+        for e in &mut history {
+            if let Some(details) = e.details.as_object_mut()
+                && details
+                    .get("duplicate_of")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|d| hidden.contains(&d))
+            {
+                details.insert("duplicate_of".into(), Value::Null);
+            }
+        }
+    }
     Ok(axum::Json(CaseDetail {
         case: view(row, &who),
         history: history.into_iter().map(EventView::from).collect(),
@@ -657,11 +671,11 @@ pub struct TransitionRequest {
     security(("session" = []), ("session_cookie" = []), ("device_token" = [])))]
 pub async fn transition(
     State(state): State<AppState>,
-    reporter: Reporter,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(req): Json<TransitionRequest>,
 ) -> ApiResult<axum::Json<CaseView>> {
-    let who = who(&state, reporter).await?;
+    let who = case_handler(caller)?;
     let Some(action) = Action::parse(req.action.trim()) else {
         let known: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
         return Err(ApiError::Unprocessable {
@@ -695,7 +709,7 @@ pub async fn transition(
         position,
     };
     let row = store::transition(&state, &who, id, &input).await?;
-    Ok(axum::Json(view(row, &who)))
+    Ok(axum::Json(view_one(&state, &who, row).await?))
 }
 
 /// Filters of the case list.
@@ -784,8 +798,12 @@ pub async fn list(
                 .map(|s| s.as_str().to_owned()),
         );
     }
-    let under_unit_id =
-        params::unit_filter(&state.pool, me.scope_id(), p.unit.as_deref().map(str::trim)).await?;
+    let under_unit_id = params::unit_filter(
+        &state.pool,
+        me.territory(),
+        p.unit.as_deref().map(str::trim),
+    )
+    .await?;
     let queue_order = match p.order.as_deref().map(str::trim) {
         None | Some("" | "created") => false,
         Some("queue") => true,
@@ -814,12 +832,12 @@ pub async fn list(
             .unwrap_or(if export { 10_000 } else { 100 }),
         offset: params::optional_i64_in("offset", p.offset.as_deref(), 0, i64::MAX)?.unwrap_or(0),
     };
-    let (rows, total) = db::cases::list_cases(&state.pool, me.scope_id(), &filter).await?;
-    let who = Who::User {
+    let (rows, total) = db::cases::list_cases(&state.pool, me.territory(), &filter).await?;
+    let who = Caller::User {
         principal: Box::new(me.clone()),
         resource: None,
     };
-    let cases: Vec<CaseView> = rows.into_iter().map(|r| view(r, &who)).collect();
+    let cases: Vec<CaseView> = views(&state, &who, rows).await?;
     if !export {
         return Ok(axum::Json(CaseList { total, cases }).into_response());
     }
@@ -957,7 +975,7 @@ pub async fn candidates(
         params::optional_i64_in("radius_m", p.radius_m.as_deref(), 1, 50_000)?.unwrap_or(5_000);
     let Some(case) = state.cases.board.get(id) else {
         // Not open (or not there): say which, within the territory.
-        let who = Who::User {
+        let who = Caller::User {
             principal: Box::new(me),
             resource: None,
         };
@@ -1022,10 +1040,10 @@ pub struct MyParams {
     security(("session" = []), ("session_cookie" = []), ("device_token" = [])))]
 pub async fn my_cases(
     State(state): State<AppState>,
-    reporter: Reporter,
+    caller: Caller,
     Query(p): Query<MyParams>,
 ) -> ApiResult<axum::Json<CaseList>> {
-    let who = who(&state, reporter).await?;
+    let who = case_handler(caller)?;
     let Some(me) = who.resource() else {
         return Err(ApiError::Forbidden(
             "only a grid worker (their account or their phone) has cases of their own".into(),
@@ -1046,6 +1064,6 @@ pub async fn my_cases(
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     Ok(axum::Json(CaseList {
         total,
-        cases: rows.into_iter().map(|r| view(r, &who)).collect(),
+        cases: views(&state, &who, rows).await?,
     }))
 }

@@ -226,14 +226,14 @@ pub async fn density(
     }
     let mut counts: HashMap<gridwall_spatial::CellIndex, i64> = HashMap::new();
     if layer == "cases" {
-        let rows = db::kpi::case_points(&state.pool, me.scope_id(), from, to, &categories).await?;
+        let rows = db::kpi::case_points(&state.pool, me.territory(), from, to, &categories).await?;
         for (lng, lat) in rows {
             if let Ok(ll) = h3o::LatLng::new(lat, lng) {
                 *counts.entry(ll.to_cell(res)).or_default() += 1;
             }
         }
     } else {
-        let rows = db::kpi::track_points_by_cell(&state.pool, me.scope_id(), from, to).await?;
+        let rows = db::kpi::track_points_by_cell(&state.pool, me.territory(), from, to).await?;
         for (key, n) in rows {
             let Some(cell) = rollup::cell_from_key(key) else {
                 continue;

@@ -224,7 +224,7 @@ pub async fn revoke_device(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     me.may(Permission::ManageResources)?;
-    let found = db::resources::device_in_scope(&state.pool, me.scope_id(), id)
+    let found = db::resources::device_in_scope(&state.pool, me.territory(), id)
         .await?
         .ok_or_else(|| device_not_found(id))?;
     let mut tx = state.pool.begin().await?;
@@ -262,7 +262,7 @@ pub async fn rotate_device(
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<IssuedDevice>> {
     me.may(Permission::ManageResources)?;
-    let found = db::resources::device_in_scope(&state.pool, me.scope_id(), id)
+    let found = db::resources::device_in_scope(&state.pool, me.territory(), id)
         .await?
         .ok_or_else(|| device_not_found(id))?;
     let credentials = Credentials::new()?;

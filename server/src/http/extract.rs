@@ -1,5 +1,5 @@
 //! The extractors that read credentials: [`Principal`] (a user's session, from the cookie or
-//! `Authorization: Bearer`), [`Device`] (a phone's device token), [`Reporter`] (either) and
+//! `Authorization: Bearer`), [`Device`] (a phone's device token), [`Caller`] (either) and
 //! [`ClientAddr`].
 //!
 //! Handlers that take one of these cannot run without valid credentials; that is the whole
@@ -13,9 +13,10 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 
 use crate::auth::{
-    self, AuthConfig, ClientAddr, Device, Principal, Reporter, SESSION_COOKIE, SessionCheck,
+    self, AuthConfig, Caller, ClientAddr, Device, Principal, Role, SESSION_COOKIE, SessionCheck,
     TokenKind, check_token,
 };
+use crate::db;
 use crate::http::ApiError;
 use crate::state::AppState;
 
@@ -188,18 +189,25 @@ impl FromRequestParts<AppState> for Device {
     }
 }
 
-impl FromRequestParts<AppState> for Reporter {
+/// A phone's device token or a user's session, whichever the request carries; a worker's
+/// account comes with its worker record.
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if bearer(parts).is_some_and(|t| TokenKind::of(t) == Some(TokenKind::Device)) {
-            Device::from_request_parts(parts, state)
-                .await
-                .map(Self::Device)
-        } else {
-            Principal::from_request_parts(parts, state)
-                .await
-                .map(|p| Self::User(Box::new(p)))
+            let device = Device::from_request_parts(parts, state).await?;
+            return Ok(Self::Device(Box::new(device)));
         }
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let resource = if principal.role == Role::Worker {
+            db::resources::resource_of_user(&state.pool, principal.user_id).await?
+        } else {
+            None
+        };
+        Ok(Self::User {
+            principal: Box::new(principal),
+            resource,
+        })
     }
 }

@@ -4,6 +4,7 @@
 use gridwall_spatial::{Level, UnitCode};
 
 use super::error::ApiError;
+use crate::territory::Territory;
 
 /// A required number.
 pub fn required_f64(name: &str, raw: Option<&str>) -> Result<f64, ApiError> {
@@ -258,11 +259,11 @@ pub fn hierarchy(
 }
 
 /// The `unit` filter of a list: `None` when not given (or empty), else the `units.id` of that
-/// unit when it lies in the territory `scope_id`, and -1 (matches nothing) when it does not:
+/// unit when it lies in `territory`, and -1 (matches nothing) when it does not:
 /// a unit outside the territory filters to nothing, like a unit that does not exist.
 pub async fn unit_filter(
     pool: &sqlx::PgPool,
-    scope_id: Option<i64>,
+    territory: Territory,
     raw: Option<&str>,
 ) -> Result<Option<i64>, ApiError> {
     let Some(raw) = raw.filter(|s| !s.is_empty()) else {
@@ -270,7 +271,7 @@ pub async fn unit_filter(
     };
     let code = code("unit", raw)?;
     Ok(Some(
-        crate::db::users::unit_in_scope(pool, scope_id, code.as_str())
+        crate::db::users::unit_in_scope(pool, territory, code.as_str())
             .await?
             .map_or(-1, |(id, _)| id),
     ))

@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody, Path, Query};
 use crate::audit::{self, Event};
-use crate::auth::{self, ClientAddr, Permission, Principal, Reporter};
+use crate::auth::{self, Caller, ClientAddr, Permission, Principal};
 use crate::db;
 use crate::ingest::{self, Rejection, Sender, osmand};
 use crate::state::AppState;
@@ -93,19 +93,24 @@ fn rejected(r: Rejection) -> ItemResult {
     security(("device_token" = []), ("bearer" = []), ("session_cookie" = [])))]
 pub async fn post_positions(
     State(state): State<AppState>,
-    reporter: Reporter,
+    caller: Caller,
     Query(params): Query<PositionParams>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let sender = match &reporter {
-        Reporter::User(me) => {
-            me.may(Permission::ManageResources)?;
-            Sender::User(me)
+    let sender = match &caller {
+        Caller::User { principal, .. } => {
+            principal.may(Permission::ManageResources)?;
+            Sender::User(principal)
         }
-        Reporter::Device(d) => Sender::Device {
+        Caller::Device(d) => Sender::Device {
             resource_id: d.resource_id,
         },
+        Caller::System => {
+            return Err(ApiError::Forbidden(
+                "the server does not post positions".into(),
+            ));
+        }
     };
     if !headers
         .get(header::CONTENT_TYPE)
@@ -261,7 +266,7 @@ pub async fn track(
             format!("a track covers at most {MAX_TRACK_DAYS} days"),
         ));
     }
-    let resource = db::positions::resource_in_scope(&state.pool, me.scope_id(), id)
+    let resource = db::positions::resource_in_scope(&state.pool, me.territory(), id)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(
@@ -330,7 +335,7 @@ pub async fn clear_sos(
 ) -> ApiResult<StatusCode> {
     me.may(Permission::ManageResources)?;
     let mut tx = state.pool.begin().await?;
-    let row = db::positions::lock_sos(&mut tx, me.scope_id(), id)
+    let row = db::positions::lock_sos(&mut tx, me.territory(), id)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(

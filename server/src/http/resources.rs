@@ -18,6 +18,7 @@ use crate::auth::{Permission, Principal};
 use crate::db;
 use crate::db::resources::{Kind, ResourceFilter, ResourceRow};
 use crate::state::AppState;
+use crate::territory::Territory;
 
 /// A kind of resource as the API shows it.
 pub trait Resource: Kind {
@@ -67,7 +68,7 @@ impl ListParams {
     /// searched until the kind says so.
     pub async fn filter(self, state: &AppState, me: &Principal) -> ApiResult<ResourceFilter> {
         let under_unit_id =
-            params::unit_filter(&state.pool, me.scope_id(), self.unit.as_deref()).await?;
+            params::unit_filter(&state.pool, me.territory(), self.unit.as_deref()).await?;
         Ok(ResourceFilter {
             under_unit_id,
             q: self.q.filter(|q| !q.trim().is_empty()),
@@ -93,7 +94,7 @@ pub async fn visible<K: Resource>(
     me: &Principal,
     id: i64,
 ) -> ApiResult<ResourceRow<K>> {
-    db::resources::get(&state.pool, me.scope_id(), id)
+    db::resources::get(&state.pool, me.territory(), id)
         .await?
         .ok_or_else(|| not_found::<K>(id))
 }
@@ -142,7 +143,7 @@ pub async fn finish<K: Resource>(
     id: i64,
     details: impl FnOnce(&ResourceRow<K>) -> Value,
 ) -> ApiResult<Json<K::View>> {
-    let row = db::resources::get::<K>(&mut *tx, None, id).await?;
+    let row = db::resources::get::<K>(&mut *tx, Territory::All, id).await?;
     let (action, row) = match write {
         Write::Created => (
             K::CREATED,

@@ -64,8 +64,7 @@ pub async fn tile(
     let y = params::u32_at_most("y", y_num, last)?;
 
     let version = state.hierarchy.version().unwrap_or(0);
-    let scope_id = me.scope_id();
-    let key = (version, scope_id.unwrap_or(0), z8, x, y);
+    let key = (version, me.territory(), z8, x, y);
     let (tile, hit) = state
         .tiles
         .get_or_render(&state.pool, key)
@@ -169,7 +168,7 @@ pub async fn tilejson(
     me: Principal,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let bounds = db::units::extent(&state.pool, me.scope_id())
+    let bounds = db::units::extent(&state.pool, me.territory())
         .await?
         .unwrap_or([73.5, 18.0, 135.1, 53.6]);
     let version = state.hierarchy.version().unwrap_or(0);

@@ -57,7 +57,7 @@ pub async fn list(
         params::optional_f64_in("simplify", p.simplify.as_deref(), 0.0, 10_000.0)?.unwrap_or(0.0);
     let body = db::units::feature_collection(
         &state.pool,
-        me.scope_id(),
+        me.territory(),
         level.map(|l| i16::from(l.number())),
         parent.as_ref().map(gridwall_spatial::UnitCode::as_str),
         simplify_m / M_PER_DEG,
@@ -81,7 +81,7 @@ pub async fn get_one(
 ) -> ApiResult<Response> {
     let code = params::code("code", &code)?;
     // Outside the caller's territory answers like a unit that does not exist.
-    let body = db::units::feature(&state.pool, me.scope_id(), code.as_str())
+    let body = db::units::feature(&state.pool, me.territory(), code.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("unit_not_found", format!("no unit has code {code}")))?;
     Ok(geojson(body))
@@ -124,6 +124,6 @@ pub async fn search(
         ));
     }
     let limit = params::optional_i64_in("limit", p.limit.as_deref(), 1, 100)?.unwrap_or(20);
-    let units = db::units::search(&state.pool, me.scope_id(), q, limit).await?;
+    let units = db::units::search(&state.pool, me.territory(), q, limit).await?;
     Ok(axum::Json(SearchResult { units }))
 }

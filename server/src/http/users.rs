@@ -17,6 +17,7 @@ use crate::auth::{self, Permission, Principal, Revocation, Role, UserView};
 use crate::db;
 use crate::db::users::{NewUser, UserFilter, UserPatch, UserRow};
 use crate::state::AppState;
+use crate::territory::Territory;
 use crate::unit_ref::UnitRef;
 
 fn scope_of(row: &UserRow) -> Option<UnitRef> {
@@ -99,7 +100,7 @@ pub async fn list(
         include_disabled: params::optional_bool("include_disabled", p.include_disabled.as_deref())?
             .unwrap_or(false),
     };
-    let rows = db::users::list(&state.pool, me.scope_id(), &filter).await?;
+    let rows = db::users::list(&state.pool, me.territory(), &filter).await?;
     Ok(axum::Json(UserList {
         users: rows.iter().map(|r| view(r, &me)).collect(),
     }))
@@ -116,7 +117,7 @@ pub async fn get_one(
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<UserView>> {
     me.may(Permission::Read)?;
-    let row = db::users::get(&state.pool, me.scope_id(), id)
+    let row = db::users::get(&state.pool, me.territory(), id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
     Ok(axum::Json(view(&row, &me)))
@@ -211,7 +212,7 @@ async fn resolve_scope(
         (_, None) => Ok(None),
         (_, Some(code)) => {
             let code = params::code("scope", code)?;
-            db::users::unit_in_scope(&state.pool, me.scope_id(), code.as_str())
+            db::users::unit_in_scope(&state.pool, me.territory(), code.as_str())
                 .await?
                 .map(|(id, _)| Some(id))
                 .ok_or_else(|| {
@@ -269,7 +270,7 @@ pub async fn create(
             format!("the login name {username} is taken"),
         )
     })?;
-    let row = db::users::get(&mut *tx, None, id)
+    let row = db::users::get(&mut *tx, Territory::All, id)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("created user {id} not found")))?;
     audit::record(
@@ -329,7 +330,7 @@ pub async fn update(
     Json(req): Json<UserPatchRequest>,
 ) -> ApiResult<axum::Json<UserView>> {
     me.may(Permission::ManageAccounts)?;
-    let before = db::users::get(&state.pool, me.scope_id(), id)
+    let before = db::users::get(&state.pool, me.territory(), id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
     let old_role = Role::parse(&before.role).unwrap_or(Role::Worker);
@@ -378,7 +379,7 @@ pub async fn update(
     if disabling {
         auth::revoke_user_sessions(&mut *tx, id, "account disabled").await?;
     }
-    let after = db::users::get(&mut *tx, None, id)
+    let after = db::users::get(&mut *tx, Territory::All, id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
     audit::record(
@@ -441,7 +442,7 @@ pub async fn reset_password(
     Json(req): Json<PasswordReset>,
 ) -> ApiResult<axum::Json<PasswordResetDone>> {
     me.may(Permission::ManageAccounts)?;
-    let user = db::users::get(&state.pool, me.scope_id(), id)
+    let user = db::users::get(&state.pool, me.territory(), id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
     let (password, generated) = given_or_generated(req.password)?;

@@ -130,7 +130,7 @@ fn vehicle_kind(raw: &str) -> ApiResult<&'static str> {
 
 async fn home_unit(state: &AppState, me: &Principal, raw: &str) -> ApiResult<i64> {
     let code = params::code("unit", raw)?;
-    db::users::unit_in_scope(&state.pool, me.scope_id(), code.as_str())
+    db::users::unit_in_scope(&state.pool, me.territory(), code.as_str())
         .await?
         .map(|(id, _)| id)
         .ok_or_else(|| {
@@ -163,8 +163,8 @@ pub async fn list(
     me.may(Permission::Read)?;
     let mut filter = p.filter(&state, &me).await?;
     filter.q_plate = filter.q.as_deref().map(plate_key).filter(|k| !k.is_empty());
-    let rows = db::resources::list::<Vehicle>(&state.pool, me.scope_id(), &filter).await?;
-    let total = db::resources::count::<Vehicle>(&state.pool, me.scope_id(), &filter).await?;
+    let rows = db::resources::list::<Vehicle>(&state.pool, me.territory(), &filter).await?;
+    let total = db::resources::count::<Vehicle>(&state.pool, me.territory(), &filter).await?;
     Ok(axum::Json(VehicleList {
         vehicles: rows.into_iter().map(|r| Vehicle::view(r, &me)).collect(),
         total,

@@ -119,7 +119,7 @@ pub async fn list(
     let mut filter = p.filter(&state, &me).await?;
     // Searching digits of masked numbers would reveal them: only where they are shown.
     filter.search_phone = me.role.sees_phone_numbers();
-    let rows = db::resources::list::<Worker>(&state.pool, me.scope_id(), &filter).await?;
+    let rows = db::resources::list::<Worker>(&state.pool, me.territory(), &filter).await?;
     let workers: Vec<WorkerView> = rows.into_iter().map(|r| Worker::view(r, &me)).collect();
     if !csv {
         return Ok(axum::Json(WorkerList { workers }).into_response());
@@ -216,7 +216,7 @@ pub struct NewWorkerRequest {
 
 async fn home_grid(state: &AppState, me: &Principal, raw: &str) -> ApiResult<i64> {
     let code = params::code("grid", raw)?;
-    match db::users::unit_in_scope(&state.pool, me.scope_id(), code.as_str()).await? {
+    match db::users::unit_in_scope(&state.pool, me.territory(), code.as_str()).await? {
         Some((id, 4)) => Ok(id),
         Some(_) => Err(ApiError::unprocessable(
             "not_a_grid",
@@ -291,7 +291,7 @@ pub async fn create(
                 .filter(|r| r.role == Role::Worker.as_str())
                 .ok_or_else(unknown)?;
             // An account outside the territory answers like one that does not exist.
-            let user = db::users::get(&state.pool, me.scope_id(), found.id)
+            let user = db::users::get(&state.pool, me.territory(), found.id)
                 .await?
                 .ok_or_else(unknown)?;
             Some(user.id)

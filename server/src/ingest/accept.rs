@@ -10,7 +10,7 @@ use gridwall_spatial::Scope;
 
 use super::IngestContext;
 use super::error::{Error, Result};
-use crate::auth::Principal;
+use crate::auth::{Principal, Territory};
 use crate::hierarchy::LoadedHierarchy;
 use crate::live::tracks::NotDurable;
 use crate::live::{Applied, ResourceInfo};
@@ -70,7 +70,7 @@ pub async fn accept<I: Item>(
     let scope = match sender {
         Sender::User(me) => match loaded.as_deref() {
             Some(l) => me.scope(l),
-            None => me.scope_id().is_none().then_some(Scope::Everything),
+            None => (me.territory() == Territory::All).then_some(Scope::Everything),
         },
         Sender::Device { .. } => None,
     };
