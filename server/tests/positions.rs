@@ -140,9 +140,18 @@ async fn each_bad_item_is_rejected_with_its_reason_and_the_good_ones_are_kept(po
             "missing_field",
             "too_old",
             "out_of_scope",
-            "unknown_resource",
+            "out_of_scope",
             "accepted"
         ]
+    );
+    // A phone names only its own resource: another one is refused alike whether it exists or
+    // not (no existence oracle).
+    let named_other = v["results"][8]["message"].as_str().unwrap();
+    let named_missing = v["results"][9]["message"].as_str().unwrap();
+    assert_eq!(
+        named_other.replace(&other.to_string(), "999999"),
+        named_missing,
+        "{v}"
     );
     assert_eq!(
         (v["accepted"].as_u64(), v["rejected"].as_u64()),
@@ -239,8 +248,24 @@ async fn sessions_post_for_resources_in_their_territory_only(pool: PgPool) {
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["results"][0]["status"], "accepted");
-    assert_eq!(v["results"][1]["code"], "out_of_scope");
+    // Another territory's resource answers exactly as a missing one (no existence oracle).
+    assert_eq!(v["results"][1]["code"], "unknown_resource");
     assert_eq!(v["results"][2]["code"], "missing_field");
+    let (_, missing) = post(
+        &app,
+        &disp,
+        "/api/positions",
+        json!({"positions": [{"resource": theirs + 1000, "lat": lat, "lng": lng, "at": iso(5)}]}),
+    )
+    .await;
+    assert_eq!(
+        missing["error"]["details"]["results"][0]["message"],
+        v["results"][1]["message"]
+            .as_str()
+            .unwrap()
+            .replace(&theirs.to_string(), &(theirs + 1000).to_string()),
+        "{missing}"
+    );
     assert!(live_position(&state, mine).is_some());
     assert!(live_position(&state, theirs).is_none());
     // Operators watch; they do not feed positions.
