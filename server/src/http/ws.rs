@@ -362,6 +362,9 @@ impl Reader {
                         return;
                     }
                     // A database blip does not end a live wall; the next check decides.
+                    Err(e) if crate::db::is_unavailable(&e) => {
+                        crate::db::outage::warn("re-checking a websocket's session", &e);
+                    }
                     Err(e) => tracing::warn!(error = %e, "websocket session re-check failed"),
                 }
             }
