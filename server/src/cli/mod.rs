@@ -340,10 +340,13 @@ pub async fn state_with(
         metrics: Arc::new(Metrics::new()),
         auth: Arc::new(auth),
     };
+    // The track writer started with the live picture; what the database refuses of it is
+    // taken off the map by this task before the request is answered.
+    tokio::spawn(live::take_back_task(state.clone()));
     match hierarchy::load(&state.pool).await {
         Ok(Some(loaded)) => hierarchy::install(&state.hierarchy, &state.metrics, loaded),
         Ok(None) => tracing::warn!("no hierarchy imported yet: run `gridwall import FILE`"),
-        Err(e) => tracing::error!(error = ?e, "loading the hierarchy failed"),
+        Err(e) => tracing::error!("loading the hierarchy failed: {e:#}"),
     }
     let loaded = state.hierarchy.get();
     let restored = state
