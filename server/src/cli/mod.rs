@@ -163,6 +163,18 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDWALL_ACCEPT_TIMEOUT_S", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub accept_timeout_s: u64,
+    /// Send buffer of each connection, KiB (`SO_SNDBUF`; 0: the kernel's autotuning). Bounds
+    /// what a client that stopped reading holds, so that its websocket is shed by the stall
+    /// rule (docs/websocket.md).
+    #[arg(long, env = "GRIDWALL_SOCKET_SEND_BUFFER_KB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    pub socket_send_buffer_kb: u64,
+    /// Seconds a connection's data may wait for the peer (unacknowledged, or behind a shut
+    /// receive window) before the kernel ends it, open or already closed (`TCP_USER_TIMEOUT`;
+    /// 0: the kernel's limits, minutes).
+    #[arg(long, env = "GRIDWALL_TCP_USER_TIMEOUT_S", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub tcp_user_timeout_s: u64,
 }
 
 fn case_prefix(s: &str) -> Result<String, String> {
@@ -205,6 +217,17 @@ impl ServeArgs {
             auto_dispatch: self.auto_dispatch,
             accept_timeout: Duration::from_secs(self.accept_timeout_s),
             ..CasesConfig::default()
+        }
+    }
+
+    /// The options of every accepted connection these flags ask for.
+    #[must_use]
+    pub fn socket_options(&self) -> http::listen::SocketOptions {
+        http::listen::SocketOptions {
+            send_buffer_bytes: (self.socket_send_buffer_kb > 0)
+                .then(|| usize::try_from(self.socket_send_buffer_kb * 1024).unwrap_or(usize::MAX)),
+            user_timeout: (self.tcp_user_timeout_s > 0)
+                .then(|| Duration::from_secs(self.tcp_user_timeout_s)),
         }
     }
 
@@ -415,7 +438,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!("Gridwall listening on http://{}", listener.local_addr()?);
     axum::serve(
-        listener,
+        http::listen::tuned(listener, args.socket_options()),
         http::app(state, web_dir).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown())

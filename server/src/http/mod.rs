@@ -11,6 +11,7 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod listen;
 pub mod locate;
 pub mod params;
 pub mod positions;
