@@ -175,6 +175,10 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDWALL_TCP_USER_TIMEOUT_S", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub tcp_user_timeout_s: u64,
+    /// At shutdown, seconds to wait for the track buffer to reach the database before exiting.
+    #[arg(long, env = "GRIDWALL_SHUTDOWN_DRAIN_S", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub shutdown_drain_s: u64,
 }
 
 fn case_prefix(s: &str) -> Result<String, String> {
@@ -437,13 +441,50 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!("Gridwall listening on http://{}", listener.local_addr()?);
+    let live = Arc::clone(&state.live);
+    let signalled = Arc::clone(&state.live);
     axum::serve(
         http::listen::tuned(listener, args.socket_options()),
         http::app(state, web_dir).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown())
+    .with_graceful_shutdown(async move {
+        shutdown().await;
+        // Every websocket says goodbye (1001) now; requests in flight finish (a position
+        // request waits for its commit as always), and no new connection is taken.
+        signalled.going_away.send_replace(true);
+    })
     .await?;
+    drain(&live, Duration::from_secs(args.shutdown_drain_s)).await;
     Ok(())
+}
+
+/// After the last request: lets the websockets' close frames go out, then the track buffer
+/// reach the database (points taken but not acknowledged, from requests that timed out).
+async fn drain(live: &Live, limit: Duration) {
+    let sockets = async {
+        while live.streams.open.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    // A socket's close waits for its client at most a second; a stalled one is not waited for.
+    if tokio::time::timeout(Duration::from_secs(3), sockets)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some websockets did not close in time");
+    }
+    let queued = live.tracks.queued();
+    if queued > 0 {
+        tracing::info!(points = queued, "writing the track buffer before exiting");
+    }
+    match live.tracks.flush(limit).await {
+        0 => tracing::info!("stopped"),
+        left => tracing::error!(
+            points = left,
+            "stopped with track points the database did not take in time; they were never \
+             acknowledged"
+        ),
+    }
 }
 
 /// Once an hour, forgets sessions that ended more than 30 days ago.

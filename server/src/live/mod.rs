@@ -21,7 +21,7 @@ use gridwall_spatial::{
     CellIndex, Change, Entry, LatLng, LiveIndex, Report, ResourceId, ResourceKind, Status, UnitId,
 };
 use sqlx::PgPool;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::context::Core;
 use crate::hierarchy::LoadedHierarchy;
@@ -263,6 +263,8 @@ pub struct Live {
     refusals: Mutex<Option<mpsc::UnboundedReceiver<Refusal>>>,
     /// Counters of the websocket streams.
     pub streams: StreamStats,
+    /// Set once, when the server shuts down: every websocket closes with 1001 (going away).
+    pub going_away: watch::Sender<bool>,
 }
 
 /// Counters of the websocket streams, for metrics and tests.
@@ -322,6 +324,7 @@ impl Live {
             tracks,
             refusals: Mutex::new(Some(refusals)),
             streams: StreamStats::default(),
+            going_away: watch::Sender::new(false),
         }
     }
 
