@@ -2,8 +2,9 @@
 //!
 //! Code map, bottom layer first; a module uses only those above it in this list (checked by
 //! `scripts/check-layers.py`, see ARCHITECTURE.md):
-//! - `metrics`, `position`, `tiles`, `geojson`: Prometheus metrics; one checked position report
-//!   (ranges, time, GCJ-02); vector tiles rendered by PostGIS and cached; strict GeoJSON.
+//! - `metrics`, `position`, `tiles`, `geojson`, `repeats`: Prometheus metrics; one checked
+//!   position report (ranges, time, GCJ-02); vector tiles rendered by PostGIS and cached;
+//!   strict GeoJSON; log lines that repeat, summarised.
 //! - `db/`: the pool, migrations and the queries, one module per table group.
 //! - `hierarchy`: the hierarchy in memory ([`LoadedHierarchy`]), swapped whole on import.
 //! - `context`: what subsystems read from the running server ([`context::Core`]).
@@ -43,6 +44,7 @@ pub mod ingest;
 pub mod live;
 pub mod metrics;
 pub mod position;
+pub mod repeats;
 pub mod state;
 pub mod stream;
 pub mod territory;

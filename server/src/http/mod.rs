@@ -11,6 +11,7 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod listen;
 pub mod locate;
 pub mod params;
 pub mod positions;
@@ -38,7 +39,7 @@ use tower::ServiceExt as _;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -244,7 +245,12 @@ pub fn app(state: AppState, web_dir: Option<PathBuf>) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    // A 5xx is logged where it is made (`http/error.rs`: the cause, summarised when it
+    // repeats); the trace layer's own line per failed response would flood the log in an
+    // outage, so it only says it at debug level.
+    let trace =
+        TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG));
+    router.layer(trace).with_state(state)
 }
 
 #[allow(clippy::similar_names, reason = "`stats` and `state` read apart")]
