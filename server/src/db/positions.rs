@@ -43,7 +43,7 @@ pub async fn resource_in_scope(
 
 /// The fixes of resource `id` in `[from, to]` that `territory` may see, oldest first, at most
 /// `limit`: those taken while the resource was at home in the territory (`resource_homes`,
-/// migrations/0010_resource_homes.sql), so a re-homed worker brings no earlier track.
+/// `migrations/0010_resource_homes.sql`), so a re-homed worker brings no earlier track.
 ///
 /// # Errors
 ///
