@@ -516,3 +516,96 @@ async fn acknowledge_and_resolve_audited_and_scoped(pool: PgPool) {
     let (_, v) = json_as(&app, "GET", "/api/alerts", Some(TOKEN), None).await;
     assert_eq!(v["total"], 2);
 }
+
+/// 属地 of an alert: it belongs to one unit for its life. A reporter flagged in township 1 and
+/// then calling in township 2 gives township 2 its own alert — its own count, no
+/// acknowledgement, no note from township 1 — and township 1's is resolved by the system
+/// without a word about the other side.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn an_alert_never_moves_to_another_territory_with_its_notes(pool: PgPool) {
+    let (app, state) = world(pool.clone()).await;
+    let mut engine = Engine::default();
+    let mut rx = state.cases.board.subscribe();
+    let west = user_with_session(&pool, "west", "dispatcher", Some("320999001")).await;
+    let east = user_with_session(&pool, "east", "dispatcher", Some("320999002")).await;
+    let phone = "13900001111";
+    for (lng, lat) in [(120.01, 32.01), (120.05, 32.05), (120.09, 32.19)] {
+        case(&app, lng, lat, "dispute", Some(phone)).await;
+    }
+    feed(&mut engine, &state, &mut rx).await;
+    let (_, v) = json_as(
+        &app,
+        "GET",
+        "/api/alerts?kind=repeat_reporter",
+        Some(&west),
+        None,
+    )
+    .await;
+    assert_eq!(v["total"], 1, "{v}");
+    let first = v["alerts"][0].clone();
+    assert_eq!(first["unit"]["code"], "320999001", "{first}");
+    assert_eq!(first["details"]["cases"], 3);
+    let (status, v) = json_as(
+        &app,
+        "POST",
+        &format!("/api/alerts/{}/acknowledge", first["id"]),
+        Some(&west),
+        Some(json!({"note": "西镇已电话联系"})),
+    )
+    .await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{v}");
+
+    // Three calls in township 2.
+    for (lng, lat) in [(120.11, 32.01), (120.15, 32.05), (120.19, 32.19)] {
+        case(&app, lng, lat, "dispute", Some(phone)).await;
+    }
+    feed(&mut engine, &state, &mut rx).await;
+    let (_, v) = json_as(
+        &app,
+        "GET",
+        "/api/alerts?kind=repeat_reporter",
+        Some(&east),
+        None,
+    )
+    .await;
+    assert_eq!(v["total"], 1, "{v}");
+    let second = &v["alerts"][0];
+    assert_ne!(
+        second["id"], first["id"],
+        "a new alert, not township 1's moved"
+    );
+    assert_eq!(second["unit"]["code"], "320999002", "{second}");
+    assert_eq!(second["status"], "open", "{second}");
+    assert_eq!(
+        second["details"]["cases"], 3,
+        "township 2's own count: {second}"
+    );
+    assert!(second["acknowledged_by"].is_null() && second["acknowledge_note"].is_null());
+    let text = second.to_string();
+    assert!(!text.contains("西镇") && !text.contains("west"), "{text}");
+    // Township 1's: resolved by the system, saying nothing of township 2.
+    let (_, v) = json_as(
+        &app,
+        "GET",
+        "/api/alerts?kind=repeat_reporter&status=resolved",
+        Some(&west),
+        None,
+    )
+    .await;
+    assert_eq!(v["total"], 1, "{v}");
+    let old = &v["alerts"][0];
+    assert_eq!(old["id"], first["id"], "{v}");
+    assert_eq!(old["resolved_by"], "system", "{v}");
+    assert!(!old.to_string().contains("320999002"), "{v}");
+    // Township 2 does not see township 1's, open or resolved.
+    let (_, v) = json_as(
+        &app,
+        "GET",
+        "/api/alerts?kind=repeat_reporter&status=open,acknowledged,resolved",
+        Some(&east),
+        None,
+    )
+    .await;
+    assert_eq!(v["total"], 1, "{v}");
+    assert_eq!(v["alerts"][0]["unit"]["code"], "320999002", "{v}");
+}

@@ -140,9 +140,18 @@ async fn each_bad_item_is_rejected_with_its_reason_and_the_good_ones_are_kept(po
             "missing_field",
             "too_old",
             "out_of_scope",
-            "unknown_resource",
+            "out_of_scope",
             "accepted"
         ]
+    );
+    // A phone names only its own resource: another one is refused alike whether it exists or
+    // not (no existence oracle).
+    let named_other = v["results"][8]["message"].as_str().unwrap();
+    let named_missing = v["results"][9]["message"].as_str().unwrap();
+    assert_eq!(
+        named_other.replace(&other.to_string(), "999999"),
+        named_missing,
+        "{v}"
     );
     assert_eq!(
         (v["accepted"].as_u64(), v["rejected"].as_u64()),
@@ -239,8 +248,24 @@ async fn sessions_post_for_resources_in_their_territory_only(pool: PgPool) {
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["results"][0]["status"], "accepted");
-    assert_eq!(v["results"][1]["code"], "out_of_scope");
+    // Another territory's resource answers exactly as a missing one (no existence oracle).
+    assert_eq!(v["results"][1]["code"], "unknown_resource");
     assert_eq!(v["results"][2]["code"], "missing_field");
+    let (_, missing) = post(
+        &app,
+        &disp,
+        "/api/positions",
+        json!({"positions": [{"resource": theirs + 1000, "lat": lat, "lng": lng, "at": iso(5)}]}),
+    )
+    .await;
+    assert_eq!(
+        missing["error"]["details"]["results"][0]["message"],
+        v["results"][1]["message"]
+            .as_str()
+            .unwrap()
+            .replace(&theirs.to_string(), &(theirs + 1000).to_string()),
+        "{missing}"
+    );
     assert!(live_position(&state, mine).is_some());
     assert!(live_position(&state, theirs).is_none());
     // Operators watch; they do not feed positions.
@@ -863,4 +888,83 @@ async fn items_of_any_shape_are_read_alike_and_answered_one_by_one(pool: PgPool)
             .await
             .unwrap();
     assert_eq!(batteries, [Some(80.0), Some(80.0)]);
+}
+
+/// A re-homed worker brings no earlier track: the new territory sees the track from the move
+/// on, the old one no longer sees the worker, and a territory above both sees all of it. A
+/// point sent late, taken before the move, stays with the old home.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_rehomed_worker_brings_no_earlier_track(pool: PgPool) {
+    let (app, _) = world(pool.clone()).await;
+    let (id, device) = worker_with_device(&app, "张三", "320999001001001").await;
+    let west = user_with_session(&pool, "disp.t1", "dispatcher", Some("320999001")).await;
+    let east = user_with_session(&pool, "disp.t2", "dispatcher", Some("320999002")).await;
+    let county = user_with_session(&pool, "disp.c", "dispatcher", Some("320999")).await;
+    let (lat, lng) = IN_GRID_1;
+    let (lat2, lng2) = IN_TOWNSHIP_2;
+    let before: Vec<Value> = (0..3)
+        .map(|i| json!({"lat": lat, "lng": lng + 0.0005 * f64::from(i), "at": iso(300 - 60 * i64::from(i))}))
+        .collect();
+    let (status, v) = post(&app, &device, "/api/positions", json!(before)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // Re-homed to township 2.
+    let (status, v) = json_as(
+        &app,
+        "PATCH",
+        &format!("/api/workers/{id}"),
+        Some(TOKEN),
+        Some(json!({"grid": "320999002001001"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let after: Vec<Value> = (0..2)
+        .map(|i| json!({"lat": lat2, "lng": lng2 + 0.0005 * f64::from(i), "at": Utc::now().to_rfc3339()}))
+        .collect();
+    let (status, v) = post(&app, &device, "/api/positions", json!([after[0]])).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // A late point from before the move.
+    let late = json!({"lat": lat, "lng": lng + 0.002, "at": iso(100)});
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let mut second = after[1].clone();
+    second["at"] = json!(Utc::now().to_rfc3339());
+    let (status, v) = post(&app, &device, "/api/positions", json!([late, second])).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let track = |token: String| {
+        let app = app.clone();
+        async move {
+            json_as(
+                &app,
+                "GET",
+                &format!("/api/resources/{id}/track"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    let (status, v) = track(east.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["properties"]["points"], 2, "only from the move on: {v}");
+    let lngs: Vec<f64> = v["geometry"]["coordinates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c[0].as_f64().unwrap())
+        .collect();
+    assert!(lngs.iter().all(|x| *x > 120.1), "{lngs:?}");
+    let (status, _) = track(west).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the old territory no longer sees the worker"
+    );
+    let (status, v) = track(county).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["properties"]["points"], 6,
+        "the county sees the whole track: {v}"
+    );
+    let (_, v) = track(TOKEN.to_owned()).await;
+    assert_eq!(v["properties"]["points"], 6, "{v}");
 }

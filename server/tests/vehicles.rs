@@ -598,7 +598,8 @@ async fn a_township_dispatcher_sees_and_touches_only_their_townships_vehicles(po
         .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
 
-    // Plates are unique across territories, even ones the dispatcher cannot see.
+    // A plate held beyond the dispatcher's territory is not revealed by a refusal: plates
+    // are unique within what the caller can see (see a_plate_in_another_territory_is_not_revealed).
     let (status, v) = w
         .call(
             &w.d1,
@@ -610,7 +611,7 @@ async fn a_township_dispatcher_sees_and_touches_only_their_townships_vehicles(po
             ),
         )
         .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(status, StatusCode::CREATED, "{v}");
 
     // A leader reads but does not manage.
     let (status, _) = w
@@ -867,4 +868,66 @@ async fn device_credentials_are_shown_once_stored_hashed_rotated_and_revoked(poo
         )
         .await;
     not_found(status, &v, "device_not_found", "rotate an unknown device");
+}
+
+/// No existence oracle through plates: a plate held by a vehicle beyond the caller's
+/// territory neither blocks the caller nor is revealed; within what the caller sees it is
+/// still one plate, one vehicle.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_plate_in_another_territory_is_not_revealed(pool: PgPool) {
+    let w = world(pool.clone()).await;
+    w.vehicle("巡逻一号", "苏F12345", "320999001").await;
+    // Township 2's dispatcher registers the same plate: nothing tells them it exists in
+    // township 1.
+    let (status, v) = w
+        .call(
+            &w.d2,
+            "POST",
+            "/api/vehicles",
+            Some(
+                json!({"name": "二镇巡逻", "plate": "苏f 12345", "vehicle_kind": "patrol",
+                        "unit": "320999002"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let theirs = v["id"].as_i64().unwrap();
+    // Within township 1 the plate is still taken…
+    let (status, v) = w
+        .call(
+            &w.d1,
+            "POST",
+            "/api/vehicles",
+            Some(
+                json!({"name": "一镇二号", "plate": "苏F12345", "vehicle_kind": "patrol",
+                        "unit": "320999001"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(error_parts(&v).0, "plate_taken");
+    // …and the county-wide administrator, who sees both, cannot add a third.
+    let (status, v) = w
+        .call(
+            TOKEN,
+            "POST",
+            "/api/vehicles",
+            Some(
+                json!({"name": "县三号", "plate": "苏F12345", "vehicle_kind": "patrol",
+                        "unit": "320999"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    // Township 2 renaming its plate to another of township 1's: accepted too, alike.
+    w.vehicle("巡逻三号", "苏F33333", "320999001").await;
+    let (status, v) = w
+        .call(
+            &w.d2,
+            "PATCH",
+            &format!("/api/vehicles/{theirs}"),
+            Some(json!({"plate": "苏F33333"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
 }

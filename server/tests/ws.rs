@@ -1100,3 +1100,76 @@ async fn the_alerts_layer_streams_live_alerts_within_scope(pool: PgPool) {
         "{m}"
     );
 }
+
+/// The session cookie opens a websocket only from our own page (scheme, host and port) or a
+/// configured CORS origin, as it does a write; `X-Forwarded-Host` counts only behind a trusted
+/// proxy. A bearer token is not an ambient credential: any origin may use it.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn the_cookie_opens_a_websocket_only_from_our_own_origin(pool: PgPool) {
+    let server = Server::start(pool.clone(), NEVER).await;
+    let token = user_with_session(&pool, "disp", "dispatcher", Some("320999")).await;
+    let ours = format!("http://{}", server.addr);
+    let open = |headers: Vec<(&'static str, String)>| {
+        let addr = server.addr;
+        async move {
+            let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+            for (name, value) in headers {
+                req.headers_mut()
+                    .insert(HeaderName::from_static(name), value.parse().unwrap());
+            }
+            tokio::time::timeout(HANG_GUARD, tokio_tungstenite::connect_async(req))
+                .await
+                .expect("the handshake hung")
+                .map(|_| ())
+        }
+    };
+    let cookie = || ("cookie", format!("gridwall_session={token}"));
+    let refused = [
+        (
+            "another site",
+            vec![cookie(), ("origin", "http://evil.example".into())],
+        ),
+        (
+            "our host over another scheme",
+            vec![cookie(), ("origin", ours.replace("http:", "https:"))],
+        ),
+        (
+            "a forwarded host from an untrusted client",
+            vec![
+                cookie(),
+                ("origin", "http://evil.example".into()),
+                ("x-forwarded-host", "evil.example".into()),
+            ],
+        ),
+        (
+            "a sandboxed page",
+            vec![cookie(), ("origin", "null".into())],
+        ),
+    ];
+    for (what, headers) in refused {
+        match open(headers).await {
+            Err(tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{what}");
+                let v: Value = serde_json::from_slice(resp.body().as_deref().unwrap()).unwrap();
+                assert_eq!(common::error_parts(&v).0, "forbidden", "{what}: {v}");
+            }
+            other => panic!("{what}: expected 403, got {other:?}"),
+        }
+    }
+    let accepted = [
+        ("our own page", vec![cookie(), ("origin", ours.clone())]),
+        ("no Origin (not a browser)", vec![cookie()]),
+        (
+            "a bearer token from anywhere",
+            vec![
+                ("authorization", format!("Bearer {token}")),
+                ("origin", "http://evil.example".into()),
+            ],
+        ),
+    ];
+    for (what, headers) in accepted {
+        open(headers)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: refused: {e:?}"));
+    }
+}

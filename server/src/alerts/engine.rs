@@ -423,11 +423,15 @@ async fn hotspot(state: &impl AlertContext, case: &CaseBrief) -> Result<(), sqlx
     let baseline_d = rule.baseline_days.unwrap_or(30);
     // Cases of the category near the cell (its bounding box) over window + baseline; the
     // cell itself decides in Rust (PostGIS has no H3).
+    // Counted within the case's village, where the alert belongs: whoever sees it sees
+    // every case it counts.
+    let village = enclosing(state, case.grid_id, 3).await?;
     let rows: Vec<(f64, f64, bool)> = sqlx::query_as(
-        "SELECT ST_X(geom), ST_Y(geom), created_at >= now() - make_interval(hours => $6)
-         FROM cases
-         WHERE category = $1 AND geom && ST_MakeEnvelope($2, $3, $4, $5, 4326)
-           AND created_at >= now() - make_interval(hours => $6) - make_interval(days => $7)",
+        "SELECT ST_X(c.geom), ST_Y(c.geom), c.created_at >= now() - make_interval(hours => $6)
+         FROM cases c JOIN units g ON g.id = c.grid_id
+           JOIN territory($8) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE c.category = $1 AND c.geom && ST_MakeEnvelope($2, $3, $4, $5, 4326)
+           AND c.created_at >= now() - make_interval(hours => $6) - make_interval(days => $7)",
     )
     .bind(&case.category)
     .bind(w)
@@ -436,6 +440,7 @@ async fn hotspot(state: &impl AlertContext, case: &CaseBrief) -> Result<(), sqlx
     .bind(n)
     .bind(window_h)
     .bind(baseline_d)
+    .bind(village)
     .fetch_all(state.pool())
     .await?;
     let (mut in_window, mut in_baseline) = (0i64, 0i64);
@@ -465,7 +470,7 @@ async fn hotspot(state: &impl AlertContext, case: &CaseBrief) -> Result<(), sqlx
         &Raise {
             kind: AlertKind::Hotspot,
             severity: rule.severity,
-            unit_id: case.grid_id,
+            unit_id: village,
             position: (centre.lng(), centre.lat()),
             entity_type: "cell",
             entity_id: &entity,
@@ -480,19 +485,45 @@ async fn hotspot(state: &impl AlertContext, case: &CaseBrief) -> Result<(), sqlx
     Ok(())
 }
 
+/// The unit at `level` (2 township, 3 village) that grid `grid_id` lies in; the grid itself
+/// when the hierarchy has no unit at that level above it.
+async fn enclosing(
+    state: &impl AlertContext,
+    grid_id: i64,
+    level: i16,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(
+             (SELECT a.id FROM units g
+                JOIN units a ON a.level = $2 AND g.tree_lo BETWEEN a.tree_lo AND a.tree_hi
+              WHERE g.id = $1),
+             $1)",
+    )
+    .bind(grid_id)
+    .bind(level)
+    .fetch_one(state.pool())
+    .await
+}
+
 async fn repeat_reporter(state: &impl AlertContext, case: &CaseBrief) -> Result<(), sqlx::Error> {
     let Some(rule) = state.alerts().rule(AlertKind::RepeatReporter) else {
         return Ok(());
     };
     let window_h = rule.window_hours.unwrap_or(720);
+    // Counted within the case's township, where the alert belongs (大事不出镇): whoever sees
+    // it sees every case it counts.
+    let township = enclosing(state, case.grid_id, 2).await?;
     let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT c.reporter_phone, (SELECT count(*) FROM cases o
-                                   WHERE o.reporter_phone = c.reporter_phone
-                                     AND o.created_at >= now() - make_interval(hours => $2))
+        "SELECT c.reporter_phone,
+                (SELECT count(*) FROM cases o JOIN units g ON g.id = o.grid_id
+                   JOIN territory($3) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+                 WHERE o.reporter_phone = c.reporter_phone
+                   AND o.created_at >= now() - make_interval(hours => $2))
          FROM cases c WHERE c.id = $1 AND c.reporter_phone IS NOT NULL",
     )
     .bind(case.id)
     .bind(window_h)
+    .bind(township)
     .fetch_optional(state.pool())
     .await?;
     let Some((phone, n)) = row else {
@@ -512,7 +543,7 @@ async fn repeat_reporter(state: &impl AlertContext, case: &CaseBrief) -> Result<
         &Raise {
             kind: AlertKind::RepeatReporter,
             severity: rule.severity,
-            unit_id: case.grid_id,
+            unit_id: township,
             position: (case.position[0], case.position[1]),
             entity_type: "reporter",
             entity_id: &phone,

@@ -149,11 +149,25 @@ pub struct Raise<'a> {
 /// Raises an alert, or raises the live one about the same kind and entity again (its
 /// position, title and details are refreshed, `occurrences` counts up); publishes it.
 ///
+/// An alert belongs to one unit for its whole life (属地: its acknowledgement, notes and
+/// count are that territory's). Raised about the same entity in another unit, the live one is
+/// resolved by the system ("moved out of this territory", naming nothing of the other side)
+/// and a new one opens in the new unit. One transaction: both or neither.
+///
 /// # Errors
 ///
 /// When the database fails.
 pub async fn raise(alerts: &Alerts, pool: &PgPool, r: &Raise<'_>) -> Result<AlertRow, sqlx::Error> {
-    let sql = format!(
+    let moved_out = format!(
+        "WITH a AS (
+             UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = 'system',
+                               resolve_note = '{MOVED_OUT}', version = version + 1
+             WHERE kind = $1 AND entity_type = $2 AND entity_id = $3 AND status <> 'resolved'
+               AND unit_id <> $4
+             RETURNING *)
+         SELECT {COLUMNS} FROM a JOIN units u ON u.id = a.unit_id"
+    );
+    let upsert = format!(
         "WITH a AS (
              INSERT INTO alerts (kind, severity, unit_id, geom, entity_type, entity_id, title,
                                  details)
@@ -161,12 +175,19 @@ pub async fn raise(alerts: &Alerts, pool: &PgPool, r: &Raise<'_>) -> Result<Aler
              ON CONFLICT (kind, entity_type, entity_id) WHERE status <> 'resolved'
              DO UPDATE SET last_raised_at = now(), occurrences = alerts.occurrences + 1,
                            geom = EXCLUDED.geom, title = EXCLUDED.title,
-                           details = EXCLUDED.details, unit_id = EXCLUDED.unit_id,
-                           version = alerts.version + 1
+                           details = EXCLUDED.details, version = alerts.version + 1
              RETURNING *)
          SELECT {COLUMNS} FROM a JOIN units u ON u.id = a.unit_id"
     );
-    let row: AlertRow = sqlx::query_as(&sql)
+    let mut tx = pool.begin().await?;
+    let resolved: Option<AlertRow> = sqlx::query_as(&moved_out)
+        .bind(r.kind.as_str())
+        .bind(r.entity_type)
+        .bind(r.entity_id)
+        .bind(r.unit_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let row: AlertRow = sqlx::query_as(&upsert)
         .bind(r.kind.as_str())
         .bind(r.severity)
         .bind(r.unit_id)
@@ -176,11 +197,18 @@ pub async fn raise(alerts: &Alerts, pool: &PgPool, r: &Raise<'_>) -> Result<Aler
         .bind(r.entity_id)
         .bind(r.title)
         .bind(&r.details)
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await?;
+    tx.commit().await?;
+    if let Some(old) = &resolved {
+        alerts.apply(old.brief());
+    }
     alerts.apply(row.brief());
     Ok(row)
 }
+
+/// The note of an alert the system resolved because its entity moved to another unit.
+pub const MOVED_OUT: &str = "moved out of this territory";
 
 /// Resolves the live alert of `kind` about an entity, if there is one (`by` a user or
 /// `system`); publishes it.

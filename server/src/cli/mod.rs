@@ -164,6 +164,22 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDWALL_ACCEPT_TIMEOUT_S", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub accept_timeout_s: u64,
+    /// Send buffer of each connection, KiB (`SO_SNDBUF`; 0: the kernel's autotuning). Bounds
+    /// what a client that stopped reading holds, so that its websocket is shed by the stall
+    /// rule (docs/websocket.md).
+    #[arg(long, env = "GRIDWALL_SOCKET_SEND_BUFFER_KB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    pub socket_send_buffer_kb: u64,
+    /// Seconds a connection's data may wait for the peer (unacknowledged, or behind a shut
+    /// receive window) before the kernel ends it, open or already closed (`TCP_USER_TIMEOUT`;
+    /// 0: the kernel's limits, minutes).
+    #[arg(long, env = "GRIDWALL_TCP_USER_TIMEOUT_S", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub tcp_user_timeout_s: u64,
+    /// At shutdown, seconds to wait for the track buffer to reach the database before exiting.
+    #[arg(long, env = "GRIDWALL_SHUTDOWN_DRAIN_S", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub shutdown_drain_s: u64,
 }
 
 fn case_prefix(s: &str) -> Result<String, String> {
@@ -206,6 +222,17 @@ impl ServeArgs {
             auto_dispatch: self.auto_dispatch,
             accept_timeout: Duration::from_secs(self.accept_timeout_s),
             ..CasesConfig::default()
+        }
+    }
+
+    /// The options of every accepted connection these flags ask for.
+    #[must_use]
+    pub fn socket_options(&self) -> http::listen::SocketOptions {
+        http::listen::SocketOptions {
+            send_buffer_bytes: (self.socket_send_buffer_kb > 0)
+                .then(|| usize::try_from(self.socket_send_buffer_kb * 1024).unwrap_or(usize::MAX)),
+            user_timeout: (self.tcp_user_timeout_s > 0)
+                .then(|| Duration::from_secs(self.tcp_user_timeout_s)),
         }
     }
 
@@ -341,10 +368,13 @@ pub async fn state_with(
         metrics: Arc::new(Metrics::new()),
         auth: Arc::new(auth),
     };
+    // The track writer started with the live picture; what the database refuses of it is
+    // taken off the map by this task before the request is answered.
+    tokio::spawn(live::take_back_task(state.clone()));
     match hierarchy::load(&state.pool).await {
         Ok(Some(loaded)) => hierarchy::install(&state.hierarchy, &state.metrics, loaded),
         Ok(None) => tracing::warn!("no hierarchy imported yet: run `gridwall import FILE`"),
-        Err(e) => tracing::error!(error = ?e, "loading the hierarchy failed"),
+        Err(e) => tracing::error!("loading the hierarchy failed: {e:#}"),
     }
     let loaded = state.hierarchy.get();
     let restored = state
@@ -418,13 +448,50 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!("Gridwall listening on http://{}", listener.local_addr()?);
+    let live = Arc::clone(&state.live);
+    let signalled = Arc::clone(&state.live);
     axum::serve(
-        listener,
+        http::listen::tuned(listener, args.socket_options()),
         http::app(state, web_dir).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown())
+    .with_graceful_shutdown(async move {
+        shutdown().await;
+        // Every websocket says goodbye (1001) now; requests in flight finish (a position
+        // request waits for its commit as always), and no new connection is taken.
+        signalled.going_away.send_replace(true);
+    })
     .await?;
+    drain(&live, Duration::from_secs(args.shutdown_drain_s)).await;
     Ok(())
+}
+
+/// After the last request: lets the websockets' close frames go out, then the track buffer
+/// reach the database (points taken but not acknowledged, from requests that timed out).
+async fn drain(live: &Live, limit: Duration) {
+    let sockets = async {
+        while live.streams.open.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    // A socket's close waits for its client at most a second; a stalled one is not waited for.
+    if tokio::time::timeout(Duration::from_secs(3), sockets)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some websockets did not close in time");
+    }
+    let queued = live.tracks.queued();
+    if queued > 0 {
+        tracing::info!(points = queued, "writing the track buffer before exiting");
+    }
+    match live.tracks.flush(limit).await {
+        0 => tracing::info!("stopped"),
+        left => tracing::error!(
+            points = left,
+            "stopped with track points the database did not take in time; they were never \
+             acknowledged"
+        ),
+    }
 }
 
 /// Once an hour, forgets sessions that ended more than 30 days ago.

@@ -2,6 +2,7 @@
 
 pub mod cases;
 pub mod kpi;
+pub mod outage;
 pub mod positions;
 pub mod resources;
 pub mod retention;
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions as _, PgPool};
+
+pub use outage::{is_unavailable, is_unavailable_chain};
 
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -41,13 +41,16 @@ pub async fn resource_in_scope(
     .await
 }
 
-/// The fixes of resource `id` in `[from, to]`, oldest first, at most `limit`.
+/// The fixes of resource `id` in `[from, to]` that `territory` may see, oldest first, at most
+/// `limit`: those taken while the resource was at home in the territory (`resource_homes`,
+/// `migrations/0010_resource_homes.sql`), so a re-homed worker brings no earlier track.
 ///
 /// # Errors
 ///
 /// When the database fails.
 pub async fn track(
     pool: &PgPool,
+    territory: Territory,
     id: i64,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -55,7 +58,12 @@ pub async fn track(
 ) -> Result<Vec<TrackRow>, sqlx::Error> {
     sqlx::query_as::<_, TrackRow>(
         "SELECT p.at, ST_X(p.geom) AS lng, ST_Y(p.geom) AS lat, p.speed_mps, g.code AS grid
-         FROM positions p LEFT JOIN units g ON g.id = p.grid_id
+         FROM positions p
+         JOIN resource_homes h ON h.resource_id = p.resource_id
+                              AND p.at >= h.since AND (h.until IS NULL OR p.at < h.until)
+         LEFT JOIN units home ON home.id = h.unit_id
+         JOIN territory($5) scope ON scope.everything OR home.tree_lo BETWEEN scope.lo AND scope.hi
+         LEFT JOIN units g ON g.id = p.grid_id
          WHERE p.resource_id = $1 AND p.at >= $2 AND p.at <= $3
          ORDER BY p.at LIMIT $4",
     )
@@ -63,6 +71,7 @@ pub async fn track(
     .bind(from)
     .bind(to)
     .bind(limit)
+    .bind(territory.root())
     .fetch_all(pool)
     .await
 }

@@ -568,6 +568,35 @@ pub struct NewVehicle<'a> {
     pub crs: &'a str,
 }
 
+/// Another vehicle with `plate` (compared case-insensitively) that `territory` can see, other
+/// than `except`; takes a transaction-long lock on the plate first, so two writes of the same
+/// plate cannot both pass the check. Plates are unique within what a caller can see: a vehicle
+/// beyond the caller's territory neither blocks it nor is revealed.
+pub async fn plate_holder(
+    tx: &mut Transaction<'_, Postgres>,
+    territory: Territory,
+    plate: &str,
+    except: Option<i64>,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('resources.plate:' || upper($1), 0))",
+    )
+    .bind(plate)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query_scalar(
+        "SELECT r.id FROM resources r JOIN units g ON g.id = r.unit_id
+           JOIN territory($1) scope ON g.tree_lo BETWEEN scope.lo AND scope.hi
+         WHERE upper(r.plate) = upper($2) AND r.id IS DISTINCT FROM $3
+         LIMIT 1",
+    )
+    .bind(territory.root())
+    .bind(plate)
+    .bind(except)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
 /// Inserts a vehicle; returns its id, or [`Taken::Plate`].
 pub async fn insert_vehicle(
     db: impl PgExecutor<'_>,

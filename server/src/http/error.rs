@@ -2,12 +2,16 @@
 //!
 //! Internal causes are logged here and never sent to the client (no SQL, no stack traces).
 
+use std::time::Duration;
+
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
+
+use crate::repeats::Repeats;
 
 /// An API failure with its HTTP status and a stable machine-readable code.
 #[derive(Debug, thiserror::Error)]
@@ -169,10 +173,12 @@ impl ApiError {
         }
     }
 
-    /// A database failure: 503 when the database cannot be reached, 500 otherwise.
+    /// A database failure: 503 when the database is unavailable (`db::is_unavailable`: any
+    /// connection-class error), 500 otherwise.
+    #[must_use]
     pub fn from_db(e: sqlx::Error) -> Self {
-        if db_unavailable(&e) {
-            tracing::warn!(error = %e, "database unavailable");
+        if crate::db::is_unavailable(&e) {
+            crate::db::outage::warn("answering 503", &e);
             Self::unavailable_db()
         } else {
             Self::Internal(anyhow::Error::new(e))
@@ -268,15 +274,6 @@ impl ApiError {
     }
 }
 
-/// The database cannot be reached (as opposed to refusing or failing a query).
-#[must_use]
-pub fn db_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-    )
-}
-
 /// Database failures through `?`: see [`ApiError::from_db`].
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
@@ -284,11 +281,36 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// Internal errors logged: five per 10 s, then a count (one bug hit by every request must not
+/// flood the log).
+static INTERNAL_LOGGED: Repeats = Repeats::new(Duration::from_secs(10), 5);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(cause) = &self {
-            tracing::error!(error = ?cause, "internal error");
-        }
+        let this = match self {
+            // A database outage that reached here inside another error is still an outage.
+            Self::Internal(cause) if crate::db::is_unavailable_chain(cause.as_ref()) => {
+                if let Some(left_out) = INTERNAL_LOGGED.admit() {
+                    tracing::warn!("database unavailable; answering 503: {cause:#}{left_out}");
+                }
+                Self::unavailable_db()
+            }
+            Self::Internal(cause) => {
+                // The chain on one line (`{:#}`), never `{:?}`: with RUST_BACKTRACE set that
+                // resolves and prints anyhow's backtrace, hundreds of lines per request.
+                if let Some(left_out) = INTERNAL_LOGGED.admit() {
+                    tracing::error!("internal error: {cause:#}{left_out}");
+                }
+                Self::Internal(cause)
+            }
+            other => other,
+        };
+        this.respond()
+    }
+}
+
+impl ApiError {
+    fn respond(self) -> Response {
         let (status, code, message, details) = self.parts();
         let mut resp = (
             status,

@@ -78,32 +78,49 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
-/// A cookie-authenticated write must come from our own page: browsers send `Origin` and
-/// `Sec-Fetch-Site` on such requests, and SameSite=Strict already keeps the cookie off
-/// cross-site requests; this is the second lock on the door.
-fn cross_site(parts: &Parts) -> bool {
-    if parts
-        .headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
-    {
+/// A cookie-authenticated request that acts — a write, or a websocket (which browsers open
+/// across origins freely) — must come from our own page or a configured CORS origin. Browsers
+/// send `Origin` and `Sec-Fetch-Site` on such requests, and SameSite=Strict already keeps the
+/// cookie off cross-site requests; this is the second lock on the door. A request without
+/// `Origin` (not a browser's) passes.
+///
+/// Our own origin is scheme, host and port: the scheme is `https` when the cookie is `Secure`
+/// (the server is behind HTTPS), else `http`; behind a trusted proxy (`trust_forwarded_for`)
+/// the proxy's `X-Forwarded-Proto` and `X-Forwarded-Host` say it, and otherwise those headers
+/// are ignored (anyone can send them).
+fn cross_site(parts: &Parts, config: &AuthConfig) -> bool {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|v| v.eq_ignore_ascii_case("cross-site")) {
         return true;
     }
-    let Some(origin) = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(origin) = header(header::ORIGIN.as_str()) else {
         return false;
     };
-    let host = parts
-        .headers
-        .get("x-forwarded-host")
-        .or_else(|| parts.headers.get(header::HOST))
-        .and_then(|v| v.to_str().ok());
-    let origin_host = origin.split_once("://").map(|(_, h)| h);
-    origin_host != host
+    let origin = origin.trim_end_matches('/');
+    if config
+        .cors_origins
+        .iter()
+        .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return false;
+    }
+    let forwarded = |name: &str| {
+        config
+            .trust_forwarded_for
+            .then(|| header(name))
+            .flatten()
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+    };
+    let scheme = forwarded("x-forwarded-proto").unwrap_or(if config.secure_cookies {
+        "https"
+    } else {
+        "http"
+    });
+    let Some(host) = forwarded("x-forwarded-host").or_else(|| header(header::HOST.as_str())) else {
+        return true;
+    };
+    !origin.eq_ignore_ascii_case(&format!("{scheme}://{host}"))
 }
 
 fn unauthorized_for(check: &SessionCheck) -> ApiError {
@@ -152,10 +169,15 @@ impl FromRequestParts<AppState> for Principal {
             }
         }
         let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if via_cookie && unsafe_method && cross_site(parts) {
+        let websocket = parts
+            .headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        if via_cookie && (unsafe_method || websocket) && cross_site(parts, &state.auth.config) {
             return Err(ApiError::Forbidden(
-                "cross-site request refused: writes with the session cookie must come from \
-                 Gridwall's own page"
+                "cross-site request refused: writes and websockets with the session cookie must \
+                 come from Gridwall's own page or a configured CORS origin"
                     .into(),
             ));
         }

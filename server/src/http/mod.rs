@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod input;
+pub mod listen;
 pub mod locate;
 pub mod params;
 pub mod positions;
@@ -39,7 +40,7 @@ use axum::routing::get;
 use tower::ServiceExt as _;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -249,7 +250,12 @@ pub fn app(state: AppState, web_dir: Option<PathBuf>) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    // A 5xx is logged where it is made (`http/error.rs`: the cause, summarised when it
+    // repeats); the trace layer's own line per failed response would flood the log in an
+    // outage, so it only says it at debug level.
+    let trace =
+        TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG));
+    router.layer(trace).with_state(state)
 }
 
 #[allow(clippy::similar_names, reason = "`stats` and `state` read apart")]

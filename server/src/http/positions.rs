@@ -274,7 +274,15 @@ pub async fn track(
                 format!("no worker or vehicle {id} in your territory"),
             )
         })?;
-    let rows = db::positions::track(&state.pool, id, from, to, MAX_TRACK_POINTS + 1).await?;
+    let rows = db::positions::track(
+        &state.pool,
+        me.territory(),
+        id,
+        from,
+        to,
+        MAX_TRACK_POINTS + 1,
+    )
+    .await?;
     let truncated = rows.len() > usize::try_from(MAX_TRACK_POINTS).unwrap_or(usize::MAX);
     let rows = &rows[..rows
         .len()

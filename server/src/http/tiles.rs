@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::{self, ApiError, ApiResult, Path};
+use super::error::{ApiError, ApiResult, Path};
 use super::params;
 use crate::auth::Principal;
 use crate::db;
@@ -70,7 +70,7 @@ pub async fn tile(
         .get_or_render(&state.pool, key)
         .await
         .map_err(|e| match &*e {
-            tiles::Error::Db(db) if error::db_unavailable(db) => ApiError::unavailable_db(),
+            tiles::Error::Db(db) if crate::db::is_unavailable(db) => ApiError::unavailable_db(),
             other => ApiError::Internal(anyhow::anyhow!("tile rendering failed: {other}")),
         })?;
     if hit {

@@ -80,7 +80,7 @@ impl Resource for Vehicle {
 fn plate_taken(plate: &str) -> ApiError {
     ApiError::Conflict {
         code: "plate_taken",
-        message: format!("plate {plate} already belongs to another vehicle"),
+        message: format!("plate {plate} already belongs to another vehicle in your territory"),
         details: json!({ "field": "plate", "plate": plate }),
     }
 }
@@ -222,6 +222,12 @@ pub async fn create(
     let crs = crs_or_wgs84(req.crs.as_deref())?;
     let unit_id = home_unit(&state, &me, &req.unit).await?;
     let mut tx = state.pool.begin().await?;
+    if db::resources::plate_holder(&mut tx, me.territory(), &plate, None)
+        .await?
+        .is_some()
+    {
+        return Err(plate_taken(&plate));
+    }
     let id = db::resources::insert_vehicle(
         &mut *tx,
         &NewVehicle {
@@ -301,6 +307,14 @@ pub async fn update(
         Some(u) => Some(home_unit(&state, &me, u).await?),
     };
     let mut tx = state.pool.begin().await?;
+    let kept_plate = plate.as_deref().unwrap_or(&before.own.plate);
+    if (plate.is_some() || unit_id.is_some())
+        && db::resources::plate_holder(&mut tx, me.territory(), kept_plate, Some(id))
+            .await?
+            .is_some()
+    {
+        return Err(plate_taken(kept_plate));
+    }
     db::resources::update_vehicle(
         &mut *tx,
         id,

@@ -43,6 +43,9 @@ pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 pub const CLOSE_IDLE: u16 = 4408;
 /// Close code when the client took no data for the stall timeout: like 429, it was shed.
 pub const CLOSE_TOO_SLOW: u16 = 4429;
+/// Close code when the server shuts down (RFC 6455 "going away"): reconnect to another
+/// instance, or to this one once it is back.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// Opens the live websocket (protocol in `docs/websocket.md`).
 #[utoipa::path(get, path = "/ws", tag = "live",
@@ -67,6 +70,14 @@ fn close(code: u16, reason: &'static str) -> Message {
         code,
         reason: Utf8Bytes::from_static(reason),
     }))
+}
+
+/// Resolves once the server shuts down (at once if it already does).
+async fn shutting_down(going_away: &mut tokio::sync::watch::Receiver<bool>) {
+    if going_away.wait_for(|&g| g).await.is_err() {
+        // The live picture is gone: nobody will say it.
+        std::future::pending::<()>().await;
+    }
 }
 
 fn ends(revocation: Revocation, me: &Principal) -> bool {
@@ -267,10 +278,25 @@ impl Reader {
             .unwrap_or(Duration::ZERO);
         let expiry = tokio::time::sleep(until_expiry);
         tokio::pin!(expiry);
+        let mut going_away = self.state.live.going_away.subscribe();
         loop {
             let check_now = tokio::select! {
                 // The writer gave up on this client.
                 () = self.out.closed() => return,
+                () = shutting_down(&mut going_away) => {
+                    self.close(CLOSE_GOING_AWAY, "server shutting down").await;
+                    // Give the client a moment to answer the close, so that the socket ends
+                    // cleanly rather than with a reset.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        while let Some(Ok(msg)) = rx.next().await {
+                            if matches!(msg, Message::Close(_)) {
+                                break;
+                            }
+                        }
+                    })
+                    .await;
+                    return;
+                }
                 msg = rx.next() => {
                     heard = Instant::now();
                     match msg {
@@ -362,6 +388,9 @@ impl Reader {
                         return;
                     }
                     // A database blip does not end a live wall; the next check decides.
+                    Err(e) if crate::db::is_unavailable(&e) => {
+                        crate::db::outage::warn("re-checking a websocket's session", &e);
+                    }
                     Err(e) => tracing::warn!(error = %e, "websocket session re-check failed"),
                 }
             }

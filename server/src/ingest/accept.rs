@@ -98,16 +98,25 @@ pub async fn accept<I: Item>(
     let mut results: Vec<Result<usize, Rejection>> = Vec::with_capacity(items.len());
     for r in parsed {
         let outcome = r.and_then(|(id, item)| {
-            let info = known
-                .get(&id)
-                .ok_or_else(|| Rejection::new("unknown_resource", format!("no resource {id}")))?;
+            // A phone names only its own resource: refused before asking whether `id` exists.
+            if let Sender::Device { resource_id } = sender
+                && resource_id != id
+            {
+                return Err(Rejection::new(
+                    "out_of_scope",
+                    format!("this device token reports for resource {resource_id}, not {id}"),
+                ));
+            }
+            // Missing and outside the territory answer alike: the territory's edge hides what
+            // lies beyond it.
+            let unknown = || {
+                Rejection::new(
+                    "unknown_resource",
+                    format!("no resource {id} in your territory"),
+                )
+            };
+            let info = known.get(&id).ok_or_else(unknown)?;
             match sender {
-                Sender::Device { resource_id } if resource_id != id => {
-                    return Err(Rejection::new(
-                        "out_of_scope",
-                        format!("this device token reports for resource {resource_id}, not {id}"),
-                    ));
-                }
                 Sender::User(_) => {
                     let inside = match (scope, loaded.as_deref()) {
                         (Some(s), Some(l)) => l
@@ -118,12 +127,7 @@ pub async fn accept<I: Item>(
                         _ => false,
                     };
                     if !inside {
-                        // Indistinguishable from unknown: the territory's edge hides what
-                        // lies beyond it.
-                        return Err(Rejection::new(
-                            "out_of_scope",
-                            format!("resource {id} is not in your territory"),
-                        ));
+                        return Err(unknown());
                     }
                 }
                 Sender::Device { .. } => {}

@@ -13,7 +13,7 @@ pub mod tracks;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,12 +21,13 @@ use gridwall_spatial::{
     CellIndex, Change, Entry, LatLng, LiveIndex, Report, ResourceId, ResourceKind, Status, UnitId,
 };
 use sqlx::PgPool;
+use tokio::sync::{mpsc, watch};
 
 use crate::context::Core;
 use crate::hierarchy::LoadedHierarchy;
 use crate::position::{self, Crs};
 use bus::{Batch, Bus, LocalBus};
-use tracks::{BufferFull, Durable, TrackConfig, TrackPoint, TrackWriter};
+use tracks::{BufferFull, Durable, Refusal, TrackConfig, TrackPoint, TrackWriter};
 
 /// What live tasks read from the running server.
 pub trait LiveContext: Core {
@@ -159,8 +160,11 @@ pub enum UpdateKind {
     Moved,
     /// Same position, new status flags (duty, offline, SOS, busy) or directory data.
     Status,
-    /// Gone from the map (disabled or deleted).
+    /// Gone from the map (disabled or deleted, or its only point was refused by the database).
     Removed,
+    /// Back at an older point: the database refused the point the marker showed, and the
+    /// marker returns to the last stored one (`Live::take_back`).
+    Reverted,
 }
 
 /// One change on the bus.
@@ -255,8 +259,12 @@ pub struct Live {
     pub bus: Arc<dyn Bus>,
     /// The track buffer.
     pub tracks: TrackWriter,
+    /// The points the database refused, until [`take_back_task`] takes the receiver.
+    refusals: Mutex<Option<mpsc::UnboundedReceiver<Refusal>>>,
     /// Counters of the websocket streams.
     pub streams: StreamStats,
+    /// Set once, when the server shuts down: every websocket closes with 1001 (going away).
+    pub going_away: watch::Sender<bool>,
 }
 
 /// Counters of the websocket streams, for metrics and tests.
@@ -304,6 +312,7 @@ impl Live {
     /// An empty live picture writing tracks to `pool`.
     #[must_use]
     pub fn new(pool: PgPool, config: LiveConfig) -> Self {
+        let (tracks, refusals) = TrackWriter::start(pool, config.tracks);
         Self {
             config,
             inner: RwLock::new(Inner {
@@ -312,8 +321,10 @@ impl Live {
             }),
             directory: RwLock::new(Directory::default()),
             bus: Arc::new(LocalBus::new(config.bus_capacity)),
-            tracks: TrackWriter::start(pool, config.tracks),
+            tracks,
+            refusals: Mutex::new(Some(refusals)),
             streams: StreamStats::default(),
+            going_away: watch::Sender::new(false),
         }
     }
 
@@ -432,14 +443,7 @@ impl Live {
         loaded: Option<&LoadedHierarchy>,
     ) -> Result<usize, sqlx::Error> {
         let infos = load_resources(pool, None).await?;
-        let rows = sqlx::query_as::<_, LastRow>(
-            "SELECT l.resource_id, l.at, ST_Y(l.geom) AS lat, ST_X(l.geom) AS lng, l.accuracy_m,
-                    l.speed_mps, l.heading_deg, l.battery_pct
-             FROM last_positions l JOIN resources r ON r.id = l.resource_id
-             WHERE r.disabled_at IS NULL",
-        )
-        .fetch_all(pool)
-        .await?;
+        let rows = last_positions(pool, None).await?;
         let mut directory = Directory::default();
         for info in infos {
             directory.insert(Arc::new(info));
@@ -451,20 +455,9 @@ impl Live {
             let Some(info) = directory.by_id.get(&row.resource_id) else {
                 continue;
             };
-            let Ok(position) = LatLng::new(row.lat, row.lng) else {
-                continue;
-            };
-            let mut report = Report::new(position, row.at.timestamp_millis(), info.kind);
-            report.status = info.base_status();
-            if now_ms - report.at_ms > self.offline_after_ms() {
-                report.status = report.status.with(Status::OFFLINE);
+            if let Some(report) = self.stored_report(info, &row, loaded, now_ms) {
+                index.upsert(ResourceId(row.resource_id), report);
             }
-            report.grid = loaded.and_then(|l| l.hierarchy.locate(position).map(|p| p.grid));
-            report.speed_mps = row.speed_mps;
-            report.heading_deg = row.heading_deg;
-            report.accuracy_m = row.accuracy_m;
-            report.battery_pct = row.battery_pct.map(battery_byte);
-            index.upsert(ResourceId(row.resource_id), report);
         }
         let n = index.len();
         inner.index = index;
@@ -472,6 +465,152 @@ impl Live {
         drop(inner);
         *self.directory.write().unwrap_or_else(lock_poisoned) = directory;
         Ok(n)
+    }
+
+    /// The live report of a stored last point (`last_positions`).
+    fn stored_report(
+        &self,
+        info: &ResourceInfo,
+        row: &LastRow,
+        loaded: Option<&LoadedHierarchy>,
+        now_ms: i64,
+    ) -> Option<Report> {
+        let position = LatLng::new(row.lat, row.lng).ok()?;
+        let mut report = Report::new(position, row.at.timestamp_millis(), info.kind);
+        report.status = info.base_status();
+        if now_ms - report.at_ms > self.offline_after_ms() {
+            report.status = report.status.with(Status::OFFLINE);
+        }
+        report.grid = loaded.and_then(|l| l.hierarchy.locate(position).map(|p| p.grid));
+        report.speed_mps = row.speed_mps;
+        report.heading_deg = row.heading_deg;
+        report.accuracy_m = row.accuracy_m;
+        report.battery_pct = row.battery_pct.map(battery_byte);
+        Some(report)
+    }
+
+    /// Takes points the database refused off the map: a marker that shows one of them goes
+    /// back to its resource's last stored point (`last_positions`), or off the map when none
+    /// is stored (or it cannot be read); a marker that moved on to another point stays. A
+    /// refused SOS is re-read from the resource. Publishes what changed.
+    pub async fn take_back(
+        &self,
+        pool: &PgPool,
+        loaded: Option<&LoadedHierarchy>,
+        points: &[TrackPoint],
+    ) {
+        self.relocate_if_needed(loaded);
+        let shows = |e: &Entry, p: &TrackPoint| {
+            e.report.at_ms == p.at.timestamp_millis()
+                && e.report.position.lat().to_bits() == p.lat.to_bits()
+                && e.report.position.lng().to_bits() == p.lng.to_bits()
+        };
+        let mut ids: Vec<i64> = {
+            let inner = self.inner.read().unwrap_or_else(lock_poisoned);
+            points
+                .iter()
+                .filter(|p| {
+                    inner
+                        .index
+                        .get(ResourceId(p.resource_id))
+                        .is_some_and(|e| shows(e, p))
+                })
+                .map(|p| p.resource_id)
+                .collect()
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        if !ids.is_empty() {
+            let stored = match last_positions(pool, Some(&ids)).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the last stored points; the refused ones leave the map");
+                    Vec::new()
+                }
+            };
+            self.revert(loaded, &ids, &stored, |e| {
+                points.iter().any(|p| shows(e, p))
+            });
+        }
+        let mut sos: Vec<i64> = points
+            .iter()
+            .filter(|p| p.sos)
+            .map(|p| p.resource_id)
+            .collect();
+        sos.sort_unstable();
+        sos.dedup();
+        for id in sos {
+            if let Err(e) = self.refresh_resource(pool, loaded, id).await {
+                tracing::warn!(error = %e, resource = id, "cannot re-read a resource after a refused SOS");
+            }
+        }
+    }
+
+    /// Puts each of `ids` whose marker still shows a refused point (`refused`) back at its
+    /// stored point, or off the map.
+    fn revert(
+        &self,
+        loaded: Option<&LoadedHierarchy>,
+        ids: &[i64],
+        stored: &[LastRow],
+        refused: impl Fn(&Entry) -> bool,
+    ) {
+        let version = loaded.map_or(0, |l| l.version);
+        let now_ms = Utc::now().timestamp_millis();
+        let mut updates = Vec::with_capacity(ids.len());
+        {
+            let mut inner = self.inner.write().unwrap_or_else(lock_poisoned);
+            for &id in ids {
+                let rid = ResourceId(id);
+                // A newer point may have moved the marker meanwhile: then it stays.
+                let Some(current) = inner.index.get(rid).copied() else {
+                    continue;
+                };
+                if !refused(&current) {
+                    continue;
+                }
+                let Some(info) = self.info(id) else { continue };
+                let home = loaded.and_then(|l| l.hierarchy.by_code(&info.unit_code));
+                let back = stored
+                    .iter()
+                    .find(|r| r.resource_id == id)
+                    .and_then(|row| self.stored_report(&info, row, loaded, now_ms));
+                inner.index.remove(rid);
+                let update = match back {
+                    Some(mut report) => {
+                        let busy = Status::BUSY;
+                        if current.report.status.contains(busy) {
+                            report.status = report.status.with(busy);
+                        }
+                        inner.index.upsert(rid, report);
+                        inner.index.get(rid).map(|entry| LiveUpdate {
+                            what: UpdateKind::Reverted,
+                            entry: *entry,
+                            home,
+                            info,
+                            version,
+                        })
+                    }
+                    None => Some(LiveUpdate {
+                        what: UpdateKind::Removed,
+                        entry: current,
+                        home,
+                        info,
+                        version,
+                    }),
+                };
+                updates.extend(update);
+            }
+        }
+        self.bus.publish(Batch::from(updates));
+    }
+
+    /// The receiver of the points the database refuses; `None` after the first call.
+    fn take_refusals(&self) -> Option<mpsc::UnboundedReceiver<Refusal>> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     fn offline_after_ms(&self) -> i64 {
@@ -779,6 +918,19 @@ struct ResourceRow {
     disabled: bool,
 }
 
+/// The last stored point of every enabled resource, or of `only` these.
+async fn last_positions(pool: &PgPool, only: Option<&[i64]>) -> Result<Vec<LastRow>, sqlx::Error> {
+    sqlx::query_as::<_, LastRow>(
+        "SELECT l.resource_id, l.at, ST_Y(l.geom) AS lat, ST_X(l.geom) AS lng, l.accuracy_m,
+                l.speed_mps, l.heading_deg, l.battery_pct
+         FROM last_positions l JOIN resources r ON r.id = l.resource_id
+         WHERE r.disabled_at IS NULL AND ($1::bigint[] IS NULL OR l.resource_id = ANY($1))",
+    )
+    .bind(only)
+    .fetch_all(pool)
+    .await
+}
+
 async fn load_resources(
     pool: &PgPool,
     only: Option<&[i64]>,
@@ -816,6 +968,23 @@ async fn load_resources(
             disabled: r.disabled,
         })
         .collect())
+}
+
+/// Takes the points the database refuses off the live map (`Live::take_back`), each before
+/// its request is answered; until the process ends. Runs once per live picture.
+pub async fn take_back_task(state: impl LiveContext) {
+    let Some(mut refusals) = state.live().take_refusals() else {
+        return;
+    };
+    while let Some(refusal) = refusals.recv().await {
+        let loaded = state.hierarchy().get();
+        state
+            .live()
+            .take_back(state.pool(), loaded.as_deref(), &refusal.points)
+            .await;
+        // Answers the request: refused.
+        drop(refusal);
+    }
 }
 
 /// Marks silent resources offline every 15 s, until the process ends.

@@ -11,23 +11,39 @@
 //! so two batches never wait on each other crosswise). So:
 //!
 //! - a request answered 2xx had its points committed to PostGIS (durable);
-//! - when the database is slow or down, the buffer absorbs: the live index has already moved,
-//!   the request waits up to the acknowledgement timeout and then answers 503 with
-//!   Retry-After, and the buffered points are still written when the database is back (a
-//!   client that re-sends them makes no duplicates);
+//! - when the database is slow or unavailable (`db::is_unavailable`: refused or lost
+//!   connections, a database that accepts none, a pool timeout), the buffer absorbs: the live
+//!   index has already moved, the request waits up to the acknowledgement timeout and then
+//!   answers 503 with Retry-After, and the batch is retried until it is written (a client that
+//!   re-sends the points makes no duplicates). A buffered point is never dropped for an
+//!   outage; only the end of the process loses it, unacknowledged;
+//! - when the database refuses a batch as such (a constraint, a bad value) three times, each
+//!   request's points in it are tried alone, so that only the request the database refuses is
+//!   refused; its points go to [`Refusal`]s, which the live picture takes off the map before
+//!   the request is answered (`live::take_back_task`);
 //! - when the buffer holds its capacity, new requests answer 503 at once and take nothing.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-/// PostgreSQL's SQLSTATE for a deadlock it broke by aborting this transaction.
-const DEADLOCK_DETECTED: &str = "40P01";
+use crate::db;
+
+/// SQLSTATEs of a transaction PostgreSQL aborted for what ran beside it, not for what it
+/// holds: a deadlock it broke, a serialization failure, a lock not available. Tried again
+/// like a lost connection, never counted as a refusal of the points.
+const TRANSIENT: [&str; 3] = ["40P01", "40001", "55P03"];
+
+/// The first pause between two tries of a batch; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// The longest pause between two tries: also the longest the writer may take to notice that
+/// the database is back.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// One point of a track, as written to `positions`.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +88,8 @@ pub enum NotDurable {
     /// The acknowledgement timeout passed first; the points stay buffered and will be written.
     #[error("the database did not confirm the points in time; they stay buffered")]
     Pending,
-    /// The database refused the batch (not a connection problem) and it was dropped.
+    /// The database refused the request's points (not for being unavailable); they were
+    /// taken off the live map and dropped.
     #[error("the database refused the points")]
     Refused,
 }
@@ -100,6 +117,15 @@ impl Durable {
 struct Job {
     points: Vec<TrackPoint>,
     done: oneshot::Sender<bool>,
+}
+
+/// A request's points the database refused: the live picture takes them off the map, then
+/// drops this, which answers the request (not durable, refused).
+#[derive(Debug)]
+pub struct Refusal {
+    /// The refused points.
+    pub points: Vec<TrackPoint>,
+    _done: oneshot::Sender<bool>,
 }
 
 /// Tuning of the track writer.
@@ -136,6 +162,8 @@ pub struct TrackStats {
     pub refused: AtomicUsize,
     /// Failed write attempts (then retried).
     pub failures: AtomicUsize,
+    /// Since when writes fail for an unavailable database (for the "back" log line).
+    unavailable_since: Mutex<Option<Instant>>,
 }
 
 /// The handle ingest uses; cheap to clone.
@@ -156,16 +184,31 @@ impl std::fmt::Debug for Job {
 }
 
 impl TrackWriter {
-    /// Starts the writer task on `pool`.
+    /// Starts the writer task on `pool`; the receiver gets the points the database refuses.
     #[must_use]
-    pub fn start(pool: PgPool, config: TrackConfig) -> Self {
+    pub fn start(pool: PgPool, config: TrackConfig) -> (Self, mpsc::UnboundedReceiver<Refusal>) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (refused_tx, refused_rx) = mpsc::unbounded_channel();
         let stats = Arc::new(TrackStats::default());
-        tokio::spawn(run(pool, rx, config, Arc::clone(&stats)));
-        Self {
+        tokio::spawn(run(pool, rx, refused_tx, config, Arc::clone(&stats)));
+        let writer = Self {
             tx,
             capacity: config.capacity,
             stats,
+        };
+        (writer, refused_rx)
+    }
+
+    /// Waits until the buffer is empty (every point written or refused), at most `limit`;
+    /// answers the points still waiting (0: flushed).
+    pub async fn flush(&self, limit: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let queued = self.queued();
+            if queued == 0 || tokio::time::Instant::now() >= deadline {
+                return queued;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -217,6 +260,7 @@ impl TrackWriter {
 async fn run(
     pool: PgPool,
     mut rx: mpsc::UnboundedReceiver<Job>,
+    refused: mpsc::UnboundedSender<Refusal>,
     config: TrackConfig,
     stats: Arc<TrackStats>,
 ) {
@@ -239,58 +283,129 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let (pool, partitions, stats) = (pool.clone(), Arc::clone(&partitions), Arc::clone(&stats));
+        let (pool, partitions, stats, refused) = (
+            pool.clone(),
+            Arc::clone(&partitions),
+            Arc::clone(&stats),
+            refused.clone(),
+        );
         tokio::spawn(async move {
-            let ok = write_with_retry(&pool, &jobs, &partitions, &stats).await;
-            stats.queued.fetch_sub(n, Ordering::AcqRel);
-            if ok {
-                stats.written.fetch_add(n, Ordering::Relaxed);
-                stats.batches.fetch_add(1, Ordering::Relaxed);
-            } else {
-                stats.refused.fetch_add(n, Ordering::Relaxed);
-            }
-            for job in jobs {
-                let _ = job.done.send(ok);
-            }
+            settle(&pool, jobs, &partitions, &stats, &refused).await;
             drop(permit);
         });
     }
 }
 
-/// Writes until it works; connection trouble is retried for ever (with backoff, the buffer
-/// absorbing meanwhile), a refusal by the database (a constraint, a bad value) three times.
+/// Writes a batch and resolves its receipts. When the database refuses the batch as such,
+/// each request's points are tried alone, so that one request the database refuses does not
+/// take the others of its batch with it.
+async fn settle(
+    pool: &PgPool,
+    jobs: Vec<Job>,
+    partitions: &Mutex<HashSet<NaiveDate>>,
+    stats: &TrackStats,
+    refused: &mpsc::UnboundedSender<Refusal>,
+) {
+    let n: usize = jobs.iter().map(|j| j.points.len()).sum();
+    let refusal = write_with_retry(pool, &jobs, partitions, stats).await.err();
+    let Some(e) = refusal else {
+        stats.queued.fetch_sub(n, Ordering::AcqRel);
+        stats.written.fetch_add(n, Ordering::Relaxed);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        for job in jobs {
+            let _ = job.done.send(true);
+        }
+        return;
+    };
+    let alone = jobs.len() > 1;
+    if alone {
+        tracing::warn!(error = %e, requests = jobs.len(), points = n,
+            "the database refused a batch of track points; trying each request's points alone");
+    }
+    let mut refused_alone = Some(e);
+    for job in jobs {
+        let m = job.points.len();
+        let result = match (alone, refused_alone.take()) {
+            (false, Some(e)) => Err(e),
+            _ => write_with_retry(pool, std::slice::from_ref(&job), partitions, stats).await,
+        };
+        stats.queued.fetch_sub(m, Ordering::AcqRel);
+        match result {
+            Ok(()) => {
+                stats.written.fetch_add(m, Ordering::Relaxed);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                let _ = job.done.send(true);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, points = m,
+                    "the database refused a request's track points: not acknowledged, taken off the live map");
+                stats.refused.fetch_add(m, Ordering::Relaxed);
+                let refusal = Refusal {
+                    points: job.points,
+                    _done: job.done,
+                };
+                // Without a taker (the live picture is gone) dropping it answers the request.
+                let _ = refused.send(refusal);
+            }
+        }
+    }
+}
+
+/// Why the database refused a batch, kept as text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct RefusedBy(String);
+
+/// Writes until it works. An unavailable database (and a transaction aborted for what ran
+/// beside it) is retried for ever, with backoff, the buffer absorbing meanwhile; a refusal by
+/// the database (a constraint, a bad value) three times, then answered.
 async fn write_with_retry(
     pool: &PgPool,
     jobs: &[Job],
     partitions: &Mutex<HashSet<NaiveDate>>,
     stats: &TrackStats,
-) -> bool {
-    let mut backoff = Duration::from_millis(100);
+) -> Result<(), RefusedBy> {
+    let mut backoff = FIRST_BACKOFF;
     let mut refusals = 0;
     loop {
         match write(pool, jobs, partitions).await {
-            Ok(()) => return true,
+            Ok(()) => {
+                let since = stats
+                    .unavailable_since
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                if let Some(since) = since {
+                    db::outage::back(since.elapsed());
+                }
+                return Ok(());
+            }
             Err(e) => {
                 stats.failures.fetch_add(1, Ordering::Relaxed);
-                // A deadlock with another writer (they take their locks in key order, so
-                // only a hand-made transaction could cause one) is tried again like a lost
-                // connection, not counted as a refusal of the points.
-                let refused = matches!(&e, sqlx::Error::Database(d)
-                    if d.code().as_deref() != Some(DEADLOCK_DETECTED));
-                if refused {
+                if db::is_unavailable(&e) {
+                    stats
+                        .unavailable_since
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_or_insert_with(Instant::now);
+                    db::outage::warn("writing track points (kept in the buffer, retrying)", &e);
+                } else if matches!(&e, sqlx::Error::Database(d)
+                    if d.code().is_some_and(|c| TRANSIENT.contains(&c.as_ref())))
+                {
+                    tracing::warn!(error = %e, "writing track points was aborted; retrying");
+                } else {
                     refusals += 1;
                     partitions
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .clear();
                     if refusals >= 3 {
-                        tracing::error!(error = %e, "the database refused a batch of track points; dropped (not acknowledged)");
-                        return false;
+                        return Err(RefusedBy(e.to_string()));
                     }
+                    tracing::warn!(error = %e, "the database refused track points; retrying");
                 }
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis(), "writing track points failed; retrying");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
