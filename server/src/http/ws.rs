@@ -2,7 +2,8 @@
 //! a session (cookie or bearer); the socket then lives while the session does: it closes with
 //! code 4401 and a reason ("session expired", "session revoked") when the session ends by time,
 //! logout, password change or a disabled account. Revocations in this process close at once;
-//! others (another instance, the database) are caught by a periodic re-check.
+//! others (another instance, the database) are caught by a periodic re-check. What the socket
+//! shows is what the account may read over HTTP ([`stream::Reach`]).
 //!
 //! The client subscribes (layers and a viewport or a unit); the server answers with a snapshot
 //! and then coalesced deltas at most once per flush period. This module is the socket glue:
@@ -21,20 +22,18 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
-use gridwall_spatial::Scope;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::error::ErrorBody;
+use super::error::{ApiResult, ErrorBody};
 use crate::alerts::AlertChange;
-use crate::auth::{Principal, Revocation, SessionCheck};
+use crate::auth::{Caller, Principal, Revocation, SessionCheck};
 use crate::cases::CaseChange;
-use crate::hierarchy::LoadedHierarchy;
 use crate::live::StreamStats;
 use crate::state::AppState;
 use crate::stream::{
-    self, ClientMessage, Feed, ProtocolError, Record, RecordFeed, SnapshotReason, View,
+    self, ClientMessage, Feed, ProtocolError, Reach, Record, RecordFeed, SnapshotReason, View,
 };
 
 /// Close code when the session ends (expired, revoked): like HTTP 401.
@@ -52,14 +51,17 @@ pub async fn upgrade(
     State(state): State<AppState>,
     me: Principal,
     ws: WebSocketUpgrade,
-) -> Response {
+) -> ApiResult<Response> {
     let recheck = state.auth.config.ws_recheck;
+    // A change announced from here on reaches this socket; one made since the session was
+    // looked up is found by the first re-check.
     let revocations = state.auth.revocations.subscribe();
+    let caller = Caller::of_session(&state.pool, me).await?;
     let version = state.hierarchy.version();
-    ws.on_upgrade(move |socket: WebSocket| async move {
+    Ok(ws.on_upgrade(move |socket: WebSocket| async move {
         let (sink, stream) = socket.split();
-        run(sink, stream, state, me, revocations, recheck, version).await;
-    })
+        run(sink, stream, state, caller, revocations, recheck, version).await;
+    }))
 }
 
 fn close(code: u16, reason: &'static str) -> Message {
@@ -97,14 +99,6 @@ fn error_message(e: &ProtocolError, received: Option<&str>) -> Message {
     Message::Text(v.to_string().into())
 }
 
-/// The user's scope in `loaded`; without a hierarchy only unscoped users see anything.
-fn scope_in(me: &Principal, loaded: Option<&LoadedHierarchy>) -> Option<Scope> {
-    match loaded {
-        Some(l) => me.scope(l),
-        None => me.scope_unit.is_none().then_some(Scope::Everything),
-    }
-}
-
 /// The life of one socket, over any sink and stream of messages (tests drive it with
 /// channels).
 #[allow(clippy::similar_names, reason = "`stats` and `state` read apart")]
@@ -112,7 +106,7 @@ pub async fn run<Tx, Rx>(
     tx: Tx,
     rx: Rx,
     state: AppState,
-    me: Principal,
+    caller: Caller,
     revocations: broadcast::Receiver<Revocation>,
     recheck_every: Duration,
     hierarchy_version: Option<i64>,
@@ -120,6 +114,9 @@ pub async fn run<Tx, Rx>(
     Tx: Sink<Message> + Unpin,
     Rx: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
+    let Some(me) = caller.principal().cloned() else {
+        return;
+    };
     let config = state.live.config.stream;
     let (out, queue) = mpsc::channel(config.queue_messages.max(1));
     let hello = json!({
@@ -133,7 +130,7 @@ pub async fn run<Tx, Rx>(
         },
         "hierarchy_version": hierarchy_version,
         "session_expires_at": me.expires_at,
-        "layers": ["workers", "vehicles", "cases", "alerts"],
+        "layers": Reach::of(&caller, None).layers(),
         "max_deltas_per_s": u64::try_from(1000 / config.flush_every.as_millis().max(1)).unwrap_or(1),
     });
     if out
@@ -146,6 +143,7 @@ pub async fn run<Tx, Rx>(
         out,
         state,
         me,
+        caller,
         feed: Feed::new(config.max_pending),
         cases: RecordFeed::default(),
         alerts: RecordFeed::default(),
@@ -198,6 +196,8 @@ struct Reader {
     out: mpsc::Sender<Message>,
     state: AppState,
     me: Principal,
+    /// Who reads: `me` and their worker record, as the socket opened.
+    caller: Caller,
     /// The `workers` and `vehicles` layers.
     feed: Feed,
     /// The `cases` layer.
@@ -296,8 +296,12 @@ impl Reader {
                 },
                 c = case_changes.recv() => match c {
                     Ok(change) => {
-                        let visible = self.feed.view().is_some_and(|v| v.sees_case(&change.case));
-                        self.cases.observe(change, visible);
+                        let view = self.feed.view();
+                        let visible = view.is_some_and(|v| v.sees_case(&change.case));
+                        let was_visible = view.is_some_and(|v| {
+                            change.before.as_deref().is_some_and(|b| v.sees_case(b))
+                        });
+                        self.cases.observe(change, visible, was_visible);
                         false
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -310,7 +314,7 @@ impl Reader {
                     Ok(change) => {
                         let visible =
                             self.feed.view().is_some_and(|v| v.sees_alert(&change.alert));
-                        self.alerts.observe(change, visible);
+                        self.alerts.observe(change, visible, false);
                         false
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -378,8 +382,8 @@ impl Reader {
             }
         };
         let loaded = self.state.hierarchy.get();
-        let scope = scope_in(&self.me, loaded.as_deref());
-        match View::resolve(sub, loaded, scope) {
+        let reach = Reach::of(&self.caller, loaded.as_deref());
+        match View::resolve(sub, loaded, reach) {
             Ok(view) => {
                 self.feed.subscribe(view);
                 self.cases.subscribe();
@@ -436,8 +440,8 @@ impl Reader {
             let Some(sub) = self.feed.view().map(|v| v.subscription().clone()) else {
                 return;
             };
-            let scope = scope_in(&self.me, loaded.as_deref());
-            match View::resolve(sub, loaded.clone(), scope) {
+            let reach = Reach::of(&self.caller, loaded.as_deref());
+            match View::resolve(sub, loaded.clone(), reach) {
                 Ok(view) => self.feed.reresolve(view),
                 Err(e) => {
                     // The subscribed unit is gone (or left the user's territory).
