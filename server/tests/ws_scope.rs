@@ -1,9 +1,16 @@
 //! Territory (属地) on the live websocket, against a real server on port 0 and real PostGIS:
-//! a worker's stream carries only what the same account may read over HTTP: no workers'
-//! positions, no alerts, only the cases assigned to or reported by them — while a
-//! dispatcher's stream over the same world carries all of it.
 //!
-//! Every wait has a generous hang guard, never a speed requirement.
+//! - a change of an account's territory or role ends every open stream of that account at
+//!   once (close 4403 `account changed`) when an admin makes it over HTTP, and at the periodic
+//!   re-check when it is written straight into the database (as the CLI or another instance
+//!   would); the reconnected stream is the new account's;
+//! - a worker's stream carries only what the same account may read over HTTP: no workers'
+//!   positions, no alerts, only the cases assigned to or reported by them — while a
+//!   dispatcher's stream over the same world carries all of it.
+//!
+//! Every wait has a generous hang guard, never a speed requirement. Tests of the in-process
+//! announcement re-check only once an hour, so nothing else can close the socket within the
+//! guard; the database test re-checks every 200 ms, so only the re-check can.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod common;
@@ -34,8 +41,9 @@ const HANG_GUARD: Duration = Duration::from_secs(10);
 /// A re-check period no test outlives: only the in-process announcement can close a socket.
 const NEVER: Duration = Duration::from_secs(3600);
 
-/// The west township.
+/// The west township and the east one: two territories side by side.
 const WEST: &str = "320999001";
+const EAST: &str = "320999002";
 /// The west township's first grid: lng 120.0–120.033, lat 32.0–32.1.
 const WEST_GRID: &str = "320999001001001";
 /// Much more than the test city.
@@ -134,6 +142,29 @@ async fn next_json(ws: &mut Ws) -> Value {
     }
 }
 
+/// Waits for the server's Close frame with `code` and `reason`; then the stream ends.
+async fn expect_close(ws: &mut Ws, code: u16, reason: &str) {
+    match next_message(ws).await {
+        Some(Message::Close(Some(frame))) => {
+            assert_eq!(u16::from(frame.code), code, "close code ({frame})");
+            assert_eq!(frame.reason.as_str(), reason);
+        }
+        other => panic!("expected Close {code} {reason:?}, got {other:?}"),
+    }
+    assert!(
+        next_message(ws).await.is_none(),
+        "the socket must end after the close"
+    );
+}
+
+/// The socket is alive: a text message that is not JSON gets the `bad_message` error reply.
+async fn assert_open(ws: &mut Ws) {
+    ws.send(Message::text("ping?")).await.unwrap();
+    let reply = next_json(ws).await;
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert_eq!(reply["code"], "bad_message", "{reply}");
+}
+
 /// Sends a subscription; answers the messages that answer it: the resources' snapshot, then
 /// the snapshot of each record layer subscribed (`cases`, then `alerts`).
 async fn subscribe(ws: &mut Ws, id: &str, layers: &[&str], area: Value) -> Vec<Value> {
@@ -156,6 +187,18 @@ async fn subscribe(ws: &mut Ws, id: &str, layers: &[&str], area: Value) -> Vec<V
     out
 }
 
+/// Sends a subscription that must be refused with `code`.
+async fn refused(ws: &mut Ws, area: Value, code: &str) {
+    let mut msg = json!({"type": "subscribe", "id": "x", "layers": ["workers"]});
+    for (k, v) in area.as_object().unwrap() {
+        msg[k] = v.clone();
+    }
+    ws.send(Message::text(msg.to_string())).await.unwrap();
+    let reply = next_json(ws).await;
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert_eq!(reply["code"], code, "{reply}");
+}
+
 fn unit(code: &str) -> Value {
     json!({ "unit": code })
 }
@@ -173,6 +216,127 @@ fn ids(list: &Value) -> Vec<i64> {
         .collect();
     out.sort_unstable();
     out
+}
+
+async fn user_id(pool: &PgPool, username: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A second session for an existing user; returns its token.
+async fn another_session(pool: &PgPool, username: &str) -> String {
+    let token = format!("gws_test-{username}-second");
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, expires_at, idle_timeout_s)
+         SELECT $1, id, now() + interval '1 day', 86400 FROM users WHERE username = $2",
+    )
+    .bind(gridwall_server::auth::hash_token(&token))
+    .bind(username)
+    .execute(pool)
+    .await
+    .unwrap();
+    token
+}
+
+// --- a change of territory or role -------------------------------------------------------
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_territory_change_over_http_ends_every_stream_of_the_account_at_once(pool: PgPool) {
+    let server = Server::start(pool.clone(), NEVER).await;
+    let token = user_with_session(&pool, "disp", "dispatcher", Some(WEST)).await;
+    let second = another_session(&pool, "disp").await;
+    let other = user_with_session(&pool, "other", "dispatcher", Some(WEST)).await;
+    let (mut ws, hello) = server.open(&token).await;
+    assert_eq!(hello["user"]["scope"]["code"], WEST, "{hello}");
+    let (mut ws2, _) = server.open(&second).await;
+    let (mut bystander, _) = server.open(&other).await;
+    subscribe(&mut ws, "w", &["workers"], unit(WEST)).await;
+
+    let id = user_id(&pool, "disp").await;
+    let (status, v) = server
+        .call(
+            "PATCH",
+            &format!("/api/users/{id}"),
+            TOKEN,
+            Some(json!({"scope": EAST})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // Both sessions' streams end: what they showed was resolved for the old territory.
+    expect_close(&mut ws, 4403, "account changed").await;
+    expect_close(&mut ws2, 4403, "account changed").await;
+    assert_open(&mut bystander).await;
+
+    // The session itself goes on; a new stream is the new territory's.
+    let (mut ws, hello) = server.open(&token).await;
+    assert_eq!(hello["user"]["scope"]["code"], EAST, "{hello}");
+    refused(&mut ws, unit(WEST), "out_of_scope").await;
+    subscribe(&mut ws, "e", &["workers"], unit(EAST)).await;
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_role_change_over_http_ends_the_accounts_stream_at_once(pool: PgPool) {
+    let server = Server::start(pool.clone(), NEVER).await;
+    let token = user_with_session(&pool, "disp", "dispatcher", Some(WEST_GRID)).await;
+    let (mut ws, hello) = server.open(&token).await;
+    assert_eq!(
+        hello["layers"],
+        json!(["workers", "vehicles", "cases", "alerts"])
+    );
+    subscribe(&mut ws, "w", &["workers", "alerts"], city()).await;
+
+    let id = user_id(&pool, "disp").await;
+    let (status, v) = server
+        .call(
+            "PATCH",
+            &format!("/api/users/{id}"),
+            TOKEN,
+            Some(json!({"role": "worker"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    expect_close(&mut ws, 4403, "account changed").await;
+
+    let (_ws, hello) = server.open(&token).await;
+    assert_eq!(hello["user"]["role"], "worker", "{hello}");
+    assert_eq!(hello["layers"], json!(["cases"]), "{hello}");
+}
+
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_change_written_in_the_database_is_found_by_the_recheck(pool: PgPool) {
+    let server = Server::start(pool.clone(), Duration::from_millis(200)).await;
+    let moved = user_with_session(&pool, "moved", "dispatcher", Some(WEST)).await;
+    let demoted = user_with_session(&pool, "demoted", "leader", Some(WEST)).await;
+    let kept = user_with_session(&pool, "kept", "dispatcher", Some(WEST)).await;
+    let (mut moved_ws, _) = server.open(&moved).await;
+    let (mut demoted_ws, _) = server.open(&demoted).await;
+    let (mut kept_ws, _) = server.open(&kept).await;
+    subscribe(&mut moved_ws, "w", &["workers"], unit(WEST)).await;
+
+    // Nothing announces these (the CLI and other instances write the table): only the
+    // periodic re-check can see them.
+    sqlx::query(
+        "UPDATE users SET scope_unit_id = (SELECT id FROM units WHERE code = $1)
+         WHERE username = 'moved'",
+    )
+    .bind(EAST)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE users SET role = 'operator' WHERE username = 'demoted'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    expect_close(&mut moved_ws, 4403, "account changed").await;
+    expect_close(&mut demoted_ws, 4403, "account changed").await;
+    assert_open(&mut kept_ws).await;
+
+    let (mut moved_ws, hello) = server.open(&moved).await;
+    assert_eq!(hello["user"]["scope"]["code"], EAST, "{hello}");
+    refused(&mut moved_ws, unit(WEST), "out_of_scope").await;
 }
 
 // --- a worker's stream -------------------------------------------------------------------

@@ -1,9 +1,12 @@
 //! `GET /ws`: the websocket for live data (protocol in `docs/websocket.md`). The upgrade needs
 //! a session (cookie or bearer); the socket then lives while the session does: it closes with
 //! code 4401 and a reason ("session expired", "session revoked") when the session ends by time,
-//! logout, password change or a disabled account. Revocations in this process close at once;
-//! others (another instance, the database) are caught by a periodic re-check. What the socket
-//! shows is what the account may read over HTTP ([`stream::Reach`]).
+//! logout, password change or a disabled account, and with 4403 ("account changed") when the
+//! account's role, territory or worker record changes, since everything it shows was resolved
+//! for the old one. Changes in this process close at once; others (another instance, the CLI,
+//! the database) are caught by a periodic re-check that compares the account with the
+//! database's. What the socket shows is what the account may read over HTTP
+//! ([`stream::Reach`]).
 //!
 //! The client subscribes (layers and a viewport or a unit); the server answers with a snapshot
 //! and then coalesced deltas at most once per flush period. This module is the socket glue:
@@ -38,6 +41,9 @@ use crate::stream::{
 
 /// Close code when the session ends (expired, revoked): like HTTP 401.
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// Close code when the account's role, territory or worker record changed: what the socket
+/// showed is no longer what it may read (like 403); reconnect to stream the new account's.
+pub const CLOSE_ACCOUNT_CHANGED: u16 = 4403;
 /// Close code when the client sent nothing (not even a pong) for the idle timeout: like 408.
 pub const CLOSE_IDLE: u16 = 4408;
 /// Close code when the client took no data for the stall timeout: like 429, it was shed.
@@ -71,10 +77,17 @@ fn close(code: u16, reason: &'static str) -> Message {
     }))
 }
 
-fn ends(revocation: Revocation, me: &Principal) -> bool {
+/// The close code and reason when `revocation` ends `me`'s socket.
+fn ends(revocation: Revocation, me: &Principal) -> Option<(u16, &'static str)> {
     match revocation {
-        Revocation::Session(id) => id == me.session_id,
-        Revocation::User(id) => id == me.user_id,
+        Revocation::Session(id) if id == me.session_id => {
+            Some((CLOSE_UNAUTHORIZED, "session revoked"))
+        }
+        Revocation::User(id) if id == me.user_id => Some((CLOSE_UNAUTHORIZED, "session revoked")),
+        Revocation::Reach(id) if id == me.user_id => {
+            Some((CLOSE_ACCOUNT_CHANGED, "account changed"))
+        }
+        _ => None,
     }
 }
 
@@ -329,11 +342,13 @@ impl Reader {
                     false
                 }
                 r = revocations.recv() => match r {
-                    Ok(rev) if ends(rev, &self.me) => {
-                        self.close(CLOSE_UNAUTHORIZED, "session revoked").await;
-                        return;
+                    Ok(rev) => {
+                        if let Some((code, reason)) = ends(rev, &self.me) {
+                            self.close(code, reason).await;
+                            return;
+                        }
+                        false
                     }
-                    Ok(_) => false,
                     // Missed some: ask the database.
                     Err(broadcast::error::RecvError::Lagged(_)) => true,
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -356,7 +371,19 @@ impl Reader {
             };
             if check_now {
                 match crate::auth::recheck(&self.state.pool, self.me.session_id).await {
-                    Ok(SessionCheck::Valid(_)) => {}
+                    Ok(SessionCheck::Valid(now)) => {
+                        // A change made elsewhere (the CLI, SQL, another instance).
+                        match Caller::of_session(&self.state.pool, *now).await {
+                            Ok(now) if self.caller.same_reach(&now) => {}
+                            Ok(_) => {
+                                self.close(CLOSE_ACCOUNT_CHANGED, "account changed").await;
+                                return;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "websocket account re-check failed");
+                            }
+                        }
+                    }
                     Ok(SessionCheck::Expired) => {
                         self.close(CLOSE_UNAUTHORIZED, "session expired").await;
                         return;
