@@ -1,7 +1,11 @@
 //! Who is acting, whatever the credential: a user's session, a phone's device token, or the
 //! server itself. Domain operations take a [`Caller`] and ask it for its [`Territory`].
 
-use super::{Device, Principal, Role, Territory};
+use gridwall_spatial::Scope;
+use sqlx::PgExecutor;
+
+use super::{Device, Permission, Principal, Role, Territory};
+use crate::hierarchy::LoadedHierarchy;
 
 /// Who is acting.
 #[derive(Debug, Clone)]
@@ -20,6 +24,26 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The caller a session is: the user, and their worker record when their role is worker.
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn of_session(
+        db: impl PgExecutor<'_>,
+        principal: Principal,
+    ) -> Result<Self, sqlx::Error> {
+        let resource = if principal.role == Role::Worker {
+            crate::db::resources::resource_of_user(db, principal.user_id).await?
+        } else {
+            None
+        };
+        Ok(Self::User {
+            principal: Box::new(principal),
+            resource,
+        })
+    }
+
     /// The territory whose records the caller reads and whose resources it acts on: a center
     /// user's own; the server's is everything. Workers and phones are not narrowed by territory
     /// but record by record (the cases assigned to or reported by them, their own resource), so
@@ -30,6 +54,40 @@ impl Caller {
             Self::User { principal, .. } if principal.role != Role::Worker => principal.territory,
             _ => Territory::All,
         }
+    }
+
+    /// [`Self::territory`] in the in-memory hierarchy `loaded` (`None`: none imported yet):
+    /// `None` when it holds nothing of it (the root is not in `loaded`), so callers show
+    /// nothing.
+    #[must_use]
+    pub fn scope(&self, loaded: Option<&LoadedHierarchy>) -> Option<Scope> {
+        match (self.territory(), self.principal(), loaded) {
+            (Territory::All, _, _) => Some(Scope::Everything),
+            (Territory::Subtree(_), Some(p), Some(l)) => p.scope(l),
+            (Territory::Subtree(_), _, _) => None,
+        }
+    }
+
+    /// Whether the caller's role has `permission` (a phone acts as a worker; the server
+    /// itself is never asked).
+    #[must_use]
+    pub fn may(&self, permission: Permission) -> bool {
+        self.role().is_some_and(|r| permission.roles().contains(&r))
+    }
+
+    /// Whether `now` reads exactly what `self` read: the same role, territory root and worker
+    /// record. Anything resolved for `self` (an open websocket's view) is stale otherwise.
+    #[must_use]
+    pub fn same_reach(&self, now: &Self) -> bool {
+        let root = |c: &Self| {
+            c.principal()
+                .and_then(|p| p.scope_unit.as_ref())
+                .map(|u| u.code.clone())
+        };
+        self.role() == now.role()
+            && self.territory() == now.territory()
+            && root(self) == root(now)
+            && self.resource() == now.resource()
     }
 
     /// The logged-in user, for a session.

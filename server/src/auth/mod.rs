@@ -175,13 +175,18 @@ impl Default for AuthConfig {
     }
 }
 
-/// A session or account was ended; open websockets of it close at once.
+/// A session or account was ended, or what an account may read changed; open websockets of
+/// it close at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revocation {
     /// One session (logout).
     Session(i64),
     /// Every session of a user (password change, account disabled).
     User(i64),
+    /// A user's role or territory changed: the sessions stay valid (each request reads the
+    /// account anew), but whatever was resolved for the old account — an open websocket's
+    /// view — is not, so it ends.
+    Reach(i64),
 }
 
 /// The auth part of the state.
@@ -239,7 +244,8 @@ impl AuthState {
         })
     }
 
-    /// Tells open websockets that a session or user was revoked.
+    /// Tells open websockets (and the session cache) that a session or user was revoked, or
+    /// that an account's reach changed.
     pub fn announce(&self, revocation: Revocation) {
         if let Some(sessions) = &self.sessions {
             sessions.invalidate_all();

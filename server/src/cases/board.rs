@@ -45,6 +45,9 @@ pub struct CaseBrief {
     pub handling_level: i16,
     /// The assigned worker (`resources.id`).
     pub assignee: Option<i64>,
+    /// The worker who reported it (`resources.id`; who may read it, not sent).
+    #[serde(skip)]
+    pub reporter: Option<i64>,
     /// The assigned worker accepted the assignment.
     pub taken: bool,
     /// When it was assigned.
@@ -94,6 +97,9 @@ pub struct CaseChange {
     pub what: CaseChangeKind,
     /// The case after the change.
     pub case: Arc<CaseBrief>,
+    /// The case before it, when it was open: a reader who saw it then and may not now (a
+    /// worker whose case was dispatched to another) must be told it is gone.
+    pub before: Option<Arc<CaseBrief>>,
 }
 
 #[derive(Debug, Default)]
@@ -168,20 +174,22 @@ impl Board {
     /// already holds this version or a newer one.
     pub fn apply(&self, case: CaseBrief, created: bool) -> bool {
         let case = Arc::new(case);
-        {
+        let before = {
             let mut inner = self.write();
-            if let Some(old) = inner.open.get(&case.id).cloned() {
+            let before = inner.open.get(&case.id).cloned();
+            if let Some(old) = &before {
                 if old.version >= case.version {
                     return false;
                 }
-                inner.load_delta(&old, false);
+                inner.load_delta(old, false);
                 inner.open.remove(&case.id);
             }
             if case.status.is_open() {
                 inner.load_delta(&case, true);
                 inner.open.insert(case.id, Arc::clone(&case));
             }
-        }
+            before
+        };
         let what = if !case.status.is_open() {
             CaseChangeKind::Closed
         } else if created {
@@ -190,7 +198,9 @@ impl Board {
             CaseChangeKind::Changed
         };
         // Nobody listening is fine.
-        let _ = self.changes.send(Arc::new(CaseChange { what, case }));
+        let _ = self
+            .changes
+            .send(Arc::new(CaseChange { what, case, before }));
         true
     }
 
@@ -259,6 +269,7 @@ mod tests {
             handling_unit: "320999001001001".into(),
             handling_level: 4,
             assignee,
+            reporter: None,
             taken: false,
             assigned_at: None,
             deadline_at: DateTime::default(),

@@ -28,6 +28,7 @@ pub use board::{Board, CaseBrief, CaseChange, CaseChangeKind};
 pub use candidates::{Candidate, CandidateQuery};
 pub use error::{Error, Result};
 pub use lifecycle::{Action, CaseStatus, Party};
+pub use store::CaseReader;
 
 use crate::db;
 use crate::db::cases::{CaseRow, CategoryRow};
@@ -180,6 +181,7 @@ pub fn brief(row: &CaseRow) -> CaseBrief {
         handling_unit: row.handling_code.clone(),
         handling_level: row.handling_level,
         assignee: row.assignee_id,
+        reporter: row.created_by_resource,
         taken: row.taken_at.is_some(),
         assigned_at: row.assigned_at,
         deadline_at: row.deadline_at,

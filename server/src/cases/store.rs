@@ -43,14 +43,42 @@ pub fn party(who: &Caller, assignee: Option<i64>) -> Option<Party> {
 pub async fn visible(state: &impl CaseContext, who: &Caller, id: i64) -> Result<CaseRow> {
     let row = db::cases::get_case(state.pool(), who.territory(), id).await?;
     match row {
-        Some(r) if who.is_center() || sees_as_worker(who, &r) => Ok(r),
+        Some(r) if CaseReader::of(who).reads(r.assignee_id, r.created_by_resource) => Ok(r),
         _ => Err(case_not_found(id)),
     }
 }
 
-fn sees_as_worker(who: &Caller, r: &CaseRow) -> bool {
-    let me = who.resource();
-    me.is_some() && (r.assignee_id == me || r.created_by_resource == me)
+/// Which cases a caller reads, case by case, inside its territory (`Caller::territory`,
+/// applied by the query or the stream's scope): the one rule for `GET /api/cases/{id}`
+/// ([`visible`]) and the websocket's `cases` layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseReader {
+    /// A center role: every case of its territory.
+    Territory,
+    /// A grid worker (account or phone): the cases assigned to or reported by this worker
+    /// (`resources.id`; `None`: an account without a worker record reads none).
+    Own(Option<i64>),
+}
+
+impl CaseReader {
+    /// The reader `who` is.
+    #[must_use]
+    pub fn of(who: &Caller) -> Self {
+        if who.is_center() {
+            Self::Territory
+        } else {
+            Self::Own(who.resource())
+        }
+    }
+
+    /// Whether it reads a case assigned to `assignee` and reported by the worker `reporter`.
+    #[must_use]
+    pub fn reads(self, assignee: Option<i64>, reporter: Option<i64>) -> bool {
+        match self {
+            Self::Territory => true,
+            Self::Own(me) => me.is_some() && (assignee == me || reporter == me),
+        }
+    }
 }
 
 /// Drops from `rows` the links to cases `who` may not open (a possible duplicate names the

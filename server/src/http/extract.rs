@@ -13,10 +13,9 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 
 use crate::auth::{
-    self, AuthConfig, Caller, ClientAddr, Device, Principal, Role, SESSION_COOKIE, SessionCheck,
+    self, AuthConfig, Caller, ClientAddr, Device, Principal, SESSION_COOKIE, SessionCheck,
     TokenKind, check_token,
 };
-use crate::db;
 use crate::http::ApiError;
 use crate::state::AppState;
 
@@ -222,14 +221,6 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Self::Device(Box::new(device)));
         }
         let principal = Principal::from_request_parts(parts, state).await?;
-        let resource = if principal.role == Role::Worker {
-            db::resources::resource_of_user(&state.pool, principal.user_id).await?
-        } else {
-            None
-        };
-        Ok(Self::User {
-            principal: Box::new(principal),
-            resource,
-        })
+        Ok(Self::of_session(&state.pool, principal).await?)
     }
 }

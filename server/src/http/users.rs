@@ -315,7 +315,8 @@ pub struct UserPatchRequest {
     pub disabled: Option<bool>,
 }
 
-/// Changes an account (admins only). Disabling ends its sessions at once.
+/// Changes an account (admins only). Disabling ends its sessions at once; a new role or
+/// territory ends its open websockets at once (they reconnect with the new one).
 #[utoipa::path(patch, path = "/api/users/{id}", tag = "accounts", request_body = UserPatchRequest,
     params(("id" = i64, Path, description = "user id")),
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody),
@@ -406,6 +407,9 @@ pub async fn update(
     tx.commit().await?;
     if disabling {
         state.auth.announce(Revocation::User(id));
+    } else if before.role != after.role || before.scope_unit_id != after.scope_unit_id {
+        // The sessions stay, but every open stream was resolved for the old account.
+        state.auth.announce(Revocation::Reach(id));
     }
     Ok(axum::Json(view(&after, &me)))
 }

@@ -1,8 +1,12 @@
 //! `GET /ws`: the websocket for live data (protocol in `docs/websocket.md`). The upgrade needs
 //! a session (cookie or bearer); the socket then lives while the session does: it closes with
 //! code 4401 and a reason ("session expired", "session revoked") when the session ends by time,
-//! logout, password change or a disabled account. Revocations in this process close at once;
-//! others (another instance, the database) are caught by a periodic re-check.
+//! logout, password change or a disabled account, and with 4403 ("account changed") when the
+//! account's role, territory or worker record changes, since everything it shows was resolved
+//! for the old one. Changes in this process close at once; others (another instance, the CLI,
+//! the database) are caught by a periodic re-check that compares the account with the
+//! database's. What the socket shows is what the account may read over HTTP
+//! ([`stream::Reach`]).
 //!
 //! The client subscribes (layers and a viewport or a unit); the server answers with a snapshot
 //! and then coalesced deltas at most once per flush period. This module is the socket glue:
@@ -21,24 +25,25 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
-use gridwall_spatial::Scope;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::error::ErrorBody;
+use super::error::{ApiResult, ErrorBody};
 use crate::alerts::AlertChange;
-use crate::auth::{Principal, Revocation, SessionCheck};
+use crate::auth::{Caller, Principal, Revocation, SessionCheck};
 use crate::cases::CaseChange;
-use crate::hierarchy::LoadedHierarchy;
 use crate::live::StreamStats;
 use crate::state::AppState;
 use crate::stream::{
-    self, ClientMessage, Feed, ProtocolError, Record, RecordFeed, SnapshotReason, View,
+    self, ClientMessage, Feed, ProtocolError, Reach, Record, RecordFeed, SnapshotReason, View,
 };
 
 /// Close code when the session ends (expired, revoked): like HTTP 401.
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// Close code when the account's role, territory or worker record changed: what the socket
+/// showed is no longer what it may read (like 403); reconnect to stream the new account's.
+pub const CLOSE_ACCOUNT_CHANGED: u16 = 4403;
 /// Close code when the client sent nothing (not even a pong) for the idle timeout: like 408.
 pub const CLOSE_IDLE: u16 = 4408;
 /// Close code when the client took no data for the stall timeout: like 429, it was shed.
@@ -55,14 +60,17 @@ pub async fn upgrade(
     State(state): State<AppState>,
     me: Principal,
     ws: WebSocketUpgrade,
-) -> Response {
+) -> ApiResult<Response> {
     let recheck = state.auth.config.ws_recheck;
+    // A change announced from here on reaches this socket; one made since the session was
+    // looked up is found by the first re-check.
     let revocations = state.auth.revocations.subscribe();
+    let caller = Caller::of_session(&state.pool, me).await?;
     let version = state.hierarchy.version();
-    ws.on_upgrade(move |socket: WebSocket| async move {
+    Ok(ws.on_upgrade(move |socket: WebSocket| async move {
         let (sink, stream) = socket.split();
-        run(sink, stream, state, me, revocations, recheck, version).await;
-    })
+        run(sink, stream, state, caller, revocations, recheck, version).await;
+    }))
 }
 
 fn close(code: u16, reason: &'static str) -> Message {
@@ -80,10 +88,17 @@ async fn shutting_down(going_away: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-fn ends(revocation: Revocation, me: &Principal) -> bool {
+/// The close code and reason when `revocation` ends `me`'s socket.
+fn ends(revocation: Revocation, me: &Principal) -> Option<(u16, &'static str)> {
     match revocation {
-        Revocation::Session(id) => id == me.session_id,
-        Revocation::User(id) => id == me.user_id,
+        Revocation::Session(id) if id == me.session_id => {
+            Some((CLOSE_UNAUTHORIZED, "session revoked"))
+        }
+        Revocation::User(id) if id == me.user_id => Some((CLOSE_UNAUTHORIZED, "session revoked")),
+        Revocation::Reach(id) if id == me.user_id => {
+            Some((CLOSE_ACCOUNT_CHANGED, "account changed"))
+        }
+        _ => None,
     }
 }
 
@@ -108,14 +123,6 @@ fn error_message(e: &ProtocolError, received: Option<&str>) -> Message {
     Message::Text(v.to_string().into())
 }
 
-/// The user's scope in `loaded`; without a hierarchy only unscoped users see anything.
-fn scope_in(me: &Principal, loaded: Option<&LoadedHierarchy>) -> Option<Scope> {
-    match loaded {
-        Some(l) => me.scope(l),
-        None => me.scope_unit.is_none().then_some(Scope::Everything),
-    }
-}
-
 /// The life of one socket, over any sink and stream of messages (tests drive it with
 /// channels).
 #[allow(clippy::similar_names, reason = "`stats` and `state` read apart")]
@@ -123,7 +130,7 @@ pub async fn run<Tx, Rx>(
     tx: Tx,
     rx: Rx,
     state: AppState,
-    me: Principal,
+    caller: Caller,
     revocations: broadcast::Receiver<Revocation>,
     recheck_every: Duration,
     hierarchy_version: Option<i64>,
@@ -131,6 +138,9 @@ pub async fn run<Tx, Rx>(
     Tx: Sink<Message> + Unpin,
     Rx: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
+    let Some(me) = caller.principal().cloned() else {
+        return;
+    };
     let config = state.live.config.stream;
     let (out, queue) = mpsc::channel(config.queue_messages.max(1));
     let hello = json!({
@@ -144,7 +154,7 @@ pub async fn run<Tx, Rx>(
         },
         "hierarchy_version": hierarchy_version,
         "session_expires_at": me.expires_at,
-        "layers": ["workers", "vehicles", "cases", "alerts"],
+        "layers": Reach::of(&caller, None).layers(),
         "max_deltas_per_s": u64::try_from(1000 / config.flush_every.as_millis().max(1)).unwrap_or(1),
     });
     if out
@@ -157,6 +167,7 @@ pub async fn run<Tx, Rx>(
         out,
         state,
         me,
+        caller,
         feed: Feed::new(config.max_pending),
         cases: RecordFeed::default(),
         alerts: RecordFeed::default(),
@@ -209,6 +220,8 @@ struct Reader {
     out: mpsc::Sender<Message>,
     state: AppState,
     me: Principal,
+    /// Who reads: `me` and their worker record, as the socket opened.
+    caller: Caller,
     /// The `workers` and `vehicles` layers.
     feed: Feed,
     /// The `cases` layer.
@@ -322,8 +335,12 @@ impl Reader {
                 },
                 c = case_changes.recv() => match c {
                     Ok(change) => {
-                        let visible = self.feed.view().is_some_and(|v| v.sees_case(&change.case));
-                        self.cases.observe(change, visible);
+                        let view = self.feed.view();
+                        let visible = view.is_some_and(|v| v.sees_case(&change.case));
+                        let was_visible = view.is_some_and(|v| {
+                            change.before.as_deref().is_some_and(|b| v.sees_case(b))
+                        });
+                        self.cases.observe(change, visible, was_visible);
                         false
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -336,7 +353,7 @@ impl Reader {
                     Ok(change) => {
                         let visible =
                             self.feed.view().is_some_and(|v| v.sees_alert(&change.alert));
-                        self.alerts.observe(change, visible);
+                        self.alerts.observe(change, visible, false);
                         false
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -351,11 +368,13 @@ impl Reader {
                     false
                 }
                 r = revocations.recv() => match r {
-                    Ok(rev) if ends(rev, &self.me) => {
-                        self.close(CLOSE_UNAUTHORIZED, "session revoked").await;
-                        return;
+                    Ok(rev) => {
+                        if let Some((code, reason)) = ends(rev, &self.me) {
+                            self.close(code, reason).await;
+                            return;
+                        }
+                        false
                     }
-                    Ok(_) => false,
                     // Missed some: ask the database.
                     Err(broadcast::error::RecvError::Lagged(_)) => true,
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -378,7 +397,19 @@ impl Reader {
             };
             if check_now {
                 match crate::auth::recheck(&self.state.pool, self.me.session_id).await {
-                    Ok(SessionCheck::Valid(_)) => {}
+                    Ok(SessionCheck::Valid(now)) => {
+                        // A change made elsewhere (the CLI, SQL, another instance).
+                        match Caller::of_session(&self.state.pool, *now).await {
+                            Ok(now) if self.caller.same_reach(&now) => {}
+                            Ok(_) => {
+                                self.close(CLOSE_ACCOUNT_CHANGED, "account changed").await;
+                                return;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "websocket account re-check failed");
+                            }
+                        }
+                    }
                     Ok(SessionCheck::Expired) => {
                         self.close(CLOSE_UNAUTHORIZED, "session expired").await;
                         return;
@@ -407,8 +438,8 @@ impl Reader {
             }
         };
         let loaded = self.state.hierarchy.get();
-        let scope = scope_in(&self.me, loaded.as_deref());
-        match View::resolve(sub, loaded, scope) {
+        let reach = Reach::of(&self.caller, loaded.as_deref());
+        match View::resolve(sub, loaded, reach) {
             Ok(view) => {
                 self.feed.subscribe(view);
                 self.cases.subscribe();
@@ -465,8 +496,8 @@ impl Reader {
             let Some(sub) = self.feed.view().map(|v| v.subscription().clone()) else {
                 return;
             };
-            let scope = scope_in(&self.me, loaded.as_deref());
-            match View::resolve(sub, loaded.clone(), scope) {
+            let reach = Reach::of(&self.caller, loaded.as_deref());
+            match View::resolve(sub, loaded.clone(), reach) {
                 Ok(view) => self.feed.reresolve(view),
                 Err(e) => {
                     // The subscribed unit is gone (or left the user's territory).

@@ -10,6 +10,7 @@
 //! Nothing here does I/O or reads a clock; the socket glue (`http/ws.rs`) decides when to flush.
 
 mod backlog;
+mod reach;
 mod records;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use crate::hierarchy::LoadedHierarchy;
 use crate::live::{LiveUpdate, ResourceInfo, UpdateKind, kind_str};
 
 pub use backlog::Backlog;
+pub use reach::Reach;
 pub use records::{Record, RecordFeed};
 
 /// Longest `id` string a client may ask to have echoed.
@@ -286,29 +288,29 @@ enum Target {
     Unit(UnitId),
 }
 
-/// A subscription resolved against one hierarchy version and the user's scope: decides what
-/// the client may see.
+/// A subscription resolved against one hierarchy version and what the user may read: decides
+/// what the client sees.
 #[derive(Debug, Clone)]
 pub struct View {
     subscription: Subscription,
     loaded: Option<Arc<LoadedHierarchy>>,
-    /// `None`: nothing at all (the user's scope root is not in this hierarchy).
-    scope: Option<Scope>,
+    /// What the user may read in `loaded`.
+    reach: Reach,
     target: Target,
 }
 
 impl View {
     /// Resolves `subscription` against `loaded` (`None`: no hierarchy imported yet) for a user
-    /// whose scope in it is `scope` (`None`: sees nothing).
+    /// who may read `reach` in it.
     ///
     /// # Errors
     ///
     /// `unknown_unit` when the subscribed unit is not in the hierarchy, `out_of_scope` when it
-    /// lies outside the user's scope.
+    /// lies outside the user's territory.
     pub fn resolve(
         subscription: Subscription,
         loaded: Option<Arc<LoadedHierarchy>>,
-        scope: Option<Scope>,
+        reach: Reach,
     ) -> Result<Self, ProtocolError> {
         let target = match &subscription.area {
             Area::Viewport { bbox, .. } => Target::Viewport(*bbox),
@@ -325,7 +327,7 @@ impl View {
                 let Some(unit) = l.hierarchy.by_code(code) else {
                     return Err(err("unknown_unit", format!("no unit {code:?}")));
                 };
-                if !scope.is_some_and(|s| s.contains(&l.hierarchy, unit)) {
+                if !reach.units.is_some_and(|s| s.contains(&l.hierarchy, unit)) {
                     return Err(err(
                         "out_of_scope",
                         format!("unit {code:?} is outside your territory"),
@@ -337,7 +339,7 @@ impl View {
         Ok(Self {
             subscription,
             loaded,
-            scope,
+            reach,
             target,
         })
     }
@@ -366,8 +368,9 @@ impl View {
     }
 
     /// Whether a resource of `kind` homed at `home`, at `position`, located in `grid` (ids of
-    /// this view's hierarchy) is visible: its layer is subscribed, its home unit is in the
-    /// user's scope, and it is in the viewport or located under the subscribed unit.
+    /// this view's hierarchy) is visible: its layer is subscribed, the user reads the live
+    /// picture, the home unit is in the user's territory, and it is in the viewport or located
+    /// under the subscribed unit.
     #[must_use]
     pub fn sees(
         &self,
@@ -376,10 +379,10 @@ impl View {
         position: LatLng,
         grid: Option<UnitId>,
     ) -> bool {
-        if !self.subscription.layers.shows(kind) {
+        if !self.subscription.layers.shows(kind) || !self.reach.live {
             return false;
         }
-        let in_scope = match (self.scope, self.loaded.as_deref()) {
+        let in_scope = match (self.reach.records, self.loaded.as_deref()) {
             (None, _) | (Some(Scope::Subtree(_)), None) => false,
             (Some(Scope::Everything), _) => true,
             (Some(scope), Some(l)) => home.is_some_and(|h| scope.contains(&l.hierarchy, h)),
@@ -396,14 +399,16 @@ impl View {
         }
     }
 
-    /// Whether an open case is visible: the `cases` layer is subscribed, its grid is in the
-    /// user's scope, and it lies in the viewport or under the subscribed unit.
+    /// Whether an open case is visible: the `cases` layer is subscribed, the user reads this
+    /// case (a worker: assigned to or reported by them), its grid is in the user's territory,
+    /// and it lies in the viewport or under the subscribed unit.
     #[must_use]
     pub fn sees_case(&self, case: &crate::cases::CaseBrief) -> bool {
-        if !self.subscription.layers.cases {
+        if !self.subscription.layers.cases || !self.reach.cases.reads(case.assignee, case.reporter)
+        {
             return false;
         }
-        let (Some(scope), Some(l)) = (self.scope, self.loaded.as_deref()) else {
+        let (Some(scope), Some(l)) = (self.reach.records, self.loaded.as_deref()) else {
             return false;
         };
         let Some(grid) = l.hierarchy.by_code(&case.grid) else {
@@ -421,15 +426,15 @@ impl View {
         }
     }
 
-    /// Whether a live alert is visible: the `alerts` layer is subscribed, its unit is in the
-    /// user's scope, and it lies in the viewport or (unit subscriptions) its unit is under the
-    /// subscribed unit.
+    /// Whether a live alert is visible: the `alerts` layer is subscribed, the user reads
+    /// alerts, its unit is in the user's territory, and it lies in the viewport or (unit
+    /// subscriptions) its unit is under the subscribed unit.
     #[must_use]
     pub fn sees_alert(&self, alert: &crate::alerts::AlertBrief) -> bool {
-        if !self.subscription.layers.alerts {
+        if !self.subscription.layers.alerts || !self.reach.live {
             return false;
         }
-        let (Some(scope), Some(l)) = (self.scope, self.loaded.as_deref()) else {
+        let (Some(scope), Some(l)) = (self.reach.records, self.loaded.as_deref()) else {
             return false;
         };
         let Some(unit) = l.hierarchy.by_code(&alert.unit) else {
@@ -987,9 +992,16 @@ mod tests {
             ClientMessage::Subscribe(s) => s,
         };
         let scope = Some(Scope::Subtree(township));
-        assert!(View::resolve(sub("320999001001"), Some(Arc::clone(&l)), scope).is_ok());
+        assert!(
+            View::resolve(
+                sub("320999001001"),
+                Some(Arc::clone(&l)),
+                Reach::center(scope)
+            )
+            .is_ok()
+        );
         let err = |code: &str, scope| {
-            View::resolve(sub(code), Some(Arc::clone(&l)), scope)
+            View::resolve(sub(code), Some(Arc::clone(&l)), Reach::center(scope))
                 .unwrap_err()
                 .code
         };
@@ -1002,7 +1014,7 @@ mod tests {
         assert_eq!(err("320999", None), "out_of_scope");
         assert_eq!(err("320999777", scope), "unknown_unit");
         assert_eq!(
-            View::resolve(sub("320999"), None, Some(Scope::Everything))
+            View::resolve(sub("320999"), None, Reach::center(Some(Scope::Everything)))
                 .unwrap_err()
                 .code,
             "unknown_unit"
@@ -1016,7 +1028,7 @@ mod tests {
         let scoped = View::resolve(
             viewport(r#"["workers"]"#, CITY),
             Some(Arc::clone(&l)),
-            Some(Scope::Subtree(township)),
+            Reach::center(Some(Scope::Subtree(township))),
         )
         .unwrap();
         let mine = moved(&l, &info(1, ResourceKind::Worker, W1), 120.05, 32.05, 1);
@@ -1036,7 +1048,7 @@ mod tests {
         let small = View::resolve(
             viewport(r#"["workers"]"#, [120.0, 32.0, 120.1, 32.1]),
             Some(Arc::clone(&l)),
-            Some(Scope::Everything),
+            Reach::center(Some(Scope::Everything)),
         )
         .unwrap();
         assert!(sees(&small, &mine));
@@ -1047,9 +1059,12 @@ mod tests {
         )
         .unwrap()
         {
-            ClientMessage::Subscribe(s) => {
-                View::resolve(s, Some(Arc::clone(&l)), Some(Scope::Everything)).unwrap()
-            }
+            ClientMessage::Subscribe(s) => View::resolve(
+                s,
+                Some(Arc::clone(&l)),
+                Reach::center(Some(Scope::Everything)),
+            )
+            .unwrap(),
         };
         assert!(
             sees(&by_unit, &theirs) && sees(&by_unit, &visiting),
@@ -1057,8 +1072,12 @@ mod tests {
         );
         assert!(!sees(&by_unit, &mine) && !sees(&by_unit, &truck));
 
-        let nobody =
-            View::resolve(viewport(r#"["workers"]"#, CITY), Some(Arc::clone(&l)), None).unwrap();
+        let nobody = View::resolve(
+            viewport(r#"["workers"]"#, CITY),
+            Some(Arc::clone(&l)),
+            Reach::center(None),
+        )
+        .unwrap();
         assert!(!sees(&nobody, &mine));
     }
 
@@ -1073,7 +1092,7 @@ mod tests {
         let view = View::resolve(
             viewport(r#"["workers"]"#, [120.0, 32.0, 120.1, 32.1]),
             Some(Arc::clone(&l)),
-            Some(Scope::Everything),
+            Reach::center(Some(Scope::Everything)),
         )
         .unwrap();
         let mut feed = feed_with(view);
@@ -1138,7 +1157,7 @@ mod tests {
         let view = View::resolve(
             viewport(r#"["workers"]"#, CITY),
             Some(Arc::clone(&l)),
-            Some(Scope::Everything),
+            Reach::center(Some(Scope::Everything)),
         )
         .unwrap();
         let mut feed = Feed::new(3);
@@ -1182,7 +1201,7 @@ mod tests {
         let view = View::resolve(
             viewport(r#"["workers"]"#, CITY),
             Some(Arc::clone(&l2)),
-            Some(Scope::Everything),
+            Reach::center(Some(Scope::Everything)),
         )
         .unwrap();
         let mut feed = feed_with(view);
@@ -1200,7 +1219,7 @@ mod tests {
         let view = View::resolve(
             viewport(r#"["workers","vehicles"]"#, CITY),
             Some(Arc::clone(&l)),
-            Some(Scope::Everything),
+            Reach::center(Some(Scope::Everything)),
         )
         .unwrap();
         let mut feed = feed_with(view);

@@ -114,10 +114,15 @@ impl<C: Record> RecordFeed<C> {
         self.backlog.owe(SnapshotReason::Resync);
     }
 
-    /// Takes in one change, `visible` to the client's view or not.
-    pub fn observe(&mut self, change: Arc<C>, visible: bool) {
+    /// Takes in one change, `visible` to the client's view or not; `was_visible`: the record
+    /// as it was before the change was. A record that leaves the view (a worker's case
+    /// dispatched to another) owes a snapshot, which replaces the client's set without it:
+    /// the change itself is not the client's to see.
+    pub fn observe(&mut self, change: Arc<C>, visible: bool, was_visible: bool) {
         if visible {
             self.backlog.put(change.id(), change);
+        } else if was_visible {
+            self.backlog.owe(SnapshotReason::Resync);
         }
     }
 
