@@ -11,6 +11,7 @@ use sqlx::PgExecutor;
 use utoipa::ToSchema;
 
 use crate::auth::Actor;
+use crate::text;
 
 /// How it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,9 @@ impl<'a> Event<'a> {
     }
 }
 
-/// Appends one row.
+/// Appends one row. Text that was refused for holding a NUL (a login name, a file's code) is
+/// kept with the NUL shown as U+FFFD, since the row could not hold it: recording a refusal
+/// never fails on what was refused.
 ///
 /// # Errors
 ///
@@ -93,20 +96,21 @@ pub async fn record(
     actor: &Actor,
     event: Event<'_>,
 ) -> Result<(), sqlx::Error> {
+    let visible = |s: Option<&str>| s.map(|s| text::visible(s).into_owned());
     sqlx::query!(
         "INSERT INTO audit_log (user_id, actor, role, action, outcome, unit_code, entity_type,
                                 entity_id, address, details)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::inet, $10)",
         actor.user_id,
-        actor.name,
+        &*text::visible(&actor.name),
         actor.role.map(crate::auth::Role::as_str),
         event.action,
         event.outcome.as_str(),
-        event.unit_code,
+        visible(event.unit_code),
         event.entity_type,
-        event.entity_id,
+        visible(event.entity_id.as_deref()),
         actor.address.map(|a| a.to_string()),
-        event.details,
+        text::visible_json(event.details),
     )
     .execute(db)
     .await?;

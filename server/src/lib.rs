@@ -2,9 +2,10 @@
 //!
 //! Code map, bottom layer first; a module uses only those above it in this list (checked by
 //! `scripts/check-layers.py`, see ARCHITECTURE.md):
-//! - `metrics`, `position`, `tiles`, `geojson`, `repeats`: Prometheus metrics; one checked
-//!   position report (ranges, time, GCJ-02); vector tiles rendered by PostGIS and cached;
-//!   strict GeoJSON; log lines that repeat, summarised.
+//! - `metrics`, `position`, `tiles`, `geojson`, `repeats`, `text`: Prometheus metrics; one
+//!   checked position report (ranges, time, GCJ-02); vector tiles rendered by PostGIS and
+//!   cached; strict GeoJSON; log lines that repeat, summarised; the rule for text from outside
+//!   (no NUL).
 //! - `db/`: the pool, migrations and the queries, one module per table group.
 //! - `hierarchy`: the hierarchy in memory ([`LoadedHierarchy`]), swapped whole on import.
 //! - `context`: what subsystems read from the running server ([`context::Core`]).
@@ -48,6 +49,7 @@ pub mod repeats;
 pub mod state;
 pub mod stream;
 pub mod territory;
+pub mod text;
 pub mod tiles;
 pub mod unit_ref;
 

@@ -963,3 +963,169 @@ async fn bodies_are_bounded(pool: PgPool) {
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert_eq!(error_parts(&v).0, "payload_too_large");
 }
+
+/// A stranger failing at an account from one address locks that address out of that account,
+/// and nobody else: the owner signs in from their own address all the while.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn a_stranger_cannot_lock_an_account_out_for_its_owner(pool: PgPool) {
+    let app = loaded(&pool).await;
+    add_user(&app, "disp.four", "dispatcher", Some("320999")).await;
+    let stranger = "10.66.0.1:5000";
+    for _ in 0..4 {
+        let (s, _, _) = send_anon(&app, login_request("disp.four", "guess!", Some(stranger))).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    // The fifth failure from that address locks the pair: even the right password is refused
+    // there.
+    let (s, h, _) = send_anon(&app, login_request("disp.four", "guess!", Some(stranger))).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.contains_key(header::RETRY_AFTER));
+    let (s, _, _) = send_anon(&app, login_request("DISP.FOUR", PASSWORD, Some(stranger))).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // The owner, from another address, is not locked out.
+    let (s, _, body) = send_anon(
+        &app,
+        login_request("disp.four", PASSWORD, Some("10.66.0.2:6000")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    // Nor is the stranger's address locked for other accounts (its own ceiling is higher).
+    add_user(&app, "op.four", "operator", Some("320999")).await;
+    let (s, _, _) = send_anon(&app, login_request("op.four", PASSWORD, Some(stranger))).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+/// Guessing spread over many addresses: one address stops at the pair's ceiling, the others
+/// stay under it, and the account alone locks at its higher ceiling, for everyone.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn the_account_alone_locks_at_its_higher_ceiling(pool: PgPool) {
+    let config = AuthConfig {
+        max_failures_per_user_address: 3,
+        max_failures_per_user: 7,
+        ..AuthConfig::default()
+    };
+    let app = loaded_with(&pool, config).await;
+    add_user(&app, "disp.five", "dispatcher", Some("320999")).await;
+    let attempt = |password: &'static str, addr: &'static str| {
+        let app = app.clone();
+        async move {
+            send_anon(&app, login_request("disp.five", password, Some(addr)))
+                .await
+                .0
+        }
+    };
+    let owner = "10.67.0.9:5000";
+    for _ in 0..2 {
+        assert_eq!(
+            attempt("guess!", "10.67.0.1:5000").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // The pair's ceiling: that address is done with this account.
+    assert_eq!(
+        attempt("guess!", "10.67.0.1:5000").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    for addr in ["10.67.0.2:5000", "10.67.0.2:5001", "10.67.0.3:5000"] {
+        assert_eq!(attempt("guess!", addr).await, StatusCode::UNAUTHORIZED);
+    }
+    // Six failures at the account: under its ceiling, the owner still gets in.
+    assert_eq!(attempt(PASSWORD, owner).await, StatusCode::OK);
+    // The seventh, from yet another address, reaches it: locked for everyone.
+    assert_eq!(
+        attempt("guess!", "10.67.0.4:5000").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let (s, _, body) = send_anon(&app, login_request("disp.five", PASSWORD, Some(owner))).await;
+    assert_eq!(
+        s,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error_parts(&v).0, "too_many_attempts");
+}
+
+/// Guessable passwords are refused wherever a password is set (an admin creating or resetting
+/// an account, a user changing theirs, the command line), saying why.
+#[sqlx::test(migrator = "gridwall_server::db::MIGRATOR")]
+async fn guessable_passwords_are_refused_wherever_one_is_set(pool: PgPool) {
+    let app = loaded(&pool).await;
+    let id = add_user(&app, "disp.six", "dispatcher", Some("320999")).await;
+    let token = token_of(&app, "disp.six", PASSWORD).await;
+    let attempts = [
+        (
+            "/api/users".to_owned(),
+            TOKEN.to_owned(),
+            json!({"username": "weak1", "display_name": "x", "role": "leader", "scope": "320999",
+                   "password": "1234567890"}),
+            "password",
+        ),
+        (
+            format!("/api/users/{id}/password"),
+            TOKEN.to_owned(),
+            json!({"password": "qwertyuiop"}),
+            "password",
+        ),
+        (
+            "/api/auth/password".to_owned(),
+            token.clone(),
+            json!({"current_password": PASSWORD, "new_password": "disp.six2026"}),
+            "new_password",
+        ),
+    ];
+    for (uri, token, body, field) in attempts {
+        let (s, v) = json_as(&app, "POST", &uri, Some(&token), Some(body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{uri}: {v}");
+        let (code, message, details) = error_parts(&v);
+        assert_eq!(code, "weak_password", "{v}");
+        assert_eq!(details["field"], field);
+        assert!(
+            message.starts_with("the password is too easy to guess"),
+            "{message}"
+        );
+        assert!(details["score"].as_u64().unwrap() < 3, "{v}");
+        assert!(
+            details["warning"].is_string()
+                || !details["suggestions"].as_array().unwrap().is_empty(),
+            "zxcvbn's feedback: {v}"
+        );
+    }
+    // Nothing was set: the old password still works.
+    assert!(!token_of(&app, "disp.six", PASSWORD).await.is_empty());
+
+    // The command line, with the password on standard input.
+    let db = pool.connect_options().get_database().unwrap().to_owned();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gridwall"))
+        .args([
+            "user",
+            "add",
+            "weak2",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .env("DATABASE_URL", &url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"1234567890\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("too easy to guess"), "{said}");
+    let made: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE username LIKE 'weak%'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(made, 0);
+}

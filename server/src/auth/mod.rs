@@ -39,8 +39,8 @@ pub use ident::{OsmandDevice, authenticate_ident};
 pub use ident_limiter::IdentLimiter;
 pub use mask::mask_phone;
 pub use password::{
-    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordError, generate_password, hash_password,
-    validate_password, verify_password,
+    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, MIN_PASSWORD_SCORE, PasswordError, generate_password,
+    hash_password, validate_password, verify_password,
 };
 pub use policy::Permission;
 pub use session::{
@@ -131,7 +131,12 @@ pub struct AuthConfig {
     pub trust_forwarded_for: bool,
     /// How often an open websocket re-checks its session.
     pub ws_recheck: Duration,
-    /// Failed logins of one user name within `throttle_window` before it is locked.
+    /// Failed logins at one user name from one address within `throttle_window` before that
+    /// pair is locked (the account stays open to other addresses).
+    pub max_failures_per_user_address: i32,
+    /// Failed logins at one user name from all addresses within `throttle_window` before the
+    /// account is locked for everyone: well above the pair's ceiling, so that one stranger
+    /// cannot lock an account out.
     pub max_failures_per_user: i32,
     /// Failed logins from one address within `throttle_window` before it is locked.
     pub max_failures_per_address: i32,
@@ -158,7 +163,8 @@ impl Default for AuthConfig {
             secure_cookies: false,
             trust_forwarded_for: false,
             ws_recheck: Duration::from_secs(30),
-            max_failures_per_user: 5,
+            max_failures_per_user_address: 5,
+            max_failures_per_user: 50,
             max_failures_per_address: 20,
             throttle_window: Duration::from_secs(15 * 60),
             lockout: Duration::from_secs(15 * 60),

@@ -1,5 +1,6 @@
 //! Passwords: argon2id (the `argon2` crate's defaults, OWASP's recommended m = 19 MiB, t = 2,
-//! p = 1), a minimum policy, and readable generated passwords.
+//! p = 1), a policy (a length, and a strength estimate by zxcvbn: dictionaries, names, dates,
+//! sequences, repeats and keyboard walks, offline), and readable generated passwords.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -8,6 +9,10 @@ use argon2::{Algorithm, Argon2, Params, Version};
 pub const MIN_PASSWORD_CHARS: usize = 10;
 /// Longest password accepted (bounds hashing work per request).
 pub const MAX_PASSWORD_BYTES: usize = 256;
+/// The lowest zxcvbn score (0–4) accepted: 3 is "safely unguessable" (about 10^10 guesses),
+/// out of reach of online guessing through the login throttle and costly offline against
+/// argon2id.
+pub const MIN_PASSWORD_SCORE: u8 = 3;
 
 /// Why a password cannot be used or checked.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -21,9 +26,32 @@ pub enum PasswordError {
     /// The same as the user name.
     #[error("the password must not be the user name")]
     SameAsUsername,
+    /// Too easy to guess: zxcvbn's score is below [`MIN_PASSWORD_SCORE`].
+    #[error("the password is too easy to guess{}", weak_reason(.warning.as_deref(), .suggestions))]
+    Weak {
+        /// zxcvbn's score, 0–4.
+        score: u8,
+        /// zxcvbn's warning: what makes it guessable, when it says.
+        warning: Option<String>,
+        /// zxcvbn's suggestions.
+        suggestions: Vec<String>,
+    },
     /// Hashing failed (a bug or no randomness).
     #[error("password hashing failed: {0}")]
     Hashing(String),
+}
+
+fn weak_reason(warning: Option<&str>, suggestions: &[String]) -> String {
+    let mut out = String::new();
+    if let Some(w) = warning {
+        out.push_str(": ");
+        out.push_str(w.trim_end_matches('.'));
+    }
+    for s in suggestions {
+        out.push_str(if out.is_empty() { ": " } else { "; " });
+        out.push_str(s.trim_end_matches('.'));
+    }
+    out
 }
 
 fn argon2() -> Argon2<'static> {
@@ -44,6 +72,20 @@ pub fn validate_password(username: &str, password: &str) -> Result<(), PasswordE
     }
     if password.eq_ignore_ascii_case(username) {
         return Err(PasswordError::SameAsUsername);
+    }
+    let estimate = zxcvbn::zxcvbn(password, &[username, "gridwall"]);
+    let score = u8::from(estimate.score());
+    if score < MIN_PASSWORD_SCORE {
+        let feedback = estimate.feedback();
+        return Err(PasswordError::Weak {
+            score,
+            warning: feedback
+                .and_then(zxcvbn::feedback::Feedback::warning)
+                .map(|w| w.to_string()),
+            suggestions: feedback
+                .map(|f| f.suggestions().iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+        });
     }
     Ok(())
 }
@@ -140,6 +182,31 @@ mod tests {
             validate_password("a", "网格员巡查密码一二三").is_ok(),
             "ten characters"
         );
+    }
+
+    #[test]
+    fn guessable_passwords_are_refused_with_the_reason() {
+        for weak in [
+            "1234567890",
+            "password123",
+            "qwertyuiop",
+            "aaaaaaaaaaaa",
+            "dispatcher2026",
+        ] {
+            let e = validate_password("dispatcher", weak).expect_err(weak);
+            assert!(
+                matches!(&e, PasswordError::Weak { score, warning, suggestions }
+                    if *score < MIN_PASSWORD_SCORE && (warning.is_some() || !suggestions.is_empty())),
+                "{weak}: {e:?}"
+            );
+        }
+        let e = validate_password("x", "1234567890").expect_err("weak");
+        assert!(
+            e.to_string()
+                .starts_with("the password is too easy to guess: "),
+            "{e}"
+        );
+        assert!(validate_password("dispatcher", "网格化管理-2026-secret").is_ok());
     }
 
     #[test]

@@ -1,6 +1,14 @@
-//! Login throttling in PostGIS (shared by every server instance): failures are counted per
-//! user name and per client address in a window; past the limit the key is locked for a while,
-//! and a locked key answers 429 whatever the password.
+//! Login throttling in PostGIS (shared by every server instance). Failures are counted in a
+//! window under three keys, each with its own ceiling; past one, that key is locked for a while,
+//! and a locked key answers 429 whatever the password:
+//!
+//! - the account and the address together (`pair:`, low ceiling): guessing one account's
+//!   password from one place stops quickly, and locks out nobody else;
+//! - the address alone (`addr:`): one place trying many accounts;
+//! - the account alone (`user:`, a much higher ceiling): guessing spread over many addresses.
+//!
+//! So a stranger who fails at a dispatcher's name locks only themself out of that account; the
+//! account as a whole is locked only when many addresses fail at it.
 
 use std::net::IpAddr;
 
@@ -11,8 +19,12 @@ use super::AuthConfig;
 /// The keys one login attempt counts against.
 #[derive(Debug, Clone)]
 pub struct LoginThrottle {
-    user_key: String,
-    address_key: Option<String>,
+    /// `pair:<name>@<address>`.
+    pair: String,
+    /// `user:<name>`.
+    user: String,
+    /// `addr:<address>`, when the address is known.
+    address: Option<String>,
 }
 
 /// Whether an attempt may go ahead.
@@ -32,22 +44,26 @@ fn secs(d: std::time::Duration) -> f64 {
 }
 
 impl LoginThrottle {
-    /// The keys for a user name (case-insensitive) and an address.
+    /// The keys for a user name (case-insensitive) and an address. A name holding a NUL (which
+    /// a key cannot) counts with the NUL shown as U+FFFD.
     #[must_use]
     pub fn new(username: &str, address: Option<IpAddr>) -> Self {
+        let name = crate::text::visible(username).to_lowercase();
+        let place = address.map_or_else(|| "-".to_owned(), |a| a.to_string());
         Self {
-            user_key: format!("user:{}", username.to_lowercase()),
-            address_key: address.map(|a| format!("addr:{a}")),
+            pair: format!("pair:{name}@{place}"),
+            user: format!("user:{name}"),
+            address: address.map(|a| format!("addr:{a}")),
         }
     }
 
     fn keys(&self) -> Vec<String> {
-        let mut keys = vec![self.user_key.clone()];
-        keys.extend(self.address_key.clone());
+        let mut keys = vec![self.pair.clone(), self.user.clone()];
+        keys.extend(self.address.clone());
         keys
     }
 
-    /// Whether either key is locked now.
+    /// Whether any of the keys is locked now.
     ///
     /// # Errors
     ///
@@ -68,7 +84,7 @@ impl LoginThrottle {
         })
     }
 
-    /// Counts a failed attempt against both keys; returns the decision for the next attempt.
+    /// Counts a failed attempt against every key; returns the decision for the next attempt.
     ///
     /// # Errors
     ///
@@ -80,8 +96,12 @@ impl LoginThrottle {
     ) -> Result<ThrottleDecision, sqlx::Error> {
         let mut locked_for: Option<f64> = None;
         let limits = [
-            (Some(self.user_key.clone()), config.max_failures_per_user),
-            (self.address_key.clone(), config.max_failures_per_address),
+            (
+                Some(self.pair.clone()),
+                config.max_failures_per_user_address,
+            ),
+            (Some(self.user.clone()), config.max_failures_per_user),
+            (self.address.clone(), config.max_failures_per_address),
         ];
         for (key, limit) in limits {
             let Some(key) = key else { continue };
@@ -121,13 +141,14 @@ impl LoginThrottle {
         )
     }
 
-    /// A successful login forgives the user name's failures (not the address's).
+    /// A successful login forgives this address's failures at this account (not the account's
+    /// failures from elsewhere, nor the address's at other accounts).
     ///
     /// # Errors
     ///
     /// Database failure.
     pub async fn succeed(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        sqlx::query!("DELETE FROM login_throttle WHERE key = $1", self.user_key)
+        sqlx::query!("DELETE FROM login_throttle WHERE key = $1", self.pair)
             .execute(pool)
             .await?;
         Ok(())

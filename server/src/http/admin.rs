@@ -15,8 +15,8 @@ use crate::hierarchy;
 use crate::import::{self, ImportReport};
 use crate::state::AppState;
 
-/// Largest hierarchy file accepted over HTTP (a province of grids is ~100 MB of GeoJSON).
-pub const MAX_IMPORT_BYTES: usize = 512 << 20;
+/// Largest hierarchy file accepted over HTTP, as sent and once decompressed.
+pub const MAX_IMPORT_BYTES: usize = import::MAX_FILE_BYTES;
 
 /// Import options.
 #[derive(Debug, Deserialize, IntoParams)]

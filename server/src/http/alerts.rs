@@ -179,6 +179,7 @@ fn note_of(body: &[u8]) -> ApiResult<Option<String>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
+    super::input::refuse_nul_in_json(body)?;
     serde_json::from_slice::<AlertNote>(body)
         .map(|n| n.note)
         .map_err(|e| ApiError::BadRequest {

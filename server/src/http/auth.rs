@@ -13,6 +13,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody, Json};
+use super::input::{JsonKeepingNul, nul_in_field};
 use crate::audit::{self, Event, Outcome};
 use crate::auth::{
     self, Actor, ClientAddr, LoginThrottle, PasswordError, Principal, Revocation, ThrottleDecision,
@@ -85,7 +86,7 @@ pub struct Me {
 pub struct PasswordChange {
     /// The password in use now.
     pub current_password: String,
-    /// The new one (at least 10 characters, not the user name).
+    /// The new one (at least 10 characters, not the user name, not easy to guess).
     pub new_password: String,
 }
 
@@ -133,16 +134,29 @@ pub(crate) async fn verify_blocking(
     hashing(state, move || auth::verify_password(&password, &hash)).await
 }
 
-/// A password-policy failure as a 422 naming the field.
+/// A password-policy failure as a 422 naming the field; a guessable password also says why
+/// (`details.warning`, `details.suggestions`, `details.score` of 0–4, `min_score`).
 pub(crate) fn weak_password(field: &str, e: &PasswordError) -> ApiError {
+    let mut details = json!({
+        "field": field,
+        "min_length": auth::MIN_PASSWORD_CHARS,
+        "max_bytes": auth::MAX_PASSWORD_BYTES,
+        "min_score": auth::MIN_PASSWORD_SCORE,
+    });
+    if let PasswordError::Weak {
+        score,
+        warning,
+        suggestions,
+    } = e
+    {
+        details["score"] = json!(score);
+        details["warning"] = json!(warning);
+        details["suggestions"] = json!(suggestions);
+    }
     ApiError::Unprocessable {
         code: "weak_password",
         message: e.to_string(),
-        details: json!({
-            "field": field,
-            "min_length": auth::MIN_PASSWORD_CHARS,
-            "max_bytes": auth::MAX_PASSWORD_BYTES,
-        }),
+        details,
     }
 }
 
@@ -158,7 +172,9 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
     headers: HeaderMap,
-    Json(req): Json<LoginRequest>,
+    // Text with a NUL is refused below, after it has been counted and recorded like any other
+    // failed login.
+    JsonKeepingNul(req): JsonKeepingNul<LoginRequest>,
 ) -> ApiResult<Response> {
     let username = req.username.trim().to_owned();
     if username.is_empty() || username.len() > 64 {
@@ -175,6 +191,18 @@ pub async fn login(
     if let ThrottleDecision::Locked { retry_after_s } = throttle.check(&state.pool).await? {
         audit_login(&state.pool, &attempt, Outcome::Denied, "locked").await?;
         return Err(locked(retry_after_s));
+    }
+    let nul_in = [("/username", &username), ("/password", &req.password)]
+        .into_iter()
+        .find_map(|(field, text)| crate::text::has_nul(text).then_some(field));
+    if let Some(field) = nul_in {
+        let next = throttle.fail(&state.pool, &state.auth.config).await?;
+        audit_login(&state.pool, &attempt, Outcome::Denied, "invalid_text").await?;
+        tracing::info!(?address, field, "login refused: NUL in the form");
+        if let ThrottleDecision::Locked { retry_after_s } = next {
+            return Err(locked(retry_after_s));
+        }
+        return Err(nul_in_field(field));
     }
 
     let row = db::users::for_login(&state.pool, &username).await?;

@@ -500,21 +500,8 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-/// `Json<T>` whose failures answer in the API's error shape. Request bodies deny unknown
-/// fields (`#[serde(deny_unknown_fields)]`), so a misspelt field is an error, not ignored.
-#[derive(Debug, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct Json<T>(pub T);
-
-/// `Query<T>` whose failures answer in the API's error shape.
-#[derive(Debug, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct Query<T>(pub T);
-
-/// `Path<T>` whose failures answer in the API's error shape.
-#[derive(Debug, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub struct Path<T>(pub T);
+/// The extractors whose failures (and NULs) answer in this shape.
+pub use super::input::{Json, Path, Query};
 
 /// Result alias for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -527,6 +514,9 @@ impl From<crate::import::Error> for ApiError {
     fn from(e: crate::import::Error) -> Self {
         use crate::import::Error;
         match e {
+            Error::Parse(crate::import::ParseError::TooLarge { limit_bytes }) => {
+                Self::PayloadTooLarge { limit_bytes }
+            }
             Error::Parse(p) => Self::BadRequest {
                 code: "invalid_hierarchy_file",
                 message: p.to_string(),

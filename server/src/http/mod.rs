@@ -11,12 +11,14 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod input;
 pub mod listen;
 pub mod locate;
 pub mod params;
 pub mod positions;
 pub mod resources;
 pub mod security;
+pub mod shape;
 pub mod tiles;
 pub mod units;
 pub mod users;
@@ -31,14 +33,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower::ServiceExt as _;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -128,7 +129,9 @@ const IMPORT_TIMEOUT: Duration = Duration::from_secs(300);
 /// The routes documented in the OpenAPI document, and the document itself. Every route of
 /// the API is here, so the document is also the route list the auth tests walk.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let timeout = |d| TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, d);
+    let timeout = |limit: Duration| {
+        middleware::from_fn(move |req: Request, next: Next| shape::within(limit, req, next))
+    };
     let import = OpenApiRouter::new()
         .routes(routes!(admin::import_hierarchy))
         .layer(timeout(IMPORT_TIMEOUT));
@@ -231,13 +234,15 @@ pub fn app(state: AppState, web_dir: Option<PathBuf>) -> Router {
     let router = api_routes
         .route("/metrics", get(metrics))
         .fallback(move |uri: Uri, req: Request| fallback(web.clone(), uri, req))
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(shape::method_not_allowed)
         .layer(axum::Extension(doc))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(middleware::from_fn(move |req, next| {
             security::headers(hsts, req, next)
         }))
+        // Inside compression, so that it reads the framework's plain-text errors as written.
+        .layer(middleware::from_fn(shape::json_errors))
         // The fastest level: the answers are JSON and GeoJSON on a LAN, where deflate's
         // default level cost ingest about a tenth of the server's CPU for a few % of bytes.
         .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest));
@@ -284,14 +289,6 @@ async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         text,
     )
         .into_response())
-}
-
-async fn method_not_allowed(uri: Uri) -> ApiError {
-    ApiError::BadRequest {
-        code: "method_not_allowed",
-        message: format!("{} does not accept this method", uri.path()),
-        details: serde_json::json!({}),
-    }
 }
 
 /// Unknown `/api` and `/tiles` paths answer a JSON 404; everything else is the web page

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
-pub use parse::{FeatureInput, ParseError, features, read_json};
+pub use parse::{FeatureInput, MAX_FILE_BYTES, ParseError, features, read_json};
 
 use crate::hierarchy::LoadedHierarchy;
 

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::Problem;
 use crate::geojson::{multipolygon, read_geometry};
+use crate::text;
 
 /// One feature that passed the structural checks.
 #[derive(Debug, Clone)]
@@ -36,6 +37,12 @@ pub enum ParseError {
     /// Gzip that does not decompress.
     #[error("the file looks gzip-compressed but cannot be decompressed: {0}")]
     Gzip(std::io::Error),
+    /// Larger than the limit, as given or once decompressed.
+    #[error("the file is larger than {limit_bytes} bytes (once decompressed)")]
+    TooLarge {
+        /// The limit.
+        limit_bytes: usize,
+    },
     /// Not JSON.
     #[error("malformed JSON at line {line}, column {column}: {message}")]
     Json {
@@ -51,23 +58,61 @@ pub enum ParseError {
     NotFeatureCollection(String),
 }
 
-/// Decompresses (when gzip) and parses the bytes as JSON.
+/// The largest hierarchy file, in bytes, as sent and once decompressed (a province of grids is
+/// ~100 MB of GeoJSON).
+pub const MAX_FILE_BYTES: usize = 512 << 20;
+
+fn json_error(e: &serde_json::Error) -> ParseError {
+    ParseError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    }
+}
+
+/// Decompresses (when gzip) and parses the bytes as JSON; the file may not exceed
+/// [`MAX_FILE_BYTES`] as given nor once decompressed.
 pub fn read_json(bytes: &[u8]) -> Result<Value, ParseError> {
+    read_json_within(bytes, MAX_FILE_BYTES)
+}
+
+fn read_json_within(bytes: &[u8], limit_bytes: usize) -> Result<Value, ParseError> {
+    if bytes.len() > limit_bytes {
+        return Err(ParseError::TooLarge { limit_bytes });
+    }
     let decompressed;
     let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)
-            .map_err(ParseError::Gzip)?;
-        decompressed = out;
+        decompressed = gunzip_within(bytes, limit_bytes)?;
         &decompressed
     } else {
         bytes
     };
-    serde_json::from_slice(text).map_err(|e| ParseError::Json {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })
+    serde_json::from_slice(text).map_err(|e| json_error(&e))
+}
+
+/// The gzip `bytes` decompressed, when that is at most `limit_bytes`. A first pass only counts,
+/// so that a small file that expands enormously is refused without holding its expansion.
+fn gunzip_within(bytes: &[u8], limit_bytes: usize) -> Result<Vec<u8>, ParseError> {
+    use std::io::Read as _;
+    // One byte past the limit is enough to know it is exceeded.
+    let limit = u64::try_from(limit_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let size = std::io::copy(
+        &mut flate2::read::GzDecoder::new(bytes).take(limit),
+        &mut std::io::sink(),
+    )
+    .map_err(ParseError::Gzip)?;
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    if size > limit_bytes {
+        return Err(ParseError::TooLarge { limit_bytes });
+    }
+    let mut out = Vec::with_capacity(size);
+    flate2::read::GzDecoder::new(bytes)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(ParseError::Gzip)?;
+    Ok(out)
 }
 
 /// Checks every feature; returns the features, or every problem found (not just the first).
@@ -121,7 +166,7 @@ fn one_feature(index: usize, value: &Value) -> Result<FeatureInput, Problem> {
         .get("properties")
         .and_then(|p| p.get("code"))
         .and_then(|c| match c {
-            Value::String(s) => Some(s.clone()),
+            Value::String(s) => Some(text::visible(s).into_owned()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         });
@@ -130,6 +175,10 @@ fn one_feature(index: usize, value: &Value) -> Result<FeatureInput, Problem> {
         code: raw_code.clone(),
         reason,
     };
+    // Before any other rule: PostgreSQL cannot hold the text, nor this answer its audit row.
+    if let Some(pointer) = text::first_nul(value) {
+        return Err(problem(format!("{pointer} {}", text::NUL_REASON)));
+    }
     match Feature::deserialize(value) {
         Ok(feature) => read_feature(index, feature).map_err(problem),
         Err(e) => Err(problem(why_refused(value, &e))),
@@ -271,4 +320,54 @@ fn tree_problems(features: &[FeatureInput]) -> Vec<Problem> {
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    fn gzip(parts: &[&[u8]], repeat_last: usize) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for p in parts {
+            enc.write_all(p).expect("compress");
+        }
+        for _ in 0..repeat_last {
+            enc.write_all(parts.last().copied().unwrap_or_default())
+                .expect("compress");
+        }
+        enc.finish().expect("compress")
+    }
+
+    #[test]
+    fn the_limit_holds_after_decompression() {
+        // 8 bytes of JSON and 100 blanks: 108 bytes, fewer compressed.
+        let small = gzip(&[br#"{"a": 1}"#, &[b' '; 100]], 0);
+        assert!(small.len() < 100, "{}", small.len());
+        assert_eq!(
+            read_json_within(&small, 108).ok(),
+            Some(serde_json::json!({"a": 1}))
+        );
+        assert!(matches!(
+            read_json_within(&small, 107),
+            Err(ParseError::TooLarge { limit_bytes: 107 })
+        ));
+        // Valid JSON followed by a sea of blanks: too large, not a syntax question.
+        let padded = gzip(&[br#"{"a": 1}"#, &[b' '; 1024]], 100);
+        assert!(padded.len() < 4096, "{}", padded.len());
+        assert!(matches!(
+            read_json_within(&padded, 100_000),
+            Err(ParseError::TooLarge { .. })
+        ));
+        // As given, too.
+        assert!(matches!(
+            read_json_within(br#"{"a": 1}"#, 7),
+            Err(ParseError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            read_json_within(&[0x1f, 0x8b, 0, 1, 2], 100),
+            Err(ParseError::Gzip(_))
+        ));
+    }
 }

@@ -52,7 +52,7 @@ export const en: Record<MessageKey, string> = {
   'password.current': 'Current password',
   'password.new': 'New password',
   'password.confirm': 'Confirm new password',
-  'password.hint': 'At least {min} characters. Every session is then signed out; you sign in again.',
+  'password.hint': 'At least {min} characters, and not easy to guess (no common words, names, dates or keyboard runs). Every session is then signed out; you sign in again.',
   'password.submit': 'Change',
   'password.submitting': 'Changing…',
   'password.cancel': 'Cancel',

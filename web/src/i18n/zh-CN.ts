@@ -50,7 +50,7 @@ export const zhCN = {
   'password.current': '当前密码',
   'password.new': '新密码',
   'password.confirm': '确认新密码',
-  'password.hint': '至少 {min} 个字符。修改后所有会话都将退出，需要重新登录。',
+  'password.hint': '至少 {min} 个字符，且不易被猜中（避免常见单词、姓名、日期和键盘连续键）。修改后所有会话都将退出，需要重新登录。',
   'password.submit': '确认修改',
   'password.submitting': '正在修改…',
   'password.cancel': '取消',
