@@ -99,10 +99,10 @@ pub async fn hide_unreadable_links(
     }
     linked.sort_unstable();
     linked.dedup();
-    let worker = if who.is_center() {
-        None
-    } else {
-        Some(who.resource().unwrap_or(-1))
+    // The same rule as `visible`, for SQL: a worker reads only their own (-1: none).
+    let worker = match CaseReader::of(who) {
+        CaseReader::Territory => None,
+        CaseReader::Own(me) => Some(me.unwrap_or(-1)),
     };
     let readable =
         db::cases::readable_among(state.pool(), who.territory(), worker, &linked).await?;
